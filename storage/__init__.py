@@ -1,0 +1,54 @@
+"""Persistence: SQLite through aiosqlite, one repository per aggregate. SQL lives here and nowhere else."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from storage.approvals import ApprovalsRepo
+from storage.audit import AuditRepo
+from storage.batches import BatchesRepo
+from storage.completions import CompletionsRepo
+from storage.datasets import DatasetsRepo
+from storage.db import Database
+from storage.evals import EvalsRepo
+from storage.jobs import JobsRepo
+from storage.notices import NoticesRepo
+from storage.runs import RunsRepo
+from storage.slack_events import SlackEventsRepo
+
+
+@dataclass(frozen=True)
+class Storage:
+    db: Database
+    datasets: DatasetsRepo
+    runs: RunsRepo
+    completions: CompletionsRepo
+    approvals: ApprovalsRepo
+    jobs: JobsRepo
+    batches: BatchesRepo
+    evals: EvalsRepo
+    audit: AuditRepo
+    notices: NoticesRepo
+    slack_events: SlackEventsRepo
+
+    @classmethod
+    async def open(cls, path: str | Path) -> Storage:
+        """Open the database at `path`, migrating it to the latest schema."""
+        db = await Database.open(path)
+        return cls(
+            db=db,
+            datasets=DatasetsRepo(db),
+            runs=RunsRepo(db),
+            completions=CompletionsRepo(db),
+            approvals=ApprovalsRepo(db),
+            jobs=JobsRepo(db),
+            batches=BatchesRepo(db),
+            evals=EvalsRepo(db),
+            audit=AuditRepo(db),
+            notices=NoticesRepo(db),
+            slack_events=SlackEventsRepo(db),
+        )
+
+    async def close(self) -> None:
+        await self.db.close()

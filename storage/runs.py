@@ -1,0 +1,91 @@
+"""Runs (one Slack thread each) and the dataset rows each run uses, by split."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from storage.db import utcnow
+from storage.records import TableRepo, dumps
+
+# States in which background work belongs to the run; a restart resumes them.
+ACTIVE_STATES = ("collecting", "training", "evaluating")
+
+
+@dataclass(frozen=True)
+class Run:
+    id: int
+    name: str
+    channel_id: str
+    requester: str
+    state: str
+    created_at: str
+    updated_at: str
+    thread_ts: str | None = None
+    card_ts: str | None = None
+    dataset_id: int | None = None
+    spec: dict[str, Any] = field(default_factory=dict)
+    state_before: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class RunRow:
+    split: str
+    row_index: int
+    input_hash: str
+    gold_label: str | None
+
+
+class RunsRepo(TableRepo):
+    table = "runs"
+    record = Run
+    updatable = frozenset({"thread_ts", "card_ts", "dataset_id", "spec_json", "state", "state_before", "error"})
+
+    async def create(self, *, name: str, channel_id: str, requester: str, spec: dict[str, Any]) -> Run:
+        now = utcnow()
+        run_id = await self.db.execute(
+            "INSERT INTO runs (name, channel_id, requester, spec_json, state, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, 'created', ?, ?)",
+            (name, channel_id, requester, dumps(spec), now, now),
+        )
+        return await self.require(run_id)
+
+    async def by_name(self, channel_id: str, name: str) -> Run | None:
+        found = await self.where("channel_id = ? AND name = ?", (channel_id, name))
+        return found[0] if found else None
+
+    async def by_thread(self, channel_id: str, thread_ts: str) -> Run | None:
+        found = await self.where("channel_id = ? AND thread_ts = ?", (channel_id, thread_ts))
+        return found[0] if found else None
+
+    async def in_channel(self, channel_id: str) -> list[Run]:
+        return await self.where("channel_id = ?", (channel_id,))
+
+    async def in_states(self, states: Iterable[str]) -> list[Run]:
+        states = list(states)
+        return await self.where(f"state IN ({', '.join('?' for _ in states)})", states)
+
+    async def replace_rows(self, run_id: int, rows: Iterable[RunRow]) -> None:
+        """Set the run's split rows (all of them, replacing any earlier split)."""
+        async with self.db.transaction() as conn:
+            await conn.execute("DELETE FROM run_rows WHERE run_id = ?", (run_id,))
+            await conn.executemany(
+                "INSERT INTO run_rows (run_id, split, row_index, input_hash, gold_label) VALUES (?, ?, ?, ?, ?)",
+                [(run_id, r.split, r.row_index, r.input_hash, r.gold_label) for r in rows],
+            )
+
+    async def rows(self, run_id: int, split: str | None = None) -> list[RunRow]:
+        if split is None:
+            found = await self.db.fetchall(
+                "SELECT split, row_index, input_hash, gold_label FROM run_rows WHERE run_id = ? ORDER BY row_index",
+                (run_id,),
+            )
+        else:
+            found = await self.db.fetchall(
+                "SELECT split, row_index, input_hash, gold_label FROM run_rows"
+                " WHERE run_id = ? AND split = ? ORDER BY row_index",
+                (run_id, split),
+            )
+        return [RunRow(**dict(r)) for r in found]

@@ -1,0 +1,31 @@
+"""Fixtures shared by the whole suite. Nothing here reaches beyond 127.0.0.1."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from storage import Storage
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+
+@pytest.fixture
+async def storage(tmp_path: Path):
+    store = await Storage.open(tmp_path / "distill.db")
+    yield store
+    await store.close()
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """../shared beside the checkout: read-only public data and Slack/OpenAI samples."""
+    if not SHARED.is_dir():
+        pytest.fail(f"{SHARED} is missing: the tests read public data and samples from ../shared")
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def readme_text() -> str:
+    return (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
