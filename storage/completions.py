@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
@@ -18,8 +19,6 @@ _UPSERT = (
     " ON CONFLICT (run_id, split, role, row_index) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS if c not in {"run_id", "split", "role", "row_index"})
 )
-
-PAID_STATUSES = ("ok", "invalid")  # the provider answered (and billed); "failed" means no usable answer
 
 
 @dataclass(frozen=True)
@@ -64,14 +63,15 @@ class CompletionsRepo:
     async def save(self, completion: Completion) -> None:
         await self.save_many([completion])
 
-    async def paid_answer(self, request_hash: str) -> Completion | None:
-        """An earlier answer to the identical request (any run), which can be reused without paying."""
-        row = await self.db.fetchone(
-            "SELECT * FROM completions WHERE request_hash = ? AND status IN ('ok', 'invalid')"
-            " AND reused_from IS NULL ORDER BY id LIMIT 1",
-            (request_hash,),
+    async def paid_answers(self, request_hashes: Iterable[str]) -> dict[str, Completion]:
+        """For each request hash answered before (in any run), its original paid answer: reusable for free."""
+        rows = await self.db.fetchall(
+            "SELECT * FROM completions WHERE id IN (SELECT MIN(id) FROM completions"
+            " WHERE request_hash IN (SELECT value FROM json_each(?)) AND status IN ('ok', 'invalid')"
+            " AND reused_from IS NULL GROUP BY request_hash)",
+            (json.dumps(sorted(set(request_hashes))),),
         )
-        return to_record(Completion, row) if row else None
+        return {r["request_hash"]: to_record(Completion, r) for r in rows}
 
     async def answered_rows(self, run_id: int, split: str, role: str) -> set[int]:
         """Rows that already have an answer (ok or invalid); failed rows are not counted."""

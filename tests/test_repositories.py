@@ -48,7 +48,8 @@ async def test_completions_round_trip_and_reuse_lookup(storage):
     await storage.completions.save(answer)
     [stored] = await storage.completions.for_run(run.id)
     assert {**stored.__dict__, "id": None, "created_at": ""} == {**answer.__dict__}
-    assert (await storage.completions.paid_answer("h")).provider_completion_id == "chatcmpl-1"
+    reusable = await storage.completions.paid_answers(["h", "unknown"])
+    assert list(reusable) == ["h"] and reusable["h"].provider_completion_id == "chatcmpl-1"
     assert await storage.completions.answered_rows(run.id, "train", "teacher") == {3}
     assert await storage.completions.spend_micro_usd(run.id) == 320
     failed = Completion(run_id=run.id, row_index=4, split="train", role="teacher", model="gpt-4o",
