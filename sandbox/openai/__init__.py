@@ -1,0 +1,32 @@
+"""A local OpenAI-compatible API server (aiohttp on 127.0.0.1) that answers like OpenAI where the bot can tell.
+
+    sb = OpenAISandbox(api_key="sk-sandbox", seed=0, clock_speed=60)
+    url = await sb.start()            # "http://127.0.0.1:PORT/v1", for openai.AsyncOpenAI(base_url=url)
+    ...; sb.requests                  # the request log, also served at GET /sandbox/requests
+    await sb.stop()
+
+How the models answer (deterministic for a given seed):
+- Teachers (gpt-4o, gpt-4.1, gpt-5 and any model that is not a student) are a lexical zero-shot classifier
+  over the last user message: each allowed choice (the enum of the response_format's json_schema) is scored
+  by word overlap with the prompt (case and accents folded, stems, sub-words of multi-word choices), after
+  dropping the span of the prompt that only lists the choices. Ties and prompts without evidence are broken
+  by a seeded hash of the prompt. See lexical.py.
+- Students (names with -mini or -nano: gpt-4o-mini-2024-07-18, gpt-4.1-mini, gpt-5-nano, ...) use the same
+  scorer but see only a seeded half of the vocabulary, so they are clearly worse than the teacher.
+- Fine-tuned models (`ft:<base>:distill-sandbox:<suffix>:<8 chars>`) are a multinomial naive Bayes trained
+  on their job's JSONL (last user message -> the assistant's label), so what they learned is real.
+Structured outputs always validate against the request's json_schema, written compactly like OpenAI's
+(`{"label":"Billing"}`); strict schemas are checked with OpenAI's rules (400 otherwise).
+
+Usage: `prompt_tokens` follows OpenAI cookbook's chat formula with tiktoken (3 per message, +1 per name, 3 for
+the reply) and `completion_tokens` is the answer's tokens. Real OpenAI also bills tokens for the
+response_format's schema; the sandbox adds none, so its counts equal the bot's cost estimate exactly.
+
+Knobs: per-model RPM/TPM limits (429 with retry-after and x-ratelimit-* headers), seeded random 500/503 and
+slow answers, fixed latency, scripted faults (`inject`), the speed of the fine-tuning and batch clock,
+shutdown-date overrides, `fail_jobs_with` (every fine-tuning job fails) and `expire_batches`.
+"""
+
+from sandbox.openai.server import OpenAISandbox
+
+__all__ = ["OpenAISandbox"]

@@ -1,0 +1,174 @@
+"""Answers to chat completion requests: the request checks and the answer, shared by live calls and batches.
+
+Which classifier answers depends on the model (see sandbox/openai/__init__.py): the lexical teacher, the
+lexical student with half its recall, or the naive Bayes of a fine-tuned model. The classifier reads the
+last user message. With a json_schema response_format it fills each enum of the schema; without one it picks
+from a list the prompt gives ("...: A, B, C.") or, when there is none, echoes the prompt's first sentence.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bot.tokens import encoding_for_model
+from sandbox.openai.errors import bad_request
+from sandbox.openai.ids import new_id
+from sandbox.openai.lexical import LexicalClassifier
+from sandbox.openai.models import Model, ModelCatalog
+from sandbox.openai.params import metadata, optional_int, required_str
+from sandbox.openai.schema import fill, parse_json_schema
+from sandbox.openai.usage import content_text, count_tokens, last_user_text, prompt_tokens
+
+ROLES = ("system", "developer", "user", "assistant", "tool")
+STUDENT_RECALL = 0.5
+_LISTED = re.compile(r":\s*([^:\n]+)")
+_FIRST_SENTENCE = re.compile(r"^(.{1,200}?[.!?])(?:\s|$)", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class ChatAnswer:
+    completion: dict
+    request_model: str
+    messages_hash: str
+    last_user_text: str
+    metadata: dict[str, str]
+    store: bool
+    max_tokens: int | None
+
+    @property
+    def usage(self) -> dict:
+        return self.completion["usage"]
+
+
+def messages_hash(messages: Sequence[dict]) -> str:
+    return hashlib.sha256(json.dumps(messages, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def listed_choices(prompt: str) -> list[str]:
+    """The last list of at least three short comma-separated items after a colon, if the prompt has one."""
+    found: list[str] = []
+    for match in _LISTED.finditer(prompt):
+        items = [i.strip(" .'\"") for i in re.split(r",|\bor\b", match.group(1).split(". ")[0])]
+        items = [i for i in items if i]
+        if len(items) >= 3 and all(len(i) <= 40 and len(i.split()) <= 6 for i in items):
+            found = items
+    return found
+
+
+def _check_messages(messages: Any) -> list[dict]:
+    if messages is None:
+        raise bad_request("Missing required parameter: 'messages'.", param="messages",
+                          code="missing_required_parameter")
+    if not isinstance(messages, list) or not messages:
+        raise bad_request("Invalid 'messages': empty array. Expected an array with minimum length 1, but got an "
+                          "empty array instead.", param="messages", code="empty_array")
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict):
+            raise bad_request(f"Invalid type for 'messages[{i}]': expected an object.", param=f"messages[{i}]",
+                              code="invalid_type")
+        role = message.get("role")
+        if role not in ROLES:
+            raise bad_request(f"Invalid value: {role!r}. Supported values are: " + ", ".join(map(repr, ROLES)) + ".",
+                              param=f"messages[{i}].role", code="invalid_value")
+        content = message.get("content")
+        if role != "assistant" and not isinstance(content, str | list):
+            raise bad_request(f"Missing required parameter: 'messages[{i}].content'.",
+                              param=f"messages[{i}].content", code="missing_required_parameter")
+    return messages
+
+
+class ChatEngine:
+    def __init__(self, catalog: ModelCatalog, seed: int = 0) -> None:
+        self.catalog = catalog
+        self.seed = seed
+        self._teacher = LexicalClassifier(seed)
+        self._student = LexicalClassifier(seed, recall=STUDENT_RECALL)
+
+    def _classify(self, model: Model, prompt: str, choices: Sequence[str]) -> str:
+        if model.finetuned is not None:
+            return model.finetuned.classifier.classify(prompt, choices)
+        return (self._student if model.kind == "student" else self._teacher).classify(prompt, choices)
+
+    def _text(self, model: Model, prompt: str) -> str:
+        choices = listed_choices(prompt)
+        if choices:
+            return self._classify(model, prompt, choices)
+        if model.finetuned is not None:
+            return model.finetuned.classifier.classify(prompt)
+        match = _FIRST_SENTENCE.match(prompt.strip())
+        return match.group(1) if match else prompt.strip()[:200]
+
+    def _content(self, model: Model, body: dict, messages: list[dict]) -> str:
+        prompt = last_user_text(messages)
+        response_format = body.get("response_format") or {"type": "text"}
+        kind = response_format.get("type") if isinstance(response_format, dict) else None
+        if kind == "json_schema":
+            schema = parse_json_schema(response_format)
+
+            def pick(choices: Sequence[Any]) -> Any:
+                by_text = {str(c): c for c in choices}
+                return by_text[self._classify(model, prompt, list(by_text))]
+
+            value = fill(schema, pick, lambda: self._text(model, prompt))
+            return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+        if kind == "json_object":
+            if not any("json" in content_text(m.get("content")).lower() for m in messages):
+                raise bad_request("'messages' must contain the word 'json' in some form, to use 'response_format' "
+                                  "of type 'json_object'.", param="messages")
+            return json.dumps({"answer": self._text(model, prompt)}, separators=(",", ":"), ensure_ascii=False)
+        if kind == "text":
+            return self._text(model, prompt)
+        raise bad_request(f"Invalid value: {kind!r}. Supported values are: 'text', 'json_object' and 'json_schema'.",
+                          param="response_format.type", code="invalid_value")
+
+    def answer(self, body: dict) -> ChatAnswer:
+        """The completion OpenAI would return for `body`, or an APIError for a request it would refuse."""
+        request_model = required_str(body, "model")
+        messages = _check_messages(body.get("messages"))
+        if body.get("stream"):
+            raise bad_request("The sandbox does not stream answers; call without stream=True.", param="stream")
+        n = optional_int(body, "n", 1, 128) or 1
+        max_tokens = optional_int(body, "max_completion_tokens") or optional_int(body, "max_tokens")
+        tags = metadata(body)
+        model = self.catalog.get(request_model)
+        content = self._content(model, body, messages)
+        finish_reason = "stop"
+        completion_tokens = count_tokens(request_model, content)
+        if max_tokens is not None and completion_tokens > max_tokens:
+            encoding = encoding_for_model(request_model)
+            content = encoding.decode(encoding.encode(content, disallowed_special=())[:max_tokens])
+            completion_tokens, finish_reason = max_tokens, "length"
+        prompt = prompt_tokens(request_model, messages)
+        choice = {"role": "assistant", "content": content, "refusal": None, "annotations": []}
+        completion = {
+            "id": new_id("chatcmpl-", 29),
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model.snapshot,
+            "choices": [
+                {"index": i, "message": dict(choice), "logprobs": None, "finish_reason": finish_reason}
+                for i in range(n)
+            ],
+            "usage": {
+                "prompt_tokens": prompt,
+                "completion_tokens": completion_tokens * n,
+                "total_tokens": prompt + completion_tokens * n,
+                "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+                "completion_tokens_details": {
+                    "reasoning_tokens": 0,
+                    "audio_tokens": 0,
+                    "accepted_prediction_tokens": 0,
+                    "rejected_prediction_tokens": 0,
+                },
+            },
+            "service_tier": "default",
+            "system_fingerprint": "fp_sandbox",
+        }
+        return ChatAnswer(completion, request_model, messages_hash(messages), last_user_text(messages), tags,
+                          body.get("store") is True, max_tokens)

@@ -1,0 +1,72 @@
+"""Failures on purpose: seeded random 500/503 and slow answers, and scripted ones queued with `inject`.
+
+Random faults draw from one `random.Random(seed)` in request order, so a test that sends the same requests in
+the same order sees the same faults. An injection answers the next `count` requests whose path starts with
+`path_prefix` instead of the real handler: 429 (with retry-after), 500, 503, "malformed" (HTTP 200 whose
+body is cut-off JSON) or "timeout" (the connection is held until the client gives up or the sandbox stops).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+OUTCOMES = (429, 500, 503, "malformed", "timeout")
+
+
+@dataclass
+class Injection:
+    path_prefix: str
+    outcome: int | str
+    remaining: int
+    retry_after: float
+
+
+class Faults:
+    def __init__(
+        self,
+        seed: int = 0,
+        fault_rate: float = 0.0,
+        fault_statuses: Sequence[int] = (500, 503),
+        slow_rate: float = 0.0,
+        slow_seconds: float = 0.0,
+    ) -> None:
+        for name, rate in (("fault_rate", fault_rate), ("slow_rate", slow_rate)):
+            if not 0.0 <= rate <= 1.0:
+                raise ValueError(f"{name} is a probability between 0 and 1, got {rate}")
+        self._random = random.Random(seed)
+        self.fault_rate = fault_rate
+        self.fault_statuses = tuple(fault_statuses)
+        self.slow_rate = slow_rate
+        self.slow_seconds = slow_seconds
+        self._injections: list[Injection] = []
+
+    def inject(self, path_prefix: str, outcome: int | str, count: int = 1, retry_after: float = 1) -> None:
+        if outcome not in OUTCOMES:
+            raise ValueError(f"outcome must be one of {OUTCOMES}, got {outcome!r}")
+        if count < 1:
+            raise ValueError(f"count must be at least 1, got {count}")
+        self._injections.append(Injection(path_prefix, outcome, count, retry_after))
+
+    def take_injection(self, path: str) -> Injection | None:
+        for injection in self._injections:
+            if path.startswith(injection.path_prefix):
+                injection.remaining -= 1
+                if injection.remaining == 0:
+                    self._injections.remove(injection)
+                return injection
+        return None
+
+    def random_status(self) -> int | None:
+        if self.fault_rate and self._random.random() < self.fault_rate:
+            return self._random.choice(self.fault_statuses)
+        return None
+
+    def random_delay(self) -> float:
+        if self.slow_rate and self._random.random() < self.slow_rate:
+            return self.slow_seconds
+        return 0.0
+
+    def clear(self) -> None:
+        self._injections.clear()

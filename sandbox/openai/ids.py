@@ -1,0 +1,16 @@
+"""Random object ids shaped like OpenAI's (chatcmpl-..., file-..., ftjob-..., batch_..., req_...)."""
+
+from __future__ import annotations
+
+import secrets
+import string
+
+_ALPHABET = string.ascii_letters + string.digits
+
+
+def new_id(prefix: str, length: int = 24) -> str:
+    return prefix + "".join(secrets.choice(_ALPHABET) for _ in range(length))
+
+
+def request_id() -> str:
+    return "req_" + secrets.token_hex(16)

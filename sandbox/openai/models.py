@@ -1,0 +1,142 @@
+"""The sandbox's model catalog: real names, aliases resolved to snapshots, shutdown dates, teacher or student.
+
+OpenAI announced that gpt-4o, gpt-4o-mini and gpt-4.1 (every snapshot, and every fine-tune on them) shut
+down on 2027-01-14 (see the project's DESIGN.md); `GET /v1/models` reports that as `shutdown_date`, and
+`shutdown_dates` overrides it per model id or family (tests use a date in the past). A model past its
+shutdown date answers 404 like any unknown model.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from sandbox.openai.errors import APIError
+
+GPT4_SHUTDOWN = "2027-01-14"
+# Families OpenAI lets customers fine-tune (platform.openai.com/docs/guides/fine-tuning, "Which models").
+FINE_TUNABLE = frozenset({"gpt-4o", "gpt-4o-mini", "gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano"})
+# family: (snapshot the alias points to, other snapshots, created, shutdown date)
+_FAMILIES: dict[str, tuple[str, tuple[str, ...], int, str | None]] = {
+    "gpt-4o": ("gpt-4o-2024-08-06", ("gpt-4o-2024-11-20",), 1715367049, GPT4_SHUTDOWN),
+    "gpt-4o-mini": ("gpt-4o-mini-2024-07-18", (), 1721172741, GPT4_SHUTDOWN),
+    "gpt-4.1": ("gpt-4.1-2025-04-14", (), 1744316542, GPT4_SHUTDOWN),
+    "gpt-4.1-mini": ("gpt-4.1-mini-2025-04-14", (), 1744317547, GPT4_SHUTDOWN),
+    "gpt-4.1-nano": ("gpt-4.1-nano-2025-04-14", (), 1744321025, GPT4_SHUTDOWN),
+    "gpt-5": ("gpt-5-2025-08-07", (), 1754425777, None),
+    "gpt-5-mini": ("gpt-5-mini-2025-08-07", (), 1754425867, None),
+    "gpt-5-nano": ("gpt-5-nano-2025-08-07", (), 1754426384, None),
+}
+_STUDENT = re.compile(r"-(mini|nano)\b")
+
+
+@dataclass(frozen=True)
+class FineTunedModel:
+    id: str
+    base: str  # the snapshot it was trained from
+    created: int
+    classifier: object  # a NaiveBayes; typed loosely so this module stays free of classifier imports
+
+
+@dataclass(frozen=True)
+class Model:
+    id: str
+    snapshot: str  # what `model` says in answers: aliases resolve to their dated snapshot
+    family: str
+    created: int
+    owned_by: str
+    shutdown_date: str | None
+    kind: str  # "teacher", "student" or "fine-tuned"
+    finetuned: FineTunedModel | None = None
+
+    def as_json(self) -> dict:
+        return {
+            "id": self.id,
+            "object": "model",
+            "created": self.created,
+            "owned_by": self.owned_by,
+            "shutdown_date": self.shutdown_date,
+        }
+
+
+class ModelCatalog:
+    def __init__(
+        self,
+        shutdown_dates: dict[str, str | None] | None = None,
+        finetuned: Callable[[], Iterable[FineTunedModel]] = tuple,
+    ) -> None:
+        self._overrides = dict(shutdown_dates or {})
+        self._finetuned = finetuned
+
+    def _shutdown(self, model_id: str, family: str, default: str | None) -> str | None:
+        for key in (model_id, family):
+            if key in self._overrides:
+                return self._overrides[key]
+        return default
+
+    def base_models(self) -> list[Model]:
+        models = []
+        for family, (snapshot, others, created, shutdown) in _FAMILIES.items():
+            kind = "student" if _STUDENT.search(family) else "teacher"
+            for model_id in (family, snapshot, *others):
+                models.append(
+                    Model(model_id, snapshot if model_id == family else model_id, family, created, "system",
+                          self._shutdown(model_id, family, shutdown), kind)
+                )
+        return models
+
+    def all(self) -> list[Model]:
+        bases = {m.id: m for m in self.base_models()}
+        models = list(bases.values())
+        for ft in self._finetuned():
+            base = bases[ft.base]
+            shutdown = self._shutdown(ft.id, ft.id, base.shutdown_date)
+            models.append(
+                Model(ft.id, ft.id, base.family, ft.created, "distill-sandbox", shutdown, "fine-tuned", ft)
+            )
+        return models
+
+    def find(self, model_id: str) -> Model | None:
+        return next((m for m in self.all() if m.id == model_id), None)
+
+    def get(self, model_id: str, today: dt.date | None = None) -> Model:
+        """The model, or OpenAI's 404 when it is unknown or already shut down."""
+        model = self.find(model_id)
+        if model is None:
+            raise APIError(
+                404,
+                f"The model `{model_id}` does not exist or you do not have access to it.",
+                param="model",
+                code="model_not_found",
+            )
+        today = today or dt.datetime.now(dt.UTC).date()
+        if model.shutdown_date and dt.date.fromisoformat(model.shutdown_date) <= today:
+            raise APIError(
+                404,
+                f"The model `{model_id}` was shut down on {model.shutdown_date} and can no longer be used. "
+                "Pick a current model (GET /v1/models lists them with their shutdown dates).",
+                param="model",
+                code="model_not_found",
+            )
+        return model
+
+
+def model_routes(catalog: ModelCatalog) -> list[web.RouteDef]:
+    """`GET /v1/models` and `GET /v1/models/{id}`; shut-down models are still listed, with their date."""
+
+    async def list_models(request: web.Request) -> web.Response:
+        return web.json_response({"object": "list", "data": [m.as_json() for m in catalog.all()]})
+
+    async def retrieve_model(request: web.Request) -> web.Response:
+        model_id = request.match_info["model"]
+        model = catalog.find(model_id)
+        if model is None:
+            raise APIError(404, f"The model `{model_id}` does not exist or you do not have access to it.",
+                           param="model", code="model_not_found")
+        return web.json_response(model.as_json())
+
+    return [web.get("/v1/models", list_models), web.get("/v1/models/{model}", retrieve_model)]
