@@ -29,3 +29,32 @@ def shared_dir() -> Path:
 @pytest.fixture(scope="session")
 def readme_text() -> str:
     return (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+
+
+@pytest.fixture
+async def openai_sandbox():
+    """A started OpenAI sandbox (key "sk-sandbox", seed 0, clock at 60x: a fine-tuning job takes about 1 s)."""
+    from sandbox.openai import OpenAISandbox
+
+    sandbox = OpenAISandbox(api_key="sk-sandbox", seed=0, clock_speed=60)
+    await sandbox.start()
+    yield sandbox
+    await sandbox.stop()
+
+
+@pytest.fixture
+async def make_openai_sandbox():
+    """Start OpenAI sandboxes with any knobs: `sb = await make_openai_sandbox(tpm_limits={"gpt-4o": 500})`."""
+    from sandbox.openai import OpenAISandbox
+
+    started = []
+
+    async def make(**knobs):
+        sandbox = OpenAISandbox(**{"api_key": "sk-sandbox", **knobs})
+        await sandbox.start()
+        started.append(sandbox)
+        return sandbox
+
+    yield make
+    for sandbox in started:
+        await sandbox.stop()
