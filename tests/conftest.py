@@ -58,3 +58,26 @@ async def make_openai_sandbox():
     yield make
     for sandbox in started:
         await sandbox.stop()
+
+
+SLACK_BOT_TOKEN = "xoxb-sandbox-test"
+SLACK_SIGNING_SECRET = "sandbox-signing-secret"
+
+
+@pytest.fixture
+async def slack_sandbox():
+    """A started Slack sandbox (bot token SLACK_BOT_TOKEN, signing secret SLACK_SIGNING_SECRET, #general exists)."""
+    from sandbox.slack import SlackSandbox
+
+    slack = SlackSandbox(bot_token=SLACK_BOT_TOKEN, signing_secret=SLACK_SIGNING_SECRET)
+    await slack.start()
+    yield slack
+    await slack.stop()
+
+
+@pytest.fixture
+def slack_client(slack_sandbox):
+    """A real slack_sdk AsyncWebClient talking to the Slack sandbox with the bot token."""
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    return AsyncWebClient(token=slack_sandbox.bot_token, base_url=slack_sandbox.api_url)
