@@ -56,7 +56,7 @@ def _decode_cursor(cursor: str) -> str:
     return f"{digits[:-6]}.{digits[-6:]}"
 
 
-def _positive_int(args: dict[str, Any], name: str, default: int) -> int:
+def _int_arg(args: dict[str, Any], name: str, default: int) -> int:
     try:
         value = int(args.get(name, default))
     except (TypeError, ValueError) as exc:
@@ -130,7 +130,7 @@ class WebApi:
         thread = self.ws.thread(channel, str(args.get("ts") or ""))
         if not thread:
             raise ApiError("thread_not_found")
-        limit = min(max(_positive_int(args, "limit", MAX_REPLIES_PAGE), 1), MAX_REPLIES_PAGE)
+        limit = min(max(_int_arg(args, "limit", MAX_REPLIES_PAGE), 1), MAX_REPLIES_PAGE)
         start = 0
         if args.get("cursor"):
             after = _decode_cursor(str(args["cursor"]))
@@ -171,7 +171,7 @@ class WebApi:
         filename = args.get("filename")
         if not filename:
             raise ApiError("invalid_arguments", ["[ERROR] missing required field: filename"])
-        if _positive_int(args, "length", 0) < 1:
+        if _int_arg(args, "length", 0) < 1:
             raise ApiError("missing_argument")  # the docs: "Typically only occurs when the `length` provided is 0"
         stored = self.ws.add_file(self.ws.bot_user_id, str(filename), b"", uploaded=False)
         ticket = opaque(40)
