@@ -210,15 +210,19 @@ class FineTuning:
         if suffix is not None and (not isinstance(suffix, str) or len(suffix) > 64):
             raise bad_request("Invalid 'suffix': expected a string of at most 64 characters.", param="suffix")
         seed = body.get("seed")
-        job = self._schedule(body, model.snapshot, hyper, suffix, seed if isinstance(seed, int) else None)
+        failure: TrainingFileError | None = None
         try:
             examples, classifier = await asyncio.to_thread(_train, training, validation, model.snapshot)
         except TrainingFileError as exc:
-            job.error, job.failed_at = exc.as_json(), job.queued_at
-            job.events.append(Event(job.queued_at, new_id("ftevent-"), f"Training file validation failed: "
-                                    f"{exc.message}", level="error"))
-        else:
+            failure = exc
+        # The clock starts once the file is read, so a slow check never skips the validating_files stage.
+        job = self._schedule(body, model.snapshot, hyper, suffix, seed if isinstance(seed, int) else None)
+        if failure is None:
             self._plan_training(job, examples, classifier, hyper)
+        else:
+            job.error, job.failed_at = failure.as_json(), job.queued_at
+            job.events.append(Event(job.queued_at, new_id("ftevent-"), f"Training file validation failed: "
+                                    f"{failure.message}", level="error"))
         self._jobs[job.id] = job
         return web.json_response(job.as_json(self.clock.now()))
 
