@@ -1,0 +1,185 @@
+"""Collection through the Batch API: the same answers as live mode at half the price, for teams that can wait.
+
+`submit` writes the unanswered rows as a JSONL of chat requests (custom_id = the row index), uploads it
+(purpose "batch") and creates the batch. The batch is recorded before anything is sent, and each id is
+stored as soon as it exists, so the scheduler's `poll` resumes after a restart. When the batch completes,
+the output file's answers are stored by custom_id with the same checks, hashes and costs (at the batch
+discount) as live answers; rows listed in the error file are stored as failed. An expired or cancelled batch
+keeps whatever part of the output exists.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from typing import Any
+
+from openai import AsyncOpenAI
+
+from bot.budget import Budget
+from bot.collect import CollectTask, request_hash
+from bot.errors import BudgetExceeded
+from bot.prices import PriceTable
+from bot.prompts import parse_answer
+from storage import Storage
+from storage.batches import Batch
+from storage.completions import Completion
+
+log = logging.getLogger(__name__)
+
+RUNNING_STATUSES = ("validating", "in_progress", "finalizing", "cancelling")
+
+
+def _custom_id(row_index: int) -> str:
+    return f"row-{row_index}"
+
+
+def _row_of(custom_id: str) -> int:
+    return int(custom_id.removeprefix("row-"))
+
+
+def _hash_of(batch: Batch, body: dict[str, Any]) -> str:
+    return request_hash(batch.model, body["messages"], body["response_format"])
+
+
+class BatchCollector:
+    def __init__(self, storage: Storage, client: AsyncOpenAI, prices: PriceTable, *, store: bool = True) -> None:
+        self.storage = storage
+        self.client = client
+        self.prices = prices
+        self.store = store
+
+    async def submit(self, task: CollectTask, budget: Budget) -> Batch | None:
+        """Send the task's unanswered rows as one batch; None when every row already has an answer."""
+        answered = await self.storage.completions.answered_rows(task.run_id, task.split, task.role)
+        todo = [r for r in task.requests if r.row_index not in answered]
+        if not todo:
+            return None
+        price = self.prices.get(task.model)
+        most = sum(price.cost_micro_usd(r.prompt_tokens, task.max_completion_tokens, batch=True) for r in todo)
+        if not budget.reserve(most):
+            raise BudgetExceeded(
+                f"The batch for {task.role} on {task.split} could cost up to ${most / 1e6:,.2f}, more than is "
+                f"left of the approved budget. Ask for a new approval with a larger budget."
+            )
+        lines = []
+        for request in todo:
+            body: dict[str, Any] = {"model": task.model, "messages": request.messages,
+                                    "response_format": task.response_format}
+            if self.store:
+                body.update(store=True, metadata={"distill_run": str(task.run_id), "split": task.split,
+                                                  "role": task.role})
+            lines.append(json.dumps({"custom_id": _custom_id(request.row_index), "method": "POST",
+                                     "url": "/v1/chat/completions", "body": body}, ensure_ascii=False))
+        batch = await self.storage.batches.create(run_id=task.run_id, split=task.split, role=task.role,
+                                                  model=task.model)
+        upload = await self.client.files.create(
+            file=(f"distill-run{task.run_id}-{task.split}-{task.role}.jsonl",
+                  io.BytesIO("\n".join(lines).encode("utf-8"))),
+            purpose="batch",
+        )
+        batch = await self.storage.batches.update(batch.id, input_file_id=upload.id, status="uploaded")
+        created = await self.client.batches.create(
+            input_file_id=upload.id, endpoint="/v1/chat/completions", completion_window="24h",
+            metadata={"distill_run": str(task.run_id), "distill_batch": str(batch.id)},
+        )
+        return await self.storage.batches.update(batch.id, external_id=created.id, status=created.status)
+
+    async def poll(self, batch: Batch) -> Batch:
+        """Check the batch once; store its answers when it has finished. Returns the updated record."""
+        remote = await self.client.batches.retrieve(batch.external_id)
+        if remote.status in RUNNING_STATUSES:
+            if remote.status != batch.status:
+                batch = await self.storage.batches.update(batch.id, status=remote.status)
+            return batch
+        stored = 0
+        requests = await self._requests(batch) if remote.output_file_id or remote.error_file_id else {}
+        if remote.output_file_id:
+            stored += await self._store_output(batch, remote.output_file_id, requests)
+        if remote.error_file_id:
+            stored += await self._store_errors(batch, remote.error_file_id, requests)
+        if remote.status == "completed":
+            return await self.storage.batches.update(
+                batch.id, status="stored", output_file_id=remote.output_file_id, error_file_id=remote.error_file_id
+            )
+        reasons = "; ".join(e.message or e.code or "" for e in (remote.errors.data if remote.errors else []) or [])
+        message = {
+            "expired": "The batch expired before the provider finished it (24 h window).",
+            "cancelled": "The batch was cancelled.",
+            "failed": "The provider failed the batch.",
+        }.get(remote.status, f"The batch ended as {remote.status}.")
+        return await self.storage.batches.update(
+            batch.id, status=remote.status, output_file_id=remote.output_file_id,
+            error_file_id=remote.error_file_id,
+            error=f"{message} {reasons} {stored} answers were stored; collect again to finish the rest.".strip(),
+        )
+
+    async def _requests(self, batch: Batch) -> dict[str, dict[str, Any]]:
+        """The request bodies as sent, by custom_id (read back from the uploaded input file)."""
+        content = await self.client.files.content(batch.input_file_id)
+        bodies = {}
+        for line in content.text.splitlines():
+            if line.strip():
+                item = json.loads(line)
+                bodies[item["custom_id"]] = item["body"]
+        return bodies
+
+    async def _store_output(self, batch: Batch, file_id: str, requests: dict[str, dict[str, Any]]) -> int:
+        price = self.prices.get(batch.model)
+        content = await self.client.files.content(file_id)
+        completions = []
+        for line in content.text.splitlines():
+            if not line.strip():
+                continue
+            item = json.loads(line)
+            body = requests.get(item["custom_id"])
+            response = item.get("response") or {}
+            if body is None:
+                log.warning("batch %s: output line for unknown custom_id %r", batch.external_id, item["custom_id"])
+                continue
+            hashed = _hash_of(batch, body)
+            choices = body["response_format"]["json_schema"]["schema"]["properties"]["label"]["enum"]
+            common = dict(run_id=batch.run_id, row_index=_row_of(item["custom_id"]), split=batch.split,
+                          role=batch.role, model=batch.model, request_hash=hashed,
+                          provider_request_id=response.get("request_id"))
+            if response.get("status_code") != 200:
+                error = (item.get("error") or {}).get("message") or f"HTTP {response.get('status_code')}"
+                completions.append(Completion(**common, status="failed", error=f"batch: {error}"))
+                continue
+            result = response["body"]
+            message = result["choices"][0]["message"]
+            usage = result.get("usage") or {}
+            prompt_tokens, completion_tokens = usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)
+            label = parse_answer(message.get("content"), choices)
+            error = f"refusal: {message['refusal']}" if message.get("refusal") else (
+                None if label else "invalid: the answer is not one of the choices in the schema")
+            completions.append(Completion(
+                **common, status="ok" if error is None else "invalid",
+                raw_output=message.get("content") or message.get("refusal"),
+                parsed_label=label if error is None else None, prompt_tokens=prompt_tokens,
+                completion_tokens=completion_tokens,
+                cost_micro_usd=price.cost_micro_usd(prompt_tokens, completion_tokens, batch=True),
+                provider_completion_id=result.get("id"), error=error,
+            ))
+        await self.storage.completions.save_many(completions)
+        return len(completions)
+
+    async def _store_errors(self, batch: Batch, file_id: str, requests: dict[str, dict[str, Any]]) -> int:
+        content = await self.client.files.content(file_id)
+        answered = await self.storage.completions.answered_rows(batch.run_id, batch.split, batch.role)
+        failures = []
+        for line in content.text.splitlines():
+            if not line.strip():
+                continue
+            item = json.loads(line)
+            row = _row_of(item["custom_id"])
+            body = requests.get(item["custom_id"])
+            if row in answered or body is None:
+                continue
+            error = (item.get("error") or {}).get("message") or "no answer in the batch"
+            failures.append(Completion(run_id=batch.run_id, row_index=row, split=batch.split, role=batch.role,
+                                       model=batch.model, request_hash=_hash_of(batch, body), status="failed",
+                                       error=f"batch: {error}"))
+        await self.storage.completions.save_many(failures)
+        return len(failures)

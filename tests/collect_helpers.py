@@ -1,0 +1,64 @@
+"""Building collection tasks for tests: support-ticket prompts with a known category."""
+
+from __future__ import annotations
+
+import random
+
+from bot.budget import Budget
+from bot.collect import Collector, CollectRequest, CollectTask
+from bot.costs import answer_tokens, count_chat_tokens
+from bot.prices import PriceTable
+from bot.prompts import response_format
+from bot.provider import ChatProvider
+from bot.ratelimit import RateLimiters
+
+CHOICES = ["Billing", "Network", "Hardware", "Access"]
+_CLUES = {
+    "Billing": ["invoice", "refund", "charged twice", "billing address"],
+    "Network": ["wifi", "vpn drops", "network is slow", "cannot reach the server"],
+    "Hardware": ["laptop screen", "keyboard", "printer jam", "hardware fan noise"],
+    "Access": ["password reset", "locked out", "access to the shared drive", "login fails"],
+}
+SYSTEM = "You sort IT support tickets into one category."
+
+
+def ticket_texts(count: int, seed: int = 7) -> list[str]:
+    rng = random.Random(seed)
+    texts = []
+    for i in range(count):
+        category = CHOICES[i % len(CHOICES)]
+        texts.append(f"Ticket {i}: {rng.choice(_CLUES[category])}, please help (ref {rng.randint(1000, 9999)}).")
+    return texts
+
+
+def make_task(run_id: int, count: int, *, model: str = "gpt-4o", role: str = "teacher", split: str = "train",
+              seed: int = 7) -> CollectTask:
+    requests = []
+    for i, text in enumerate(ticket_texts(count, seed)):
+        messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": text}]
+        requests.append(CollectRequest(i, messages, count_chat_tokens(messages, model)))
+    return CollectTask(
+        run_id=run_id, split=split, role=role, model=model, requests=requests,
+        response_format=response_format(CHOICES), choices=CHOICES,
+        max_completion_tokens=max(answer_tokens(c, model) for c in CHOICES),
+    )
+
+
+def make_collector(storage, sandbox, *, rpm: int = 100_000, tpm: int = 10_000_000, concurrency: int = 16,
+                   window_seconds: float = 60.0, api_key: str | None = None, **kwargs) -> Collector:
+    provider = ChatProvider(base_url=sandbox.url, api_key=api_key or sandbox.api_key, store=True, timeout=10)
+    limiters = RateLimiters(requests_per_minute=rpm, tokens_per_minute=tpm, window_seconds=window_seconds)
+    return Collector(storage, provider, PriceTable.load(), limiters, concurrency=concurrency, **kwargs)
+
+
+def unlimited() -> Budget:
+    return Budget(cap_micro_usd=None)
+
+
+def paid_per_prompt(sandbox) -> dict[str, int]:
+    """How many times the sandbox billed each distinct prompt (by the messages' hash)."""
+    counts: dict[str, int] = {}
+    for record in sandbox.requests:
+        if getattr(record, "paid", False):
+            counts[record.messages_hash] = counts.get(record.messages_hash, 0) + 1
+    return counts
