@@ -108,13 +108,11 @@ class ApprovalsRepo(TableRepo):
     async def set_message_ts(self, approval_id: int, message_ts: str) -> None:
         await self.db.execute("UPDATE approvals SET message_ts = ? WHERE id = ?", (message_ts, approval_id))
 
-    async def void_open(self, run_id: int) -> list[Approval]:
-        """Void every pending or granted-but-unused approval of the run (the spec changed)."""
-        open_ = await self.for_run(run_id, statuses=("pending", "approved"))
-        async with self.db.transaction() as conn:
-            await conn.execute(
-                "UPDATE approvals SET status = 'voided', decided_at = ? WHERE run_id = ? AND status IN"
-                " ('pending', 'approved')",
-                (utcnow(), run_id),
-            )
-        return open_
+    async def void_pending(self, run_id: int) -> list[Approval]:
+        """Void every request of the run still waiting for a decision (its spec or data changed)."""
+        pending = await self.for_run(run_id, statuses=("pending",))
+        await self.db.execute(
+            "UPDATE approvals SET status = 'voided', decided_at = ? WHERE run_id = ? AND status = 'pending'",
+            (utcnow(), run_id),
+        )
+        return pending

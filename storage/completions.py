@@ -90,12 +90,13 @@ class CompletionsRepo:
         )
         return [to_record(Completion, r) for r in rows]
 
-    async def spend_micro_usd(self, run_id: int, role: str | None = None) -> int:
-        """What the run's answers cost (answers reused from earlier requests cost nothing again)."""
+    async def spend_micro_usd(self, run_id: int, roles: Iterable[str] | None = None, since: str | None = None) -> int:
+        """What the run's answers cost (answers reused from earlier requests cost nothing again), optionally
+        only for some roles and only for answers stored after `since`."""
         row = await self.db.fetchone(
-            "SELECT COALESCE(SUM(cost_micro_usd), 0) FROM completions"
-            " WHERE run_id = ? AND reused_from IS NULL AND (? IS NULL OR role = ?)",
-            (run_id, role, role),
+            "SELECT COALESCE(SUM(cost_micro_usd), 0) FROM completions WHERE run_id = ? AND reused_from IS NULL"
+            " AND (? IS NULL OR role IN (SELECT value FROM json_each(?))) AND (? IS NULL OR created_at > ?)",
+            (run_id, None if roles is None else 1, json.dumps(list(roles or [])), since, since),
         )
         return int(row[0])
 

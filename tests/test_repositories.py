@@ -58,6 +58,13 @@ async def test_completions_round_trip_and_reuse_lookup(storage):
     assert await storage.completions.answered_rows(run.id, "train", "teacher") == {3}
     assert await storage.completions.counts(run.id) == {("train", "teacher", "ok"): 1,
                                                        ("train", "teacher", "failed"): 1}
+    student = Completion(run_id=run.id, row_index=3, split="eval", role="student_base", model="m", request_hash="s",
+                         status="ok", cost_micro_usd=5, created_at="2099-01-01T00:00:00+00:00")
+    await storage.completions.save(student)
+    assert await storage.completions.spend_micro_usd(run.id) == 325
+    assert await storage.completions.spend_micro_usd(run.id, roles=["student_base"]) == 5
+    assert await storage.completions.spend_micro_usd(run.id, since="2098-01-01T00:00:00+00:00") == 5
+    assert await storage.completions.spend_micro_usd(run.id, roles=["teacher"], since="2098-01-01") == 0
 
 
 async def test_approvals_round_trip_with_decisions(storage):
@@ -73,9 +80,11 @@ async def test_approvals_round_trip_with_decisions(storage):
     await storage.approvals.set_message_ts(approval.id, "5.6")
     latest = await storage.approvals.latest(run.id, "collect")
     assert latest.approvers() == {"U2"} and latest.status == "approved" and latest.message_ts == "5.6"
-    voided = await storage.approvals.void_open(run.id)
-    assert [a.id for a in voided] == [approval.id]
-    assert (await storage.approvals.require(approval.id)).status == "voided"
+    assert await storage.approvals.void_pending(run.id) == []  # an approved request is not voided
+    second = await storage.approvals.create(run_id=run.id, stage="train", quote_hash="q2", amount_micro_usd=1,
+                                            quote={}, requester="U1", expires_at="2099-01-01T00:00:00+00:00")
+    assert [a.id for a in await storage.approvals.void_pending(run.id)] == [second.id]
+    assert (await storage.approvals.require(second.id)).status == "voided"
 
 
 async def test_jobs_round_trip_and_idempotency_key(storage):

@@ -41,7 +41,7 @@ CREATE TABLE runs (
 -- Which dataset rows a run uses, in which split; input_hash is the sha256 of the normalized rendered input.
 CREATE TABLE run_rows (
     run_id      INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
-    split       TEXT NOT NULL CHECK (split IN ('train', 'eval')),
+    split       TEXT NOT NULL CHECK (split IN ('train', 'validation', 'eval')),
     row_index   INTEGER NOT NULL,
     input_hash  TEXT NOT NULL,
     gold_label  TEXT,
