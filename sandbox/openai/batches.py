@@ -73,7 +73,8 @@ class Batch:
         def reached(at: float | None, *statuses: str) -> int | None:
             return int(at) if at is not None and status in statuses else None
 
-        return {
+        # OpenAI's spec types these fields without null (though its own example shows nulls): leave unset ones out.
+        body = {
             "id": self.id,
             "object": "batch",
             "endpoint": ENDPOINT,
@@ -97,6 +98,7 @@ class Batch:
             "usage": self.usage,
             "metadata": self.metadata or None,
         }
+        return {key: value for key, value in body.items() if value is not None}
 
 
 def _line_error(line: int, code: str, message: str) -> dict:

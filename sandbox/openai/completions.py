@@ -9,7 +9,7 @@ from sandbox.openai.errors import bad_request, not_found
 from sandbox.openai.paging import limit_param, list_body, page
 from sandbox.openai.params import json_body, metadata_filter
 from sandbox.openai.ratelimit import RateLimiter
-from sandbox.openai.requestlog import RequestRecord
+from sandbox.openai.requestlog import RECORD_KEY, RequestRecord
 
 
 class Completions:
@@ -27,7 +27,7 @@ class Completions:
 
     async def create(self, request: web.Request) -> web.Response:
         body = await json_body(request)
-        record: RequestRecord = request["record"]
+        record: RequestRecord = request[RECORD_KEY]
         record.model = body.get("model") if isinstance(body.get("model"), str) else None
         answer = self.engine.answer(body)
         record.metadata, record.messages_hash = answer.metadata, answer.messages_hash

@@ -27,11 +27,9 @@ class StoredFile:
             "object": "file",
             "bytes": len(self.content),
             "created_at": self.created_at,
-            "expires_at": None,
             "filename": self.filename,
             "purpose": self.purpose,
             "status": "processed",
-            "status_details": None,
         }
 
 

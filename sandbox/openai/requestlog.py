@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from aiohttp import web
+
 
 @dataclass
 class RequestRecord:
@@ -32,3 +34,7 @@ class RequestRecord:
 class RequestLog(list[RequestRecord]):
     def paid(self) -> list[RequestRecord]:
         return [r for r in self if r.paid]
+
+
+# Where the middleware leaves a request's record for the handler to fill in (model, usage, ...).
+RECORD_KEY = web.RequestKey("record", RequestRecord)

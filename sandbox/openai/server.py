@@ -21,7 +21,7 @@ from sandbox.openai.finetuning import FineTuning
 from sandbox.openai.ids import request_id
 from sandbox.openai.models import ModelCatalog, model_routes
 from sandbox.openai.ratelimit import RateLimiter
-from sandbox.openai.requestlog import RequestLog, RequestRecord
+from sandbox.openai.requestlog import RECORD_KEY, RequestLog, RequestRecord
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ class OpenAISandbox:
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         record = RequestRecord(time.time(), request.method, request.path, request_id())
-        request["record"] = record
+        request[RECORD_KEY] = record
         try:
             response = await self._answer(request, handler, record)
         except APIError as exc:
