@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot import estimate_cli
 from bot.config import Settings
 from bot.errors import USER_ERRORS
 
@@ -71,6 +72,9 @@ COMMANDS: list[Command] = [
             "distill-bot db upgrade --db ./distill.db", _db_path_argument, _db_upgrade),
     Command("db check", "Run SQLite's integrity check and print the schema version.",
             "distill-bot db check --db ./distill.db", _db_path_argument, _db_check),
+    Command("estimate", "Print what a run on a CSV would cost, stage by stage, before anything is spent.",
+            "distill-bot estimate reviews.csv --label variety --train 450 --eval 50",
+            estimate_cli.configure, estimate_cli.run),
 ]
 
 

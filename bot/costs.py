@@ -1,0 +1,286 @@
+"""What a run will cost, stage by stage, from exact token counts and the price table.
+
+Chat format, as OpenAI's cookbook counts it ("How_to_count_tokens_with_tiktoken", num_tokens_from_messages
+for gpt-4o and later): 3 tokens per message, plus the tokens of each value (role, content, name), plus 1
+for a name, plus 3 that prime the reply. The sandbox reports usage.prompt_tokens with the same formula.
+Real OpenAI requests with a json_schema response format also carry the schema, which no published formula
+counts; the quote leaves it out.
+
+Completion tokens are those of the answer JSON ({"label":"..."}): the gold label's when the row has one
+(the teacher is expected to find it), otherwise the longest choice's, an upper bound.
+
+`estimate` is CPU work proportional to the rows: callers on the event loop run it with asyncio.to_thread.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+import numpy as np
+
+from bot.config import MICRO
+from bot.prices import ModelPrice, PriceTable
+from bot.prompt_tokens import PromptCounter, TokenCache
+from bot.prompts import answer_json, build_messages, training_example
+from bot.spec import AUTO, RunSpec
+from bot.splits import PreparedRow, PreparedRun
+from bot.tokens import encoding_for_model, encoding_name_for_model
+
+TOKENS_PER_MESSAGE = 3
+TOKENS_PER_NAME = 1
+REPLY_PRIMING = 3
+
+# How OpenAI picks n_epochs when it is "auto", per its cookbook "Chat_finetuning_data_prep" (pricing and
+# default n_epochs estimate): 3 epochs, raised for small files and lowered for big ones, kept within 1-25.
+TARGET_EPOCHS = 3
+MIN_TARGET_EXAMPLES = 100
+MAX_TARGET_EXAMPLES = 25_000
+MIN_DEFAULT_EPOCHS = 1
+MAX_DEFAULT_EPOCHS = 25
+
+COLLECT, TRAIN, EVALUATE = "collect", "train", "evaluate"
+
+
+def _chat_tokens(messages: Sequence[Mapping[str, str]], count: Callable[[str], int]) -> int:
+    total = REPLY_PRIMING
+    for message in messages:
+        total += TOKENS_PER_MESSAGE
+        for key, value in message.items():
+            total += count(value) + (TOKENS_PER_NAME if key == "name" else 0)
+    return total
+
+
+def count_chat_tokens(messages: Sequence[Mapping[str, str]], model: str) -> int:
+    """Prompt tokens of a chat request (see the module docstring for the formula and its source)."""
+    encoding = encoding_for_model(model)
+    return _chat_tokens(messages, lambda text: len(encoding.encode_ordinary(text)))
+
+
+def answer_tokens(label: str, model: str) -> int:
+    """Completion tokens of the answer {"label": label} as the model writes it."""
+    return len(encoding_for_model(model).encode_ordinary(answer_json(label)))
+
+
+def count_training_file_tokens(examples: Sequence[Sequence[Mapping[str, str]]], model: str) -> int:
+    """Tokens of a chat fine-tuning file (one message list per line), each distinct text encoded once."""
+    cache = TokenCache(encoding_for_model(model))
+    return sum(_chat_tokens(example, cache.count) for example in examples)
+
+
+def default_epochs(examples: int) -> int:
+    """The epochs OpenAI's "auto" is expected to pick for this many training examples."""
+    if examples * TARGET_EPOCHS < MIN_TARGET_EXAMPLES:
+        return min(MAX_DEFAULT_EPOCHS, MIN_TARGET_EXAMPLES // max(examples, 1))
+    if examples * TARGET_EPOCHS > MAX_TARGET_EXAMPLES:
+        return max(MIN_DEFAULT_EPOCHS, MAX_TARGET_EXAMPLES // examples)
+    return TARGET_EPOCHS
+
+
+def format_usd(micro_usd: int) -> str:
+    """$12.35, or four decimals under one cent ($0.0042)."""
+    places = Decimal("0.01") if micro_usd >= MICRO // 100 or micro_usd == 0 else Decimal("0.0001")
+    return f"${(Decimal(micro_usd) / MICRO).quantize(places, rounding=ROUND_HALF_UP):,}"
+
+
+@dataclass(frozen=True)
+class Line:
+    """One model's part of a stage."""
+
+    role: str  # teacher, student (base) or distilled
+    model: str
+    split: str
+    rows: int
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    trained_tokens: int = 0  # training-file tokens times epochs
+    cost_micro_usd: int = 0
+    batch_cost_micro_usd: int = 0  # the same work through the Batch API (training has no batch price)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    lines: tuple[Line, ...]
+    training_file_tokens: int = 0
+    epochs: int | None = None
+    epochs_range: tuple[int, int] | None = None  # when epochs are "auto": the bounds OpenAI's rule keeps to
+    max_cost_micro_usd: int | None = None  # cost at the top of epochs_range
+
+    def total(self, field: str) -> int:
+        return sum(getattr(line, field) for line in self.lines)
+
+    @property
+    def cost_micro_usd(self) -> int:
+        return self.total("cost_micro_usd")
+
+    @property
+    def batch_cost_micro_usd(self) -> int:
+        return self.total("batch_cost_micro_usd")
+
+    @property
+    def upper_cost_micro_usd(self) -> int:
+        return self.cost_micro_usd if self.max_cost_micro_usd is None else self.max_cost_micro_usd
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "lines": [line.to_dict() for line in self.lines],
+            "prompt_tokens": self.total("prompt_tokens"),
+            "completion_tokens": self.total("completion_tokens"),
+            "trained_tokens": self.total("trained_tokens"),
+            "training_file_tokens": self.training_file_tokens,
+            "epochs": self.epochs,
+            "epochs_range": list(self.epochs_range) if self.epochs_range else None,
+            "cost_micro_usd": self.cost_micro_usd,
+            "batch_cost_micro_usd": self.batch_cost_micro_usd,
+            "max_cost_micro_usd": self.upper_cost_micro_usd,
+            "cost_usd": format_usd(self.cost_micro_usd),
+            "batch_cost_usd": format_usd(self.batch_cost_micro_usd),
+        }
+
+
+@dataclass(frozen=True)
+class Quote:
+    stages: tuple[Stage, ...]
+    mode: str
+    rows: dict[str, Any]  # PreparedRun.to_dict(): rows used, left out, duplicates
+    prices: dict[str, dict[str, Any]]  # the price entries used, by model
+    notes: tuple[str, ...]
+    quote_hash: str  # sha256 over spec, token counts and prices: approvals bind to it
+
+    def stage(self, name: str) -> Stage:
+        for stage in self.stages:
+            if stage.name == name:
+                return stage
+        raise KeyError(f"no stage {name!r}; stages: {', '.join(s.name for s in self.stages)}")
+
+    def total(self, field: str) -> int:
+        return sum(getattr(stage, field) for stage in self.stages)
+
+    def amount_micro_usd(self, stage: str | None = None) -> int:
+        """What the stage (or the whole run) costs in the run's mode: Batch prices when mode is batch."""
+        field = "batch_cost_micro_usd" if self.mode == "batch" else "cost_micro_usd"
+        return getattr(self.stage(stage), field) if stage else self.total(field)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "quote_hash": self.quote_hash,
+            "mode": self.mode,
+            "stages": [stage.to_dict() for stage in self.stages],
+            "total": {
+                "prompt_tokens": sum(s.total("prompt_tokens") for s in self.stages),
+                "completion_tokens": sum(s.total("completion_tokens") for s in self.stages),
+                "trained_tokens": sum(s.total("trained_tokens") for s in self.stages),
+                "cost_micro_usd": self.total("cost_micro_usd"),
+                "batch_cost_micro_usd": self.total("batch_cost_micro_usd"),
+                "max_cost_micro_usd": self.total("upper_cost_micro_usd"),
+                "cost_usd": format_usd(self.total("cost_micro_usd")),
+                "batch_cost_usd": format_usd(self.total("batch_cost_micro_usd")),
+            },
+            "rows": self.rows,
+            "prices": self.prices,
+            "notes": list(self.notes),
+        }
+
+
+def user_prompt_tokens(prepared: PreparedRun, rows: Sequence[PreparedRow], model: str) -> np.ndarray:
+    """Exact tokens of each row's rendered user prompt for the model's encoding."""
+    counter = PromptCounter(prepared.template, encoding_for_model(model))
+    columns = [[row.fields[i] for row in rows] for i in range(len(prepared.template.fields))]
+    return counter.count(columns, len(rows))
+
+
+class _Pricing:
+    """Per-model token figures of one run, memoized by encoding."""
+
+    def __init__(self, prepared: PreparedRun, spec: RunSpec, prices: PriceTable) -> None:
+        self.prepared, self.spec, self.prices = prepared, spec, prices
+        self.rows = [*prepared.train, *prepared.validation, *prepared.eval]
+        self._position = {id(row): i for i, row in enumerate(self.rows)}
+        self._user: dict[str, np.ndarray] = {}
+        self._answers: dict[str, dict[str, int]] = {}
+        self.used: dict[str, ModelPrice] = {}
+
+    def price(self, model: str) -> ModelPrice:
+        found = self.used[model] = self.prices.get(model)
+        return found
+
+    def user_tokens(self, model: str, rows: Sequence[PreparedRow]) -> np.ndarray:
+        encoding = encoding_name_for_model(model)
+        if encoding not in self._user:
+            self._user[encoding] = user_prompt_tokens(self.prepared, self.rows, model)
+        return self._user[encoding][[self._position[id(row)] for row in rows]]
+
+    def completion_tokens(self, model: str, rows: Sequence[PreparedRow]) -> int:
+        encoding = encoding_name_for_model(model)
+        answers = self._answers.get(encoding)
+        if answers is None:
+            answers = self._answers[encoding] = {c: answer_tokens(c, model) for c in self.prepared.choices}
+        longest = max(answers.values())
+        return sum(answers.get(row.gold_label, longest) if row.gold_label else longest for row in rows)
+
+    def inference(self, role: str, model: str, split: str, rows: Sequence[PreparedRow]) -> Line:
+        overhead = count_chat_tokens(build_messages(self.spec, ""), model)
+        prompt = int(self.user_tokens(model, rows).sum()) + overhead * len(rows)
+        completion = self.completion_tokens(model, rows)
+        price = self.price(model)
+        return Line(role, model, split, len(rows), prompt, completion, 0,
+                    price.cost_micro_usd(prompt, completion), price.cost_micro_usd(prompt, completion, batch=True))
+
+    def training(self) -> Stage:
+        model, rows = self.spec.student, self.prepared.train
+        overhead = count_chat_tokens(training_example(self.spec, "", ""), model) - answer_tokens("", model)
+        file_tokens = (int(self.user_tokens(model, rows).sum()) + overhead * len(rows)
+                       + self.completion_tokens(model, rows))
+        price = self.price(model)
+        if self.spec.epochs == AUTO:
+            epochs, epochs_range = default_epochs(len(rows)), (MIN_DEFAULT_EPOCHS, MAX_DEFAULT_EPOCHS)
+            max_cost = price.training_cost_micro_usd(file_tokens * MAX_DEFAULT_EPOCHS)
+        else:
+            epochs, epochs_range, max_cost = int(self.spec.epochs), None, None
+        cost = price.training_cost_micro_usd(file_tokens * epochs)
+        line = Line("student", model, "train", len(rows), 0, 0, file_tokens * epochs, cost, cost)
+        return Stage(TRAIN, (line,), file_tokens, epochs, epochs_range, max_cost)
+
+
+def estimate(prepared: PreparedRun, spec: RunSpec, prices: PriceTable) -> Quote:
+    """The quote of every stage: collect (teacher on train+validation+eval, base student on eval), train,
+    evaluate (the fine-tuned student on eval)."""
+    pricing = _Pricing(prepared, spec, prices)
+    teacher_rows = pricing.rows
+    collect = Stage(COLLECT, (
+        pricing.inference("teacher", spec.teacher, "train+eval", teacher_rows),
+        pricing.inference("student", spec.student, "eval", prepared.eval),
+    ))
+    distilled = f"ft:{spec.student}"
+    evaluate = Stage(EVALUATE, (pricing.inference("distilled", distilled, "eval", prepared.eval),))
+    stages = (collect, pricing.training(), evaluate)
+    notes = [f"{model}: {price.note}" for model, price in pricing.used.items() if price.note]
+    if spec.training_data == "match_gold":
+        notes.append("training_data=match_gold trains only on answers equal to the label; this counts every train row.")
+    if spec.label is None:
+        notes.append("No label column: completion tokens assume the longest choice (an upper bound).")
+    used = {model: price.to_dict() for model, price in pricing.used.items()}
+    digest = _quote_hash(spec, stages, used)
+    return Quote(stages, spec.mode, prepared.to_dict(), used, tuple(notes), digest)
+
+
+def _quote_hash(spec: RunSpec, stages: Sequence[Stage], prices: Mapping[str, Any]) -> str:
+    payload = {
+        "spec": spec.to_dict(),
+        "stages": [
+            {"name": s.name, "epochs": s.epochs, "file": s.training_file_tokens,
+             "lines": [[x.model, x.rows, x.prompt_tokens, x.completion_tokens, x.trained_tokens] for x in s.lines]}
+            for s in stages
+        ],
+        "prices": prices,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()

@@ -1,0 +1,127 @@
+"""`distill-bot estimate`: what a run on a CSV would cost, stage by stage, without Slack.
+
+The spec goes through the same `key=value` parsers as `/distill set`, so a bad value gets the same message
+the bot would post.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bot.config import Settings
+
+if TYPE_CHECKING:
+    from bot.costs import Quote
+
+# Option -> the `/distill set` key it fills.
+_OPTIONS = {
+    "label": "label",
+    "system": "system",
+    "train": "train",
+    "eval": "eval",
+    "teacher": "teacher",
+    "student": "student",
+    "min_per_label": "min_per_label",
+}
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("csv", type=Path, metavar="CSV", help="the examples, one per row, with a header row")
+    parser.add_argument("--label", required=True, metavar="COLUMN", help="column holding the right answer")
+    parser.add_argument("--template-file", type=Path, metavar="F",
+                        help="prompt template with {column} placeholders and {choices} (default: every column)")
+    parser.add_argument("--system", metavar="TEXT", help="system prompt sent before each row")
+    parser.add_argument("--train", metavar="N", help="rows the teacher labels for training (default 500)")
+    parser.add_argument("--eval", metavar="N", help="held-out rows every model is scored on (default 200)")
+    parser.add_argument("--teacher", metavar="M", help="teacher model (default: $DISTILL_TEACHER_MODEL)")
+    parser.add_argument("--student", metavar="M", help="student base model (default: $DISTILL_STUDENT_MODEL)")
+    parser.add_argument("--min-per-label", metavar="K", help="leave out labels with fewer rows (default 5)")
+    parser.add_argument("--choices-file", type=Path, metavar="F", help="allowed labels, one per line")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.costs import estimate
+    from bot.datasets import check_size, load_csv
+    from bot.errors import DatasetError, SpecError
+    from bot.prices import PriceTable
+    from bot.spec import RunSpec, choices_from_file
+    from bot.splits import prepare
+
+    pairs = {key: str(getattr(args, option)) for option, key in _OPTIONS.items() if getattr(args, option) is not None}
+    if args.template_file is not None:
+        pairs["template"] = _read_text(args.template_file, "--template-file", SpecError)
+    spec = RunSpec.defaults(teacher=settings.teacher_model, student=settings.student_model).with_assignments(pairs)
+    if args.choices_file is not None:
+        spec = spec.with_choices(choices_from_file(_read_text(args.choices_file, "--choices-file", SpecError)))
+    path: Path = args.csv
+    try:
+        check_size(path.stat().st_size, path.name, settings.max_csv_bytes)
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DatasetError(f"Cannot read {path}: {exc.strerror}. Check the path of the CSV.") from exc
+    loaded = load_csv(data, filename=path.name, max_bytes=settings.max_csv_bytes, max_rows=settings.max_rows)
+    prepared = prepare(spec, loaded.columns, loaded.rows_by_index())
+    quote = estimate(prepared, spec, PriceTable.load(settings.prices_path))
+    if args.json:
+        print(json.dumps({"file": path.name, "warnings": loaded.warnings, **quote.to_dict()}, ensure_ascii=False))
+    else:
+        print(render_quote(quote, title=path.name, warnings=loaded.warnings))
+    return 0
+
+
+_HEADINGS = ("stage", "role", "model", "rows", "prompt tok", "completion tok", "trained tok", "USD", "USD batch")
+
+
+def render_quote(quote: Quote, *, title: str, warnings: Sequence[str] = ()) -> str:
+    """The quote as a plain-text table with the rows used and left out above it and notes below."""
+    from bot.costs import format_usd
+
+    rows = quote.rows
+    left = rows["left_out"]
+    left_text = f"; left out {sum(left.values()):,} ({', '.join(f'{k}: {n:,}' for k, n in left.items())})"
+    lines = [
+        f"{title}: {rows['total_rows']:,} rows; train {rows['train']:,}, eval {rows['eval']:,}"
+        + (f", validation {rows['validation']:,}" if rows["validation"] else "")
+        + (left_text if left else "")
+        + (f"; {rows['duplicates']:,} duplicates dropped" if rows["duplicates"] else ""),
+        *(f"warning: {w}" for w in [*warnings, *rows["notes"]]),
+        "",
+    ]
+    table = [_HEADINGS]
+    for stage in quote.stages:
+        for line in stage.lines:
+            table.append((stage.name, line.role, line.model, f"{line.rows:,}", f"{line.prompt_tokens:,}",
+                          f"{line.completion_tokens:,}", f"{line.trained_tokens:,}",
+                          format_usd(line.cost_micro_usd), format_usd(line.batch_cost_micro_usd)))
+    total = quote.to_dict()["total"]
+    table.append(("total", "", "", "", f"{total['prompt_tokens']:,}", f"{total['completion_tokens']:,}",
+                  f"{total['trained_tokens']:,}", total["cost_usd"], total["batch_cost_usd"]))
+    widths = [max(len(row[i]) for row in table) for i in range(len(_HEADINGS))]
+    for row in table:
+        cells = [cell.ljust(w) if i < 3 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))]
+        lines.append("  ".join(cells).rstrip())
+    lines.append("")
+    train = quote.stage("train")
+    epochs = f"{train.epochs} epochs of a {train.training_file_tokens:,}-token training file"
+    if train.epochs_range:
+        low, high = train.epochs_range
+        epochs += (f" (epochs=auto: OpenAI picks {low}-{high} by the file's size; "
+                   f"at {high} the stage costs {format_usd(train.upper_cost_micro_usd)})")
+    lines.append(f"train: {epochs}")
+    lines.extend(f"note: {note}" for note in quote.notes)
+    for model, price in quote.prices.items():
+        lines.append(f"price {model}: as of {price['as_of']}, {price['source']}")
+    lines.append(f"quote {quote.quote_hash}")
+    return "\n".join(lines)
+
+
+def _read_text(path: Path, option: str, error: type[Exception]) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise error(f"{option} {path}: cannot read it as UTF-8 text ({exc}).") from exc

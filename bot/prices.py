@@ -1,0 +1,165 @@
+"""The price table: US dollars per 1M tokens for each model, dated and sourced, as Decimal.
+
+The bundled bot/prices.json is read first; the JSON file named by DISTILL_PRICES (same format) overrides
+or adds entries. Costs come out in integer micro-dollars: USD per 1M tokens times tokens is micro-USD, so
+the only rounding is one step up to the next whole micro-dollar per cost, and a quote never under-states.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import json
+from dataclasses import dataclass
+from datetime import date
+from decimal import ROUND_CEILING, Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from bot.errors import PriceError
+from bot.tokens import base_model_name
+
+_EXAMPLE = (
+    '{"models": {"MODEL": {"input": "2.50", "cached_input": "1.25", "output": "10.00", "training": null, '
+    '"batch_discount": "0.5", "as_of": "2026-01-31", "source": "https://developers.openai.com/api/docs/pricing"}}}'
+)
+
+
+@dataclass(frozen=True)
+class ModelPrice:
+    model: str
+    input_usd_per_1m: Decimal
+    cached_input_usd_per_1m: Decimal | None
+    output_usd_per_1m: Decimal
+    training_usd_per_1m: Decimal | None  # per 1M trained tokens; None: not fine-tunable per the table
+    batch_discount: Decimal  # share off input and output with the Batch API (OpenAI: 50%)
+    as_of: date
+    source: str
+    batch_input_usd_per_1m: Decimal | None = None  # where OpenAI's batch price is not a flat discount
+    batch_output_usd_per_1m: Decimal | None = None
+    note: str | None = None
+
+    def cost_micro_usd(self, prompt_tokens: int, completion_tokens: int, *, batch: bool = False) -> int:
+        """Cost of the tokens, rounded up to a whole micro-dollar."""
+        input_price, output_price = self.input_usd_per_1m, self.output_usd_per_1m
+        if batch:
+            kept = 1 - self.batch_discount
+            explicit_input, explicit_output = self.batch_input_usd_per_1m, self.batch_output_usd_per_1m
+            input_price = explicit_input if explicit_input is not None else input_price * kept
+            output_price = explicit_output if explicit_output is not None else output_price * kept
+        return _ceil(prompt_tokens * input_price + completion_tokens * output_price)
+
+    def training_cost_micro_usd(self, trained_tokens: int) -> int:
+        """Fine-tuning cost of `trained_tokens` (training-file tokens times epochs), rounded up."""
+        if self.training_usd_per_1m is None:
+            raise PriceError(
+                f"The price table has no training price for {self.model}, so it cannot be the student. Pick a "
+                f"model with one (see bot/prices.json), or add a \"training\" price through DISTILL_PRICES."
+            )
+        return _ceil(trained_tokens * self.training_usd_per_1m)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "input": _text(self.input_usd_per_1m),
+            "cached_input": _text(self.cached_input_usd_per_1m),
+            "output": _text(self.output_usd_per_1m),
+            "training": _text(self.training_usd_per_1m),
+            "batch_discount": _text(self.batch_discount),
+            "batch_input": _text(self.batch_input_usd_per_1m),
+            "batch_output": _text(self.batch_output_usd_per_1m),
+            "as_of": self.as_of.isoformat(),
+            "source": self.source,
+        }
+
+
+def _ceil(micro_usd: Decimal) -> int:
+    return int(micro_usd.to_integral_value(rounding=ROUND_CEILING))
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+class PriceTable:
+    def __init__(self, prices: dict[str, ModelPrice]) -> None:
+        self.prices = prices
+
+    @classmethod
+    def load(cls, override_path: Path | None = None) -> PriceTable:
+        """The bundled table, with the entries of `override_path` (DISTILL_PRICES) on top."""
+        bundled = importlib.resources.files("bot").joinpath("prices.json").read_text(encoding="utf-8")
+        prices = _parse(bundled, "bot/prices.json")
+        if override_path is not None:
+            try:
+                text = Path(override_path).read_text(encoding="utf-8")
+            except OSError as exc:
+                raise PriceError(
+                    f"DISTILL_PRICES points to {override_path}, which cannot be read ({exc.strerror}). "
+                    "Fix the path or unset DISTILL_PRICES."
+                ) from exc
+            prices.update(_parse(text, str(override_path)))
+        return cls(prices)
+
+    def get(self, model: str) -> ModelPrice:
+        """The model's price; a fine-tuned name ft:BASE:org::id is priced by the "ft:BASE" entry."""
+        key = f"ft:{base_model_name(model)}" if model.startswith("ft:") else model
+        found = self.prices.get(key)
+        if found is None:
+            raise PriceError(
+                f"No price for model '{key}' in the price table. Add it to a JSON file and set DISTILL_PRICES "
+                f"to that file's path (US dollars per 1M tokens; training: null unless it can be fine-tuned), "
+                f"for example: {_EXAMPLE.replace('MODEL', key)}"
+            )
+        return found
+
+
+def _parse(text: str, where: str) -> dict[str, ModelPrice]:
+    try:
+        data = json.loads(text)
+        entries = data["models"]
+        if not isinstance(entries, dict):
+            raise TypeError
+    except (ValueError, KeyError, TypeError):
+        raise PriceError(f"{where} is not a price table: expected JSON like {_EXAMPLE}") from None
+    return {model: _entry(model, fields, where) for model, fields in entries.items()}
+
+
+def _entry(model: str, fields: Any, where: str) -> ModelPrice:
+    if not isinstance(fields, dict):
+        raise PriceError(f"{where}: model '{model}' should map to an object like {_EXAMPLE}")
+
+    def amount(key: str, *, required: bool = True) -> Decimal | None:
+        raw = fields.get(key)
+        if raw is None and not required:
+            return None
+        try:
+            value = Decimal(str(raw))
+        except InvalidOperation:
+            value = Decimal("NaN")
+        if not value.is_finite() or value < 0:
+            raise PriceError(f"{where}: model '{model}' needs \"{key}\" as a number >= 0 (got {raw!r}).")
+        return value
+
+    discount = amount("batch_discount", required=False)
+    if discount is not None and discount >= 1:
+        raise PriceError(f"{where}: model '{model}' has batch_discount {discount}; it is a share below 1, e.g. 0.5.")
+    try:
+        as_of = date.fromisoformat(str(fields.get("as_of")))
+    except ValueError:
+        raise PriceError(f"{where}: model '{model}' needs \"as_of\" as a date such as 2026-01-31.") from None
+    source = fields.get("source")
+    if not isinstance(source, str) or not source.startswith("http"):
+        raise PriceError(f"{where}: model '{model}' needs \"source\", the URL the price was read from.")
+    return ModelPrice(
+        model=model,
+        input_usd_per_1m=amount("input"),
+        cached_input_usd_per_1m=amount("cached_input", required=False),
+        output_usd_per_1m=amount("output"),
+        training_usd_per_1m=amount("training", required=False),
+        batch_discount=discount if discount is not None else Decimal(0),
+        as_of=as_of,
+        source=source,
+        batch_input_usd_per_1m=amount("batch_input", required=False),
+        batch_output_usd_per_1m=amount("batch_output", required=False),
+        note=fields.get("note"),
+    )
