@@ -13,6 +13,7 @@ misses evidence the teacher uses and falls back to the seeded guess more often: 
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -23,15 +24,19 @@ _SEPARATOR = r"(?:\s*(?:[,;/|\n]|\bor\b|\band\b)\s*[\"'*\-•]?\s*)+"
 _LIST_MIN_RUN = 3
 
 
+@functools.lru_cache(maxsize=256)
+def _list_pattern(names: tuple[str, ...]) -> re.Pattern[str]:
+    name = "(?:" + "|".join(re.escape(n) for n in names) + r")[\"']?"
+    return re.compile(rf"(?<![a-z0-9]){name}(?:{_SEPARATOR}{name}){{{_LIST_MIN_RUN - 1},}}(?![a-z0-9])")
+
+
 def strip_choice_list(text: str, choices: Sequence[str]) -> str:
     """`text` folded, without any run of >= 3 choice names separated by list punctuation."""
     folded = fold(text)
-    names = sorted({fold(c).strip() for c in choices if fold(c).strip()}, key=len, reverse=True)
+    names = tuple(sorted({fold(c).strip() for c in choices if fold(c).strip()}, key=lambda n: (-len(n), n)))
     if len(names) < _LIST_MIN_RUN:
         return folded
-    name = "(?:" + "|".join(re.escape(n) for n in names) + r")[\"']?"
-    run = re.compile(rf"(?<![a-z0-9]){name}(?:{_SEPARATOR}{name}){{{_LIST_MIN_RUN - 1},}}(?![a-z0-9])")
-    return run.sub(" ", folded)
+    return _list_pattern(names).sub(" ", folded)
 
 
 class LexicalClassifier:

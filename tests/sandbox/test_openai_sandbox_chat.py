@@ -205,10 +205,14 @@ async def test_request_log_records_what_was_asked_and_paid(openai_sandbox):
     assert record.last_user_text == "refund my order" and record.metadata == {"row": "7"}
     assert record.usage["prompt_tokens"] == answer.usage.prompt_tokens and record.paid
 
+    root = openai_sandbox.url.removesuffix("/v1")
     async with aiohttp.ClientSession() as http:
-        async with http.get(openai_sandbox.url.removesuffix("/v1") + "/sandbox/requests") as response:
+        async with http.get(root + "/sandbox/requests") as response:
             served = await response.json()
+        async with http.post(root + "/sandbox/reset") as response:
+            assert response.status == 200
     assert served[-1]["request_id"] == record.request_id and served[-1]["paid"] is True
+    assert len(openai_sandbox.requests) == 0
 
 
 async def test_wrong_or_missing_key_is_401_without_echoing_the_key(openai_sandbox):
