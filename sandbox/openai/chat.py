@@ -142,7 +142,7 @@ class ChatEngine:
         completion_tokens = count_tokens(request_model, content)
         if max_tokens is not None and completion_tokens > max_tokens:
             encoding = encoding_for_model(request_model)
-            content = encoding.decode(encoding.encode(content, disallowed_special=())[:max_tokens])
+            content = encoding.decode(encoding.encode_ordinary(content)[:max_tokens])
             completion_tokens, finish_reason = max_tokens, "length"
         prompt = prompt_tokens(request_model, messages)
         choice = {"role": "assistant", "content": content, "refusal": None, "annotations": []}

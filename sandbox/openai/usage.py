@@ -17,8 +17,8 @@ REPLY_PRIMING_TOKENS = 3
 
 
 def count_tokens(model: str, text: str) -> int:
-    # disallowed_special=(): user data may contain "<|endoftext|>"; OpenAI counts it as plain text.
-    return len(encoding_for_model(model).encode(text, disallowed_special=()))
+    # encode_ordinary: user data may contain "<|endoftext|>", which the API counts as plain text.
+    return len(encoding_for_model(model).encode_ordinary(text))
 
 
 def content_text(content: object) -> str:
