@@ -92,4 +92,5 @@ class DatasetsRepo:
                 " AND row_index IN (SELECT value FROM json_each(?)) ORDER BY row_index",
                 (dataset_id, json.dumps(wanted)),
             )
-        return {r["row_index"]: json.loads(r["data_json"]) for r in found}
+        # Decoding many rows is CPU work: keep it off the event loop.
+        return await asyncio.to_thread(lambda: {r["row_index"]: json.loads(r["data_json"]) for r in found})

@@ -1,0 +1,25 @@
+"""The notifier: how bot/ reaches a run's thread without knowing Slack. handlers/ implements it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+from bot.cards import Card
+from bot.events import Event
+from storage.runs import Run
+
+
+class Notifier(Protocol):
+    async def show_card(self, run: Run, card: Card) -> str | None:
+        """Post the run card as the thread root (the first time) or edit it in place; return its ts.
+        Edits may be throttled: the newest card wins."""
+
+    async def post(self, run: Run, event: Event) -> str | None:
+        """Post the event into the run's thread; return the message ts."""
+
+    async def update(self, run: Run, ts: str, event: Event) -> None:
+        """Replace the message at `ts` (an approval request after a decision)."""
+
+    async def upload(self, run: Run, path: Path, title: str) -> None:
+        """Share a file (a chart, an export) into the run's thread."""

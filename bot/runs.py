@@ -1,0 +1,420 @@
+"""The run lifecycle: one run per Slack thread, from a CSV to a distilled model.
+
+States: created -> ready -> (awaiting_approval) -> collecting -> collected -> (awaiting_approval) ->
+training -> evaluating -> done, and cancelled / failed from anywhere. Every transition is stored before it
+is announced, so a restarted bot resumes where it stopped (`resume`). Spending stages need an approval
+(bot/approvals.py); the approved amount is the stage's spending cap.
+
+The Slack layer calls the public methods here; they raise DistillError subclasses with messages meant for
+the user. Slow work (collection, training, evaluation) runs as tracked background tasks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from bot.approvals import ApprovalPolicy, DecisionResult, Directory
+from bot.budget import Budget
+from bot.cards import build_card, spend_micro_usd, usd
+from bot.collect import Collector, CollectOutcome, CollectRequest, CollectTask, Progress
+from bot.config import Settings
+from bot.costs import Quote, answer_tokens, count_chat_tokens, estimate
+from bot.datasets import load_and_profile, store_dataset
+from bot.errors import DatasetError, SpecError, StateError
+from bot.events import (
+    ApprovalDecided,
+    ApprovalRequested,
+    CollectionFinished,
+    DatasetLoaded,
+    DatasetRefused,
+    Event,
+    Note,
+    QuoteReady,
+    RunFailed,
+    SpecUpdated,
+    StageStarted,
+)
+from bot.notify import Notifier
+from bot.prices import PriceTable
+from bot.prompts import build_messages, response_format
+from bot.spec import RunSpec
+from bot.splits import PreparedRow, PreparedRun, prepare
+from bot.tasks import BackgroundTasks
+from storage import Storage
+from storage.approvals import Approval
+from storage.runs import Run, RunRow
+
+log = logging.getLogger(__name__)
+
+RUN_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+BUSY_STATES = ("collecting", "training", "evaluating")
+COLLECT_ROLES = ("teacher", "student_base")
+# Spec keys whose change alters the prompts or the rows: answers must be collected (or reused) again.
+PROMPT_KEYS = {"label", "template", "system", "choices", "min_per_label", "train", "eval", "seed", "teacher",
+               "student", "validation"}
+
+
+@dataclass(frozen=True)
+class StageQuote:
+    """What a spending stage will cost: the estimate to show and the most it can cost (the cap to approve)."""
+
+    stage: str
+    quote_hash: str
+    estimate_micro_usd: int
+    max_micro_usd: int
+    detail: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"stage": self.stage, "quote_hash": self.quote_hash, "estimate_micro_usd": self.estimate_micro_usd,
+                "max_micro_usd": self.max_micro_usd, **self.detail}
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    run: Run
+    spend_micro_usd: int
+    next_step: str
+
+
+class RunService:
+    def __init__(self, *, storage: Storage, settings: Settings, prices: PriceTable, notifier: Notifier,
+                 directory: Directory, collector: Collector, approvals: ApprovalPolicy | None = None) -> None:
+        self.storage = storage
+        self.settings = settings
+        self.prices = prices
+        self.notifier = notifier
+        self.collector = collector
+        self.approvals = approvals or ApprovalPolicy(storage, settings, directory)
+        self.tasks = BackgroundTasks(self._stage_failed)
+        self._cancels: dict[int, asyncio.Event] = {}
+
+    # ----- finding runs -------------------------------------------------------------------------------
+
+    async def find(self, channel_id: str, name: str) -> Run:
+        """The run of this channel with this name; runs of other channels are invisible."""
+        run = await self.storage.runs.by_name(channel_id, name)
+        if run is None:
+            names = [r.name for r in await self.storage.runs.in_channel(channel_id)]
+            known = f" Runs in this channel: {', '.join(names)}." if names else " This channel has no runs yet."
+            raise StateError(f"No run named '{name}' in this channel.{known} Create one with `/distill new NAME`.")
+        return run
+
+    async def summaries(self, channel_id: str) -> list[RunSummary]:
+        summaries = []
+        for run in await self.storage.runs.in_channel(channel_id):
+            card = await build_card(self.storage, run)
+            summaries.append(RunSummary(run, await spend_micro_usd(self.storage, run.id), card.next_step))
+        return summaries
+
+    # ----- creating a run and giving it data ------------------------------------------------------------
+
+    async def create(self, *, channel_id: str, name: str, requester: str) -> Run:
+        if not RUN_NAME.match(name):
+            raise SpecError(
+                f"'{name}' cannot be a run name: use up to 40 lowercase letters, digits, '-' and '_', "
+                "starting with a letter or digit (for example wine-v1)."
+            )
+        if await self.storage.runs.by_name(channel_id, name):
+            raise StateError(f"A run named '{name}' already exists in this channel. Pick another name.")
+        spec = RunSpec.defaults(teacher=self.settings.teacher_model, student=self.settings.student_model)
+        run = await self.storage.runs.create(name=name, channel_id=channel_id, requester=requester,
+                                             spec=spec.to_dict())
+        await self.storage.audit.add(run_id=run.id, actor=requester, action="run-created", detail={"name": name})
+        ts = await self.notifier.show_card(run, await build_card(self.storage, run))
+        if ts:
+            run = await self.storage.runs.update(run.id, thread_ts=ts, card_ts=ts)
+        return run
+
+    async def attach_csv(self, run: Run, *, data: bytes, filename: str, user: str) -> None:
+        """Load, profile and store a CSV shared in the run's thread; any problem is posted there."""
+        self._require_idle(run, "upload a new CSV")
+        try:
+            loaded, profile = await load_and_profile(
+                data, filename=filename, max_bytes=self.settings.max_csv_bytes, max_rows=self.settings.max_rows
+            )
+        except DatasetError as exc:
+            await self._post(run, DatasetRefused(filename, str(exc)))
+            return
+        seen_before = await self.storage.datasets.get_by_sha256(loaded.sha256) is not None
+        dataset = await store_dataset(self.storage, loaded, profile)
+        voided = await self.storage.approvals.void_pending(run.id)
+        run = await self.storage.runs.update(run.id, dataset_id=dataset.id, state="ready", error=None)
+        await self.storage.audit.add(run_id=run.id, actor=user, action="dataset-attached",
+                                     detail={"dataset": dataset.id, "filename": filename, "sha256": loaded.sha256,
+                                             "voided_approvals": len(voided)})
+        await self._post(run, DatasetLoaded(
+            filename=filename, dataset_id=dataset.id, rows=dataset.row_count, columns=list(dataset.columns),
+            profile=dataset.profile, warnings=list(loaded.warnings), seen_before=seen_before,
+            label=run.spec.get("label"),
+        ))
+        await self.refresh_card(run)
+
+    async def set_spec(self, run: Run, assignments: dict[str, str], user: str) -> RunSpec:
+        """Apply `key=value` settings; checked against the dataset at once; voids pending approvals."""
+        self._require_idle(run, "change the settings")
+        spec = RunSpec.from_dict(run.spec).with_assignments(assignments)
+        if run.dataset_id:
+            await self._prepare(run, spec)  # raises SpecError / DatasetError naming what does not fit
+        voided = await self.storage.approvals.void_pending(run.id)
+        before = (run.state_before if run.state == "awaiting_approval" else run.state) or "ready"
+        changes_prompts = bool(PROMPT_KEYS & set(assignments)) and before in ("collected", "done", "failed")
+        state = "ready" if changes_prompts and run.dataset_id else before
+        back_to_ready = state != before
+        run = await self.storage.runs.update(run.id, spec=spec.to_dict(), state=state)
+        await self.storage.audit.add(run_id=run.id, actor=user, action="spec-changed",
+                                     detail={"changes": assignments, "voided_approvals": len(voided)})
+        for approval in voided:
+            await self._update_approval_message(run, approval, user, "voided",
+                                                "Voided: the run's settings changed. Ask again for a new quote.")
+        await self._post(run, SpecUpdated(user, dict(assignments), spec.to_dict(), len(voided), back_to_ready))
+        await self.refresh_card(run)
+        return spec
+
+    # ----- quotes and approvals ------------------------------------------------------------------------
+
+    async def estimate(self, run: Run) -> Quote:
+        spec, prepared = await self._prepare(run)
+        quote = await asyncio.to_thread(estimate, prepared, spec, self.prices)
+        await self._post(run, QuoteReady(quote))
+        return quote
+
+    async def request_stage(self, run: Run, stage: str, user: str) -> Approval:
+        """Ask the team to approve a spending stage; it starts at once when auto-approved."""
+        if stage == "collect":
+            self._require_state(run, ("ready", "collected", "failed", "cancelled"), "collect answers")
+            if run.spec.get("mode") == "batch":
+                raise StateError("Batch-mode collection is not available in this version yet; use mode=live.")
+            quote = await self._collect_quote(run)
+        elif stage == "train":
+            raise StateError("Training is not available in this version of the bot yet.")
+        else:
+            raise ValueError(f"unknown stage {stage!r}")
+        approval = await self.approvals.request(
+            run_id=run.id, stage=stage, quote_hash=quote.quote_hash, amount_micro_usd=quote.max_micro_usd,
+            quote=quote.to_dict(), requester=user,
+        )
+        if approval.status == "approved":
+            await self._post(run, Note(f"Auto-approved: at most {usd(quote.max_micro_usd)}, within the "
+                                       f"{usd(self.settings.auto_approve_micro_usd)} threshold."))
+            await self._start(run, approval)
+            return approval
+        run = await self.storage.runs.update(
+            run.id, state="awaiting_approval",
+            state_before=run.state if run.state != "awaiting_approval" else run.state_before,
+        )
+        ts = await self._post(run, ApprovalRequested(approval, approval.quote, list(self.settings.approvers),
+                                                     self.settings.min_approvals))
+        if ts:
+            await self.storage.approvals.set_message_ts(approval.id, ts)
+        await self.refresh_card(run)
+        return await self.storage.approvals.require(approval.id)
+
+    async def decide(self, approval_id: int, user: str, decision: str) -> DecisionResult:
+        """Record an approver's click; start the stage when the approval is complete."""
+        result = await self.approvals.decide(approval_id, user, decision)
+        run = await self.storage.runs.require(result.approval.run_id)
+        if result.changed:
+            await self._update_approval_message(run, result.approval, user, result.outcome, result.message)
+        if result.outcome == "approved":
+            await self._start(run, result.approval)
+        elif result.outcome == "rejected" or result.approval.status in ("expired", "voided"):
+            if run.state == "awaiting_approval":
+                run = await self.storage.runs.update(run.id, state=run.state_before or "ready")
+                await self.refresh_card(run)
+        return result
+
+    async def _collect_quote(self, run: Run) -> StageQuote:
+        spec, prepared = await self._prepare(run)
+        quote = await asyncio.to_thread(estimate, prepared, spec, self.prices)
+        tasks = await self._collect_tasks(run.id, spec, prepared)
+        batch = spec.mode == "batch"
+        most = 0
+        for task in tasks:
+            price = self.prices.get(task.model)
+            most += sum(price.cost_micro_usd(r.prompt_tokens, task.max_completion_tokens, batch=batch)
+                        for r in task.requests)
+        stage = quote.stage("collect")
+        return StageQuote(
+            stage="collect", quote_hash=quote.quote_hash, estimate_micro_usd=quote.amount_micro_usd("collect"),
+            max_micro_usd=most,
+            detail={"mode": spec.mode, "teacher": spec.teacher, "student": spec.student,
+                    "rows": prepared.to_dict(), "collect": stage.to_dict()},
+        )
+
+    # ----- running stages -------------------------------------------------------------------------------
+
+    async def _start(self, run: Run, approval: Approval) -> None:
+        """Start an approved stage, after checking that its quote still holds."""
+        current = await self._collect_quote(run)
+        if current.quote_hash != approval.quote_hash:
+            await self.storage.approvals.set_status(approval.id, "voided", only_if=None)
+            run = await self.storage.runs.update(run.id, state=run.state_before or "ready")
+            await self._post(run, Note("The quote changed since it was approved (data, settings or prices), so "
+                                       "the approval was voided. Ask again to see the new quote.", "warning"))
+            await self.refresh_card(run)
+            return
+        run = await self.storage.runs.update(run.id, state="collecting", error=None)
+        await self._post(run, StageStarted("collect", f"Collecting with {run.spec['teacher']} (teacher) and "
+                                                      f"{run.spec['student']} (base student).",
+                                           approval.amount_micro_usd))
+        await self.refresh_card(run)
+        self.tasks.spawn(f"run-{run.id}", run.id, self._collect(run.id, approval))
+
+    async def _collect(self, run_id: int, approval: Approval) -> None:
+        run = await self.storage.runs.require(run_id)
+        spec, prepared = await self._prepare(run)
+        await self._store_rows(run, prepared)
+        tasks = await self._collect_tasks(run.id, spec, prepared)
+        already = await self.storage.completions.spend_micro_usd(run.id, roles=COLLECT_ROLES,
+                                                                 since=approval.decided_at)
+        budget = Budget(cap_micro_usd=approval.amount_micro_usd, spent_micro_usd=already)
+        cancel = self._cancels.setdefault(run.id, asyncio.Event())
+
+        async def on_progress(progress: Progress) -> None:
+            await self.refresh_card(await self.storage.runs.require(run.id))
+
+        try:
+            outcomes = await asyncio.gather(*(
+                self.collector.collect(task, budget, cancel=cancel, on_progress=on_progress) for task in tasks
+            ))
+        finally:
+            self._cancels.pop(run.id, None)
+        await self._collection_finished(run.id, tasks, outcomes, budget)
+
+    async def _collection_finished(self, run_id: int, tasks: list[CollectTask], outcomes: list[CollectOutcome],
+                                   budget: Budget) -> None:
+        run = await self.storage.runs.require(run_id)
+        if run.state == "cancelled":
+            return
+        stops = [o.stopped for o in outcomes]
+        stopped = next((s for s in ("fatal", "budget", "cancelled") if s in stops), "done")
+        message = next((o.message for o in outcomes if o.stopped == stopped and o.message), "")
+        counts = {f"{t.role}/{t.split}": {"ok": o.answered + o.already_answered, "invalid": o.invalid,
+                                          "failed": o.failed, "reused": o.reused}
+                  for t, o in zip(tasks, outcomes, strict=True)}
+        errors: dict[str, int] = {}
+        for outcome in outcomes:
+            for reason, n in outcome.errors.items():
+                errors[reason] = errors.get(reason, 0) + n
+        state = {"done": "collected", "budget": "ready", "cancelled": "cancelled", "fatal": "failed"}[stopped]
+        run = await self.storage.runs.update(run.id, state=state, error=message if stopped == "fatal" else None)
+        await self.storage.audit.add(run_id=run.id, actor="system", action="collection-finished",
+                                     detail={"stopped": stopped, "spend_micro_usd": budget.spent_micro_usd})
+        await self._post(run, CollectionFinished(stopped, message, budget.spent_micro_usd, budget.cap_micro_usd,
+                                                 counts, errors))
+        await self.refresh_card(run)
+
+    async def _collect_tasks(self, run_id: int, spec: RunSpec, prepared: PreparedRun) -> list[CollectTask]:
+        """Teacher on every split, the base student on eval: the requests with their exact token counts."""
+        plan = [("teacher", spec.teacher, "train", prepared.train),
+                ("teacher", spec.teacher, "validation", prepared.validation),
+                ("teacher", spec.teacher, "eval", prepared.eval),
+                ("student_base", spec.student, "eval", prepared.eval)]
+        choices = list(prepared.choices)
+        fmt = response_format(choices)
+
+        def build() -> list[CollectTask]:
+            tasks = []
+            for role, model, split, rows in plan:
+                if not rows:
+                    continue
+                tasks.append(CollectTask(
+                    run_id=run_id, split=split, role=role, model=model,
+                    requests=_requests(spec, rows, model), response_format=fmt, choices=choices,
+                    max_completion_tokens=max(answer_tokens(c, model) for c in choices),
+                ))
+            return tasks
+
+        return await asyncio.to_thread(build)
+
+    async def _store_rows(self, run: Run, prepared: PreparedRun) -> None:
+        rows = [RunRow(split, r.row_index, r.input_hash, r.gold_label)
+                for split, group in (("train", prepared.train), ("validation", prepared.validation),
+                                     ("eval", prepared.eval))
+                for r in group]
+        await self.storage.runs.replace_rows(run.id, rows)
+
+    async def cancel(self, run: Run, user: str) -> None:
+        if run.state in ("done", "cancelled"):
+            raise StateError(f"Run '{run.name}' is already {run.state}; there is nothing to cancel.")
+        if run.id in self._cancels:
+            self._cancels[run.id].set()
+        voided = await self.storage.approvals.void_pending(run.id)
+        run = await self.storage.runs.update(run.id, state="cancelled")
+        await self.storage.audit.add(run_id=run.id, actor=user, action="run-cancelled",
+                                     detail={"voided_approvals": len(voided)})
+        for approval in voided:
+            await self._update_approval_message(run, approval, user, "voided", "Voided: the run was cancelled.")
+        await self._post(run, Note(f"Cancelled by <@{user}>. Answers collected so far are kept."))
+        await self.refresh_card(run)
+
+    async def resume(self) -> None:
+        """After a restart: pick up collections that were running (training jobs are the scheduler's)."""
+        for run in await self.storage.runs.in_states(["collecting"]):
+            approval = await self.storage.approvals.latest(run.id, "collect")
+            if approval is None or approval.status != "approved":
+                await self.storage.runs.update(run.id, state="failed", error="collection had no approval")
+                continue
+            log.info("resuming the collection of run %s (%s)", run.id, run.name)
+            await self._post(run, Note("The bot restarted; resuming the collection. Answers already stored are "
+                                       "not asked (or paid for) again."))
+            self.tasks.spawn(f"run-{run.id}", run.id, self._collect(run.id, approval))
+
+    async def close(self) -> None:
+        await self.tasks.shutdown()
+
+    async def audit(self, run: Run) -> list[Any]:
+        return await self.storage.audit.for_run(run.id)
+
+    # ----- helpers ----------------------------------------------------------------------------------
+
+    async def _prepare(self, run: Run, spec: RunSpec | None = None) -> tuple[RunSpec, PreparedRun]:
+        if not run.dataset_id:
+            raise StateError(f"Run '{run.name}' has no data yet: reply in its thread with a CSV file.")
+        spec = spec or RunSpec.from_dict(run.spec)
+        dataset = await self.storage.datasets.get(run.dataset_id)
+        rows = await self.storage.datasets.rows(run.dataset_id)
+        return spec, await asyncio.to_thread(prepare, spec, dataset.columns, rows)
+
+    def _require_idle(self, run: Run, doing: str) -> None:
+        if run.state in BUSY_STATES:
+            raise StateError(f"Run '{run.name}' is {run.state}; wait for it to finish (or "
+                             f"`/distill cancel {run.name}`) before you {doing}.")
+
+    @staticmethod
+    def _require_state(run: Run, allowed: Iterable[str], doing: str) -> None:
+        if run.state not in allowed:
+            hint = {"created": "reply in the thread with a CSV first",
+                    "awaiting_approval": "a request is already waiting for approval"}.get(run.state, "")
+            raise StateError(f"Cannot {doing} while run '{run.name}' is {run.state}" + (f": {hint}." if hint else "."))
+
+    async def refresh_card(self, run: Run) -> None:
+        await self.notifier.show_card(run, await build_card(self.storage, run))
+
+    async def _post(self, run: Run, event: Event) -> str | None:
+        return await self.notifier.post(run, event)
+
+    async def _update_approval_message(self, run: Run, approval: Approval, actor: str, outcome: str,
+                                       message: str) -> None:
+        approval = await self.storage.approvals.require(approval.id)
+        if approval.message_ts:
+            await self.notifier.update(run, approval.message_ts, ApprovalDecided(approval, actor, outcome, message))
+
+    async def _stage_failed(self, run_id: int, message: str, error_id: str | None) -> None:
+        run = await self.storage.runs.update(run_id, state="failed", error=message)
+        await self._post(run, RunFailed(message, error_id))
+        await self.refresh_card(run)
+
+
+def _requests(spec: RunSpec, rows: list[PreparedRow], model: str) -> list[CollectRequest]:
+    requests = []
+    for row in rows:
+        messages = build_messages(spec, row.user_prompt)
+        requests.append(CollectRequest(row.row_index, messages, count_chat_tokens(messages, model)))
+    return requests
+
