@@ -75,6 +75,14 @@ class StageQuote:
 
 
 @dataclass(frozen=True)
+class ModelInfo:
+    model: str
+    uses: tuple[str, ...]  # "default teacher", "run wine: student", ...
+    listed: bool  # the provider's models endpoint knows it
+    shutdown_date: str | None
+
+
+@dataclass(frozen=True)
 class RunSummary:
     run: Run
     spend_micro_usd: int
@@ -367,6 +375,20 @@ class RunService:
 
     async def close(self) -> None:
         await self.tasks.shutdown()
+
+    async def models(self, channel_id: str) -> list[ModelInfo]:
+        """The configured models and those of this channel's runs, with the provider's shutdown dates."""
+        uses: dict[str, list[str]] = {self.settings.teacher_model: ["default teacher"]}
+        uses.setdefault(self.settings.student_model, []).append("default student")
+        for run in await self.storage.runs.in_channel(channel_id):
+            for key in ("teacher", "student"):
+                uses.setdefault(run.spec.get(key), []).append(f"run {run.name}: {key}")
+            for job in await self.storage.jobs.for_run(run.id):
+                if job.fine_tuned_model:
+                    uses.setdefault(job.fine_tuned_model, []).append(f"run {run.name}: distilled")
+        listed = {model.id: model async for model in self.collector.provider.client.models.list()}
+        return [ModelInfo(name, tuple(found), name in listed, getattr(listed.get(name), "shutdown_date", None))
+                for name, found in uses.items() if name]
 
     async def audit(self, run: Run) -> list[Any]:
         return await self.storage.audit.for_run(run.id)

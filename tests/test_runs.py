@@ -200,3 +200,12 @@ async def test_a_restarted_bot_resumes_a_collection_and_pays_only_in_flight_requ
     assert sum(paid.values()) - len(paid) <= in_flight
     [finished] = notifier.of(CollectionFinished)
     assert finished.stopped == "done"
+
+
+async def test_models_lists_configured_and_run_models_with_shutdown_dates(service_for):
+    service, _ = service_for()
+    await service.create(channel_id="C1", name="tickets", requester="U0ALICE")
+    models = {m.model: m for m in await service.models("C1")}
+    assert models["gpt-4o"].shutdown_date == "2027-01-14" and models["gpt-4o"].listed
+    assert "default student" in models["gpt-4o-mini-2024-07-18"].uses
+    assert "run tickets: teacher" in models["gpt-4o"].uses
