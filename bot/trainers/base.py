@@ -1,0 +1,174 @@
+"""The trainer interface: what every fine-tuning back end (OpenAI, Together, a self-hosted one) provides.
+
+A back end turns chat examples into its training file, uploads it, starts a job (idempotently: the same key
+never starts a second job), reports the job's state in normalized terms, lists its events after a cursor
+(oldest first, so a poller posts each event once), cancels it, and makes the resulting model callable
+(`deploy`; a no-op where the provider serves fine-tuned models on its normal endpoint). Job references,
+cursors and endpoints are plain strings, so the caller stores them and a restart picks everything up.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from bot.config import Secret
+from bot.errors import ProviderError
+
+# DESIGN.md: the bot warns in the thread when a model it is about to use shuts down within this many days.
+SHUTDOWN_WARNING_DAYS = 90
+
+Message = Mapping[str, str]
+
+
+class TrainerError(ProviderError):
+    """The trainer refused or failed a request; the message quotes the provider's reason."""
+
+
+class JobStatus(enum.StrEnum):
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+@dataclass(frozen=True)
+class TrainingLimits:
+    """What the provider accepts in one training file for a base model."""
+
+    min_examples: int
+    max_example_tokens: int
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    base_model: str
+    training_file_id: str
+    idempotency_key: str  # stable for one training attempt of one run: a retried start finds the job made before
+    validation_file_id: str | None = None
+    epochs: int | Literal["auto"] = "auto"
+    learning_rate_multiplier: float | Literal["auto"] = "auto"
+    batch_size: int | Literal["auto"] = "auto"
+    suffix: str | None = None
+    seed: int | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class JobState:
+    external_id: str
+    status: JobStatus
+    raw_status: str  # the provider's own word for it
+    progress: float | None = None  # 0..1 when the provider reports steps
+    metrics: Mapping[str, float] = field(default_factory=dict)  # the latest reported (train_loss, ...)
+    error: str | None = None
+    fine_tuned_model: str | None = None
+    trained_tokens: int | None = None
+
+
+@dataclass(frozen=True)
+class JobEvent:
+    id: str
+    created_at: int  # Unix seconds
+    level: str  # info, warn or error
+    message: str
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EventPage:
+    events: list[JobEvent]  # oldest first, all newer than the cursor given
+    cursor: str | None  # pass it back next time; unchanged when there is nothing new
+
+
+@dataclass(frozen=True)
+class ModelCheck:
+    """Whether a base model can be trained now, from the provider's models endpoint."""
+
+    model: str
+    trainable: bool
+    shutdown_date: dt.date | None
+    message: str  # why it is refused, or a warning when it shuts down soon; empty when there is nothing to say
+
+    @property
+    def warning(self) -> bool:
+        return self.trainable and bool(self.message)
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """Where to call a fine-tuned model: any OpenAI-compatible Chat Completions endpoint."""
+
+    model: str  # the name to send as `model`
+    base_url: str
+    api_key: Secret
+    endpoint_id: str | None = None  # set by back ends that run a dedicated endpoint (stored so undeploy can stop it)
+
+
+def shutdown_check(model: str, shutdown_date: dt.date | None, today: dt.date) -> ModelCheck:
+    """Refuse a model past its shutdown date; warn when it is within SHUTDOWN_WARNING_DAYS."""
+    if shutdown_date is None:
+        return ModelCheck(model, True, None, "")
+    days = (shutdown_date - today).days
+    if days <= 0:
+        return ModelCheck(model, False, shutdown_date, (
+            f"{model} was shut down on {shutdown_date.isoformat()}: the provider no longer trains or serves it. "
+            "Pick a current student model (student=...)."
+        ))
+    if days <= SHUTDOWN_WARNING_DAYS:
+        return ModelCheck(model, True, shutdown_date, (
+            f"{model} shuts down on {shutdown_date.isoformat()} (in {days} days); a model fine-tuned from it stops "
+            "answering then too."
+        ))
+    return ModelCheck(model, True, shutdown_date, "")
+
+
+def chat_jsonl(examples: Sequence[Sequence[Message]]) -> bytes:
+    """The chat fine-tuning format OpenAI and Together share: one {"messages": [...]} object per line."""
+    return "".join(
+        json.dumps({"messages": [dict(m) for m in example]}, ensure_ascii=False, separators=(",", ":")) + "\n"
+        for example in examples
+    ).encode("utf-8")
+
+
+class Trainer(Protocol):
+    """A fine-tuning back end. Every method that talks to the provider raises TrainerError on refusal."""
+
+    name: str
+
+    def limits(self, base_model: str) -> TrainingLimits: ...
+
+    def training_file(self, examples: Sequence[Sequence[Message]]) -> bytes:
+        """The bytes to upload for these chat examples (system/user/assistant messages each)."""
+        ...
+
+    async def upload(self, content: bytes, filename: str) -> str:
+        """Upload a training or validation file; returns the provider's file id."""
+        ...
+
+    async def start(self, request: JobRequest) -> str:
+        """Start the job, or find the one already started with request.idempotency_key; returns its id."""
+        ...
+
+    async def poll(self, external_id: str) -> JobState: ...
+
+    async def events(self, external_id: str, cursor: str | None) -> EventPage: ...
+
+    async def cancel(self, external_id: str) -> JobState: ...
+
+    async def deploy(self, fine_tuned_model: str) -> Deployment: ...
+
+    async def undeploy(self, deployment: Deployment) -> None: ...
+
+    async def check_base_model(self, model: str, today: dt.date | None = None) -> ModelCheck: ...
+
+    async def close(self) -> None: ...

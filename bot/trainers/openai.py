@@ -1,0 +1,268 @@
+"""OpenAI fine-tuning (`/v1/files`, `/v1/fine_tuning/jobs`) through AsyncOpenAI at any base URL with the same
+API: api.openai.com, Azure's `/openai/v1`, the sandbox.
+
+Provider quirks handled here:
+- No idempotency header for job creation (the SDK sends none; the API reference documents none), so the key
+  goes into the job's `metadata` and `start` first looks for a job carrying it. Creation itself is never
+  retried blindly: each retry looks again first, so a timeout after the job was made cannot make a second.
+- `list_events` is newest first, paged with `after` = the last id of the previous page (API reference,
+  "List fine-tuning events"). `events` walks pages from the newest down to the caller's cursor and returns
+  what it passed, oldest first.
+- The job object carries no progress or loss; the newest `metrics` event does (`data.step`, `total_steps`,
+  `train_loss`, ...), so `poll` reads the first page of events while a job runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any
+
+import openai
+from openai import AsyncOpenAI
+
+from bot.collect import backoff_seconds
+from bot.config import Secret, Settings
+from bot.logs import mask_secrets
+from bot.provider import RETRYABLE_STATUSES, retry_after_seconds
+from bot.tokens import base_model_name
+from bot.trainers.base import (
+    Deployment,
+    EventPage,
+    JobEvent,
+    JobRequest,
+    JobState,
+    JobStatus,
+    Message,
+    ModelCheck,
+    TrainerError,
+    TrainingLimits,
+    chat_jsonl,
+    shutdown_check,
+)
+
+log = logging.getLogger(__name__)
+
+IDEMPOTENCY_METADATA = "distill_idempotency_key"
+EVENTS_PAGE = 100  # the largest `limit` the events endpoint takes
+
+# OpenAI's fine-tuning guide: a file needs at least 10 examples. Tokens per training example, from the
+# fine-tuning models table (learn.microsoft.com/azure/ai-foundry/openai/includes/fine-tune-models, "Training
+# example context length"; OpenAI's guide gives the same 65,536 for gpt-4o-mini): 65,536 for gpt-4o,
+# gpt-4o-mini, gpt-4.1 and gpt-4.1-mini, 32,768 for gpt-4.1-nano. Most specific prefix first.
+MIN_EXAMPLES = 10
+_EXAMPLE_TOKENS = (("gpt-4.1-nano", 32_768), ("gpt-4.1", 65_536), ("gpt-4o", 65_536))
+DEFAULT_EXAMPLE_TOKENS = 65_536
+
+_STATUSES = {
+    "validating_files": JobStatus.QUEUED,
+    "queued": JobStatus.QUEUED,
+    "pending": JobStatus.QUEUED,  # older Azure API versions
+    "running": JobStatus.RUNNING,
+    "succeeded": JobStatus.SUCCEEDED,
+    "failed": JobStatus.FAILED,
+    "cancelled": JobStatus.CANCELLED,
+}
+_PROGRESS_KEYS = frozenset({"step", "total_steps"})
+
+
+class OpenAITrainer:
+    name = "openai"
+
+    def __init__(self, *, base_url: str, api_key: Secret, timeout: float = 60.0, start_attempts: int = 3,
+                 retry_base_seconds: float = 0.5) -> None:
+        self.base_url = base_url
+        self.api_key = api_key
+        self.start_attempts = start_attempts
+        self.retry_base_seconds = retry_base_seconds
+        # The SDK may retry reads and uploads itself; job creation goes through `_create_once` without retries.
+        self.client = AsyncOpenAI(base_url=base_url, api_key=api_key.reveal(), timeout=timeout, max_retries=2)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> OpenAITrainer:
+        settings.require("OPENAI_API_KEY")
+        assert settings.openai_api_key is not None
+        return cls(base_url=settings.openai_base_url, api_key=settings.openai_api_key)
+
+    async def close(self) -> None:
+        await self.client.close()
+
+    def limits(self, base_model: str) -> TrainingLimits:
+        name = base_model_name(base_model)
+        tokens = next((limit for prefix, limit in _EXAMPLE_TOKENS if name.startswith(prefix)), DEFAULT_EXAMPLE_TOKENS)
+        return TrainingLimits(MIN_EXAMPLES, tokens)
+
+    def training_file(self, examples: Sequence[Sequence[Message]]) -> bytes:
+        return chat_jsonl(examples)
+
+    async def upload(self, content: bytes, filename: str) -> str:
+        async with self._errors(f"upload {filename}"):
+            uploaded = await self.client.files.create(file=(filename, content), purpose="fine-tune")
+        return uploaded.id
+
+    async def start(self, request: JobRequest) -> str:
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return await self._find(request.idempotency_key) or await self._create_once(request)
+            except (openai.APIConnectionError, openai.APIStatusError) as exc:
+                status = getattr(exc, "status_code", None)
+                if (status is not None and status not in RETRYABLE_STATUSES) or attempt >= self.start_attempts:
+                    raise self._error("start the fine-tuning job", exc) from exc
+                headers = exc.response.headers if isinstance(exc, openai.APIStatusError) else {}
+                await asyncio.sleep(backoff_seconds(attempt, retry_after_seconds(headers),
+                                                    base=self.retry_base_seconds))
+
+    async def poll(self, external_id: str) -> JobState:
+        async with self._errors(f"report on fine-tuning job {external_id}"):
+            job = await self.client.fine_tuning.jobs.retrieve(external_id)
+            status = _STATUSES.get(job.status, JobStatus.RUNNING)
+            metrics: dict[str, float] = {}
+            if status in (JobStatus.RUNNING, JobStatus.SUCCEEDED):
+                metrics = await self._latest_metrics(external_id)
+        progress = None
+        if status is JobStatus.SUCCEEDED:
+            progress = 1.0
+        elif metrics.get("total_steps"):
+            progress = min(1.0, metrics.get("step", 0) / metrics["total_steps"])
+        if job.status not in _STATUSES:
+            log.warning("Unknown fine-tuning status %r for job %s; treating it as running", job.status, job.id)
+        return JobState(
+            external_id=job.id,
+            status=status,
+            raw_status=job.status,
+            progress=progress,
+            metrics={k: v for k, v in metrics.items() if k not in _PROGRESS_KEYS},
+            error=self._mask(job.error.message) if job.error and job.error.message else None,
+            fine_tuned_model=job.fine_tuned_model,
+            trained_tokens=job.trained_tokens,
+        )
+
+    async def events(self, external_id: str, cursor: str | None) -> EventPage:
+        newer: list[JobEvent] = []
+        found = cursor is None
+        async with self._errors(f"list the events of fine-tuning job {external_id}"):
+            async for event in self.client.fine_tuning.jobs.list_events(external_id, limit=EVENTS_PAGE):
+                if event.id == cursor:
+                    found = True
+                    break
+                newer.append(self._event(event))
+        if not found:
+            # The cursor's event is gone from the provider's list; repeating events beats dropping them.
+            log.warning("Event %s of job %s is no longer listed; returning every event", cursor, external_id)
+        newer.reverse()
+        return EventPage(newer, newer[-1].id if newer else cursor)
+
+    async def cancel(self, external_id: str) -> JobState:
+        try:
+            async with self._errors(f"cancel fine-tuning job {external_id}"):
+                await self.client.fine_tuning.jobs.cancel(external_id)
+        except TrainerError:
+            state = await self.poll(external_id)
+            if state.status is JobStatus.CANCELLED:  # a second click on Cancel
+                return state
+            raise
+        return await self.poll(external_id)
+
+    async def deploy(self, fine_tuned_model: str) -> Deployment:
+        # OpenAI serves a fine-tuned model on the same Chat Completions endpoint as soon as the job succeeds.
+        return Deployment(fine_tuned_model, self.base_url, self.api_key)
+
+    async def undeploy(self, deployment: Deployment) -> None:
+        """Nothing to stop: OpenAI bills fine-tuned models per token, not per endpoint."""
+
+    async def check_base_model(self, model: str, today: dt.date | None = None) -> ModelCheck:
+        today = today or dt.datetime.now(dt.UTC).date()
+        try:
+            found = await self.client.models.retrieve(model)
+        except openai.NotFoundError as exc:
+            return ModelCheck(model, False, None, self._mask(
+                f"The provider does not offer {model}: {_reason(exc)} Pick a model it lists (GET /v1/models)."
+            ))
+        except (openai.APIStatusError, openai.APIConnectionError) as exc:
+            raise self._error(f"look up model {model}", exc) from exc
+        details = found.to_dict()
+        # Azure's models list adds capabilities.fine_tune and deprecation.fine_tune (Unix seconds) instead of
+        # shutdown_date (learn.microsoft.com/rest/api/azureopenai/models/list).
+        capabilities = details.get("capabilities") or {}
+        deprecation = details.get("deprecation") or {}
+        shutdown = _date(details.get("shutdown_date")) or _date(deprecation.get("fine_tune"))
+        if capabilities.get("fine_tune") is False:
+            return ModelCheck(model, False, shutdown, (
+                f"The provider says {model} cannot be fine-tuned. Pick a fine-tunable student model (student=...)."
+            ))
+        return shutdown_check(model, shutdown, today)
+
+    async def _find(self, idempotency_key: str) -> str | None:
+        """The newest job carrying the key. The filter is also applied here, for servers that ignore it."""
+        jobs = self.client.fine_tuning.jobs.list(metadata={IDEMPOTENCY_METADATA: idempotency_key}, limit=100)
+        async for job in jobs:
+            if (job.metadata or {}).get(IDEMPOTENCY_METADATA) == idempotency_key:
+                return job.id
+        return None
+
+    async def _create_once(self, request: JobRequest) -> str:
+        chosen = {"n_epochs": request.epochs, "batch_size": request.batch_size,
+                  "learning_rate_multiplier": request.learning_rate_multiplier}
+        # "auto" is the default of each; leaving it out keeps the request valid on servers that reject it.
+        hyperparameters = {name: value for name, value in chosen.items() if value != "auto"}
+        optional: dict[str, Any] = {
+            "validation_file": request.validation_file_id, "suffix": request.suffix, "seed": request.seed,
+        }
+        job = await self.client.with_options(max_retries=0).fine_tuning.jobs.create(
+            model=request.base_model,
+            training_file=request.training_file_id,
+            method={"type": "supervised", "supervised": {"hyperparameters": hyperparameters}},
+            metadata={**request.metadata, IDEMPOTENCY_METADATA: request.idempotency_key},
+            **{name: value for name, value in optional.items() if value is not None},
+        )
+        return job.id
+
+    async def _latest_metrics(self, external_id: str) -> dict[str, float]:
+        page = await self.client.fine_tuning.jobs.list_events(external_id, limit=EVENTS_PAGE)
+        for event in page.data:  # newest first
+            if event.type == "metrics" and isinstance(event.data, Mapping):
+                return {k: float(v) for k, v in event.data.items()
+                        if isinstance(v, int | float) and not isinstance(v, bool)}
+        return {}
+
+    def _event(self, event: Any) -> JobEvent:
+        data = event.data if isinstance(event.data, Mapping) else {}
+        return JobEvent(event.id, event.created_at, event.level, self._mask(event.message), dict(data))
+
+    def _mask(self, text: str) -> str:
+        return mask_secrets(text, [self.api_key.reveal()])
+
+    def _error(self, what: str, exc: Exception) -> TrainerError:
+        if isinstance(exc, openai.APIStatusError):
+            return TrainerError(self._mask(f"The provider refused to {what} (HTTP {exc.status_code}): {_reason(exc)}"))
+        return TrainerError(self._mask(
+            f"Could not reach the provider at {self.base_url} to {what} ({type(exc).__name__}: {exc}). "
+            "Check OPENAI_BASE_URL and the network, then try again."
+        ))
+
+    @contextlib.asynccontextmanager
+    async def _errors(self, what: str) -> AsyncIterator[None]:
+        try:
+            yield
+        except (openai.APIStatusError, openai.APIConnectionError) as exc:
+            raise self._error(what, exc) from exc
+
+
+def _reason(exc: openai.APIStatusError) -> str:
+    """The provider's own message: the SDK keeps the `error` object of the body in `exc.body`."""
+    body = exc.body if isinstance(exc.body, Mapping) else {}
+    return str(body.get("message") or exc.message)
+
+
+def _date(value: object) -> dt.date | None:
+    """An ISO date (OpenAI's shutdown_date) or Unix seconds (Azure's deprecation times) as a UTC date."""
+    if isinstance(value, str) and value:
+        return dt.date.fromisoformat(value[:10])
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return dt.datetime.fromtimestamp(value, dt.UTC).date()
+    return None
