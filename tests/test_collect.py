@@ -68,6 +68,25 @@ async def test_thousand_rows_with_injected_server_errors_are_all_answered_or_fai
     assert sum(1 for r in sandbox.requests if r.status in (500, 503)) > 100  # the faults really happened
 
 
+async def test_tight_tokens_per_minute_limit_is_kept_busy_without_429s(
+        collector_for, storage, make_openai_sandbox):
+    # Time is compressed: the sandbox's and the limiter's "minute" last 3 seconds.
+    sandbox = await make_openai_sandbox(tpm_limits={"gpt-4o": 6_000}, rate_window_seconds=3.0)
+    run = await _run(storage)
+    task = make_task(run.id, 300)
+    per_request = task.requests[0].prompt_tokens + task.max_completion_tokens
+    collector = collector_for(storage, sandbox, tpm=1_000_000, window_seconds=3.0)
+    started = time.monotonic()
+    outcome = await collector.collect(task, unlimited())
+    elapsed = time.monotonic() - started
+    assert outcome.answered == 300
+    # the limiter learned the provider's limit from the x-ratelimit headers
+    assert collector.limiters.for_model(sandbox.url, "gpt-4o").tokens_per_minute == 6_000
+    assert sum(1 for r in sandbox.requests if r.status == 429) <= 2
+    # the run needed two full token allowances, so the limit really constrained it
+    assert 300 * per_request >= 6_000 * 2 and elapsed > 3.0
+
+
 async def test_a_row_that_keeps_failing_is_stored_as_failed_with_its_error(collector_for, storage, openai_sandbox):
     run = await _run(storage)
     openai_sandbox.inject(outcome=500, count=3)

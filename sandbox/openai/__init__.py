@@ -22,7 +22,8 @@ Usage: `prompt_tokens` follows OpenAI cookbook's chat formula with tiktoken (3 p
 the reply) and `completion_tokens` is the answer's tokens. Real OpenAI also bills tokens for the
 response_format's schema; the sandbox adds none, so its counts equal the bot's cost estimate exactly.
 
-Knobs: per-model RPM/TPM limits (429 with retry-after and x-ratelimit-* headers), seeded random 500/503 and
+Knobs: per-model RPM/TPM limits (429 with retry-after and x-ratelimit-* headers; `rate_window_seconds`
+compresses their minute for tests and benchmarks), seeded random 500/503 and
 slow answers, fixed latency, scripted faults (`inject`), the speed of the fine-tuning and batch clock,
 shutdown-date overrides, `fail_jobs_with` (every fine-tuning job fails) and `expire_batches`.
 """

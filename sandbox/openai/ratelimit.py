@@ -32,21 +32,22 @@ def go_duration(seconds: float) -> str:
 
 
 class _Bucket:
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, window_seconds: float) -> None:
         self.limit = limit
+        self.window = window_seconds
         self.level = float(limit)
         self.stamp = time.monotonic()
 
     def refill(self) -> None:
         now = time.monotonic()
-        self.level = min(self.limit, self.level + (now - self.stamp) * self.limit / 60)
+        self.level = min(self.limit, self.level + (now - self.stamp) * self.limit / self.window)
         self.stamp = now
 
     def wait_for(self, amount: float) -> float:
-        return max(0.0, (amount - self.level) * 60 / self.limit)
+        return max(0.0, (amount - self.level) * self.window / self.limit)
 
     def reset_seconds(self) -> float:
-        return (self.limit - self.level) * 60 / self.limit
+        return (self.limit - self.level) * self.window / self.limit
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,9 @@ _TOKENS = _Kind("tokens", "tokens per min (TPM)")
 
 
 class RateLimiter:
-    def __init__(self, rpm_limits: dict[str, int] | None = None, tpm_limits: dict[str, int] | None = None) -> None:
+    def __init__(self, rpm_limits: dict[str, int] | None = None, tpm_limits: dict[str, int] | None = None,
+                 window_seconds: float = 60.0) -> None:
+        self.window_seconds = window_seconds  # a minute, except where tests and benchmarks compress time
         self._limits = {_REQUESTS: dict(rpm_limits or {}), _TOKENS: dict(tpm_limits or {})}
         self._buckets: dict[tuple[_Kind, str], _Bucket] = {}
 
@@ -68,7 +71,7 @@ class RateLimiter:
         base = model.split(":")[1] if model.startswith("ft:") else model
         for key in (model, base, _SNAPSHOT.sub("", base)):
             if key in self._limits[kind]:
-                bucket = self._buckets.setdefault((kind, key), _Bucket(self._limits[kind][key]))
+                bucket = self._buckets.setdefault((kind, key), _Bucket(self._limits[kind][key], self.window_seconds))
                 bucket.refill()
                 return key, bucket
         return None

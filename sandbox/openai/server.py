@@ -48,6 +48,7 @@ class OpenAISandbox:
         shutdown_dates: dict[str, str | None] | None = None,
         fail_jobs_with: str | None = None,
         expire_batches: bool = False,
+        rate_window_seconds: float = 60.0,
     ) -> None:
         self.api_key = api_key
         self.latency_seconds = latency_seconds
@@ -58,7 +59,7 @@ class OpenAISandbox:
         self.catalog = ModelCatalog(shutdown_dates, finetuned=lambda: self.fine_tuning.succeeded_models())
         self.fine_tuning = FineTuning(self.files, self.catalog, self.clock, fail_jobs_with)
         engine = ChatEngine(self.catalog, seed)
-        self.completions = Completions(engine, RateLimiter(rpm_limits, tpm_limits))
+        self.completions = Completions(engine, RateLimiter(rpm_limits, tpm_limits, rate_window_seconds))
         self.batches = Batches(self.files, engine, self.clock, self.requests, expire_batches)
         self.url: str | None = None
         self._runner: web.AppRunner | None = None
