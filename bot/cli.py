@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bot import estimate_cli
 from bot.config import Settings
@@ -67,6 +69,15 @@ def _db_check(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if not problems else 1
 
 
+def _lazy(module: str, name: str) -> Callable[..., Any]:
+    """A command function imported only when the command runs (keeps `--help` fast and the layers apart)."""
+
+    def call(*args: Any) -> Any:
+        return getattr(importlib.import_module(module), name)(*args)
+
+    return call
+
+
 COMMANDS: list[Command] = [
     Command("db upgrade", "Create the database or migrate it to the latest schema (safe to repeat).",
             "distill-bot db upgrade --db ./distill.db", _db_path_argument, _db_upgrade),
@@ -75,6 +86,9 @@ COMMANDS: list[Command] = [
     Command("estimate", "Print what a run on a CSV would cost, stage by stage, before anything is spent.",
             "distill-bot estimate reviews.csv --label variety --train 450 --eval 50",
             estimate_cli.configure, estimate_cli.run),
+    Command("sandbox", "Serve the local OpenAI and Slack stand-ins on 127.0.0.1 until interrupted.",
+            "distill-bot sandbox --tpm gpt-4o=30000 --fault-rate 0.1",
+            _lazy("sandbox.cli", "configure"), _lazy("sandbox.cli", "run")),
 ]
 
 

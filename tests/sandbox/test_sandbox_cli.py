@@ -1,0 +1,32 @@
+"""`distill-bot sandbox` serves both stand-ins, prints where, and stops cleanly on Ctrl-C."""
+
+import asyncio
+import re
+import signal
+import sys
+from pathlib import Path
+
+from openai import AsyncOpenAI
+from slack_sdk.web.async_client import AsyncWebClient
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def test_the_sandbox_command_serves_openai_and_slack_until_interrupted():
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "sandbox", "--tpm", "gpt-4o=30000", cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        openai_line = (await asyncio.wait_for(process.stdout.readline(), 60)).decode()
+        slack_line = (await asyncio.wait_for(process.stdout.readline(), 60)).decode()
+        openai_url, key = re.search(r"(http://127\.0\.0\.1:\d+/v1)\s+\(API key (\S+)\)", openai_line).groups()
+        slack_url, token = re.search(r"(http://127\.0\.0\.1:\d+/api/)\s+\(bot token ([^,]+),", slack_line).groups()
+
+        async with AsyncOpenAI(base_url=openai_url, api_key=key) as client:
+            models = [m.id async for m in client.models.list()]
+            assert "gpt-4o" in models
+        auth = await AsyncWebClient(token=token, base_url=slack_url).auth_test()
+        assert auth["ok"] and auth["team_id"]
+    finally:
+        process.send_signal(signal.SIGINT)
+        assert await asyncio.wait_for(process.wait(), 30) == 0
