@@ -54,18 +54,21 @@ async def test_every_answer_is_stored_with_tokens_cost_latency_and_provider_ids(
     assert len(listed.data) == 40
 
 
-async def test_thousand_rows_with_injected_server_errors_are_all_answered_or_failed_and_paid_once(
+async def test_thousand_rows_with_server_errors_and_a_tight_token_limit_are_answered_or_failed_and_paid_once(
         collector_for, storage, make_openai_sandbox):
-    sandbox = await make_openai_sandbox(fault_rate=0.2, seed=3)
+    # 20% of requests fail with 500/503, and the provider allows 20,000 tokens per (compressed, 2 s) minute.
+    sandbox = await make_openai_sandbox(fault_rate=0.2, seed=3, tpm_limits={"gpt-4o": 20_000},
+                                        rate_window_seconds=2.0)
     run = await _run(storage)
     task = make_task(run.id, 1000)
-    collector = collector_for(storage, sandbox, concurrency=32)
+    collector = collector_for(storage, sandbox, concurrency=32, window_seconds=2.0)
     outcome = await collector.collect(task, unlimited())
     counts = await storage.completions.counts(run.id)
     assert sum(counts.values()) == 1000  # every row has a stored result
     assert outcome.answered + outcome.failed == 1000
     assert max(paid_per_prompt(sandbox).values()) == 1
     assert sum(1 for r in sandbox.requests if r.status in (500, 503)) > 100  # the faults really happened
+    assert collector.limiters.for_model(sandbox.url, "gpt-4o").tokens_per_minute == 20_000
 
 
 async def test_tight_tokens_per_minute_limit_is_kept_busy_without_429s(
