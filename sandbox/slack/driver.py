@@ -60,6 +60,18 @@ class SlackDriver:
                                          block_id=block_id, element=element, response_url=target.url)
         return await self.send(payloads.interactive_body(payload), payloads.FORM, payload=payload)
 
+    async def submit_view(self, *, user: str, view_id: str, values: dict[str, str]) -> AppReply:
+        """Fill a modal's inputs (by action_id) and press its submit button; the app's ack closes the modal, keeps
+        it open with `errors`, or replaces it."""
+        person = self.ws.user(user)
+        if self.ws.views.owner.get(view_id) != person["id"]:
+            raise LookupError(f"no modal {view_id} open for {person['name']}")
+        payload = payloads.view_submission(self.ws, user=person, view=self.ws.views.filled(view_id, values))
+        reply = await self.send(payloads.interactive_body(payload), payloads.FORM, payload=payload)
+        if reply.status == 200:
+            self.ws.views.answer(view_id, reply.body)
+        return reply
+
     async def say(self, *, user: str, channel: str, text: str, thread_ts: str | None = None) -> AppReply:
         """Post a plain message; the app receives it as a `message` event."""
         person, place = self.ws.user(user), self.ws.channel(channel)

@@ -18,7 +18,8 @@ from sandbox.slack.shapes import StoredFile, file_info_object
 from sandbox.slack.workspace import Channel, Workspace
 
 # Methods whose docs say `json_input_supported`; Slack reads other methods' arguments from the query or a form only.
-JSON_METHODS = {"chat.postMessage", "chat.update", "chat.postEphemeral", "files.completeUploadExternal"}
+JSON_METHODS = {"chat.postMessage", "chat.update", "chat.postEphemeral", "files.completeUploadExternal", "views.open",
+                "views.update"}
 MAX_REPLIES_PAGE = 1000
 
 
@@ -79,6 +80,8 @@ class WebApi:
             "files.info": self.files_info,
             "files.getUploadURLExternal": self.upload_url,
             "files.completeUploadExternal": self.complete_upload,
+            "views.open": self.views_open,
+            "views.update": self.views_update,
         }
 
     def call(self, method: str, args: dict[str, Any], record: ApiCall) -> dict[str, Any]:
@@ -202,3 +205,10 @@ class WebApi:
             message = self.ws.bot_message(str(args.get("initial_comment") or ""))
             self.ws.share(files, channel, message, thread_ts)
         return {"files": [self._file_info(stored) for stored in files]}
+
+    def views_open(self, args: dict[str, Any], record: ApiCall) -> dict[str, Any]:
+        return {"view": self.ws.views.open_view(str(args.get("trigger_id") or ""), args.get("view"))}
+
+    def views_update(self, args: dict[str, Any], record: ApiCall) -> dict[str, Any]:
+        return {"view": self.ws.views.update_view(args.get("view_id"), args.get("external_id"), args.get("hash"),
+                                                  args.get("view"))}

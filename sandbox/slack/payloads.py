@@ -4,6 +4,8 @@
   `is_enterprise_install` travels as the string "false";
 - block_actions: JSON in a `payload=` form field, carrying the clicked message with its real blocks, the
   container, response_url and trigger_id (block_actions.button-in-dm.heybot, button-in-message.bolt-python);
+- view_submission: JSON in a `payload=` form field with the submitted view and its `state.values`
+  (view_submission.plain_text_input.bolt-python);
 - Events API: an `event_callback` envelope with `authorizations` around a message event
   (event_callback.message_file_share.png-channel.bolt-python).
 """
@@ -14,15 +16,15 @@ import json
 from typing import Any
 from urllib.parse import urlencode
 
-from sandbox.slack.ids import opaque
 from sandbox.slack.workspace import Channel, Workspace
 
 FORM = "application/x-www-form-urlencoded"
 JSON = "application/json"
 
 
-def trigger_id(ws: Workspace) -> str:
-    return f"{int(ws.clock() * 1000)}.{int(ws.clock())}.{opaque(32)}"
+def trigger_id(ws: Workspace, user_id: str) -> str:
+    """A trigger the app may exchange once, within 3 seconds, to open a modal for this user."""
+    return ws.views.issue_trigger(user_id)
 
 
 def slash_command_fields(ws: Workspace, *, user: dict[str, Any], channel: Channel, command: str, text: str,
@@ -40,7 +42,7 @@ def slash_command_fields(ws: Workspace, *, user: dict[str, Any], channel: Channe
         "api_app_id": ws.app_id,
         "is_enterprise_install": "false",
         "response_url": response_url,
-        "trigger_id": trigger_id(ws),
+        "trigger_id": trigger_id(ws, user["id"]),
     }
 
 
@@ -75,7 +77,7 @@ def block_actions(ws: Workspace, *, user: dict[str, Any], channel: Channel, mess
         "api_app_id": ws.app_id,
         "token": ws.verification_token,
         "container": container,
-        "trigger_id": trigger_id(ws),
+        "trigger_id": trigger_id(ws, user["id"]),
         "team": {"id": ws.team["id"], "domain": ws.team["domain"]},
         "enterprise": None,
         "is_enterprise_install": False,
@@ -87,6 +89,21 @@ def block_actions(ws: Workspace, *, user: dict[str, Any], channel: Channel, mess
     if not ephemeral:  # Slack omits the message of an ephemeral one (block_actions.button-ephemeral-enterprise)
         payload["message"] = message
     return payload
+
+
+def view_submission(ws: Workspace, *, user: dict[str, Any], view: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "view_submission",
+        "team": {"id": ws.team["id"], "domain": ws.team["domain"]},
+        "user": {"id": user["id"], "username": user["name"], "name": user["name"], "team_id": ws.team["id"]},
+        "api_app_id": ws.app_id,
+        "token": ws.verification_token,
+        "trigger_id": trigger_id(ws, user["id"]),
+        "view": view,
+        "response_urls": [],
+        "is_enterprise_install": False,
+        "enterprise": None,
+    }
 
 
 def interactive_body(payload: dict[str, Any]) -> bytes:

@@ -21,7 +21,7 @@ from sandbox.slack.responses import ResponseUrls
 from sandbox.slack.shapes import FILE_TYPES
 from sandbox.slack.workspace import Channel, Ephemeral, SlackEvent, Workspace
 
-JSON_ARGUMENTS = ("blocks", "attachments", "files", "metadata")
+JSON_ARGUMENTS = ("blocks", "attachments", "files", "metadata", "view")
 # What files.slack.com serves to a request without the bot token: a sign-in page with status 200, not an error.
 LOGIN_PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Sign in | Slack</title></head>
@@ -118,6 +118,10 @@ class SlackSandbox:
         user_id = self.workspace.user(user)["id"] if user else None
         return [e for e in self.workspace.ephemerals
                 if (user_id is None or e.user == user_id) and (channel is None or e.channel == channel)]
+
+    def views(self, user: str) -> list[dict[str, Any]]:
+        """The modals open for this user, as views.open stored them."""
+        return self.workspace.views.of_user(self.workspace.user(user)["id"])
 
     # -- setting the scene
 

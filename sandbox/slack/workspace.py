@@ -18,6 +18,7 @@ from typing import Any
 
 from sandbox.slack.ids import Sequence, TsClock, name_id
 from sandbox.slack.shapes import StoredFile, bot_profile, file_object, filetype_for, rich_text, user_object
+from sandbox.slack.views import Views
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,7 @@ class Workspace:
         self.channel("general")
         self.ephemerals: list[Ephemeral] = []
         self.files: dict[str, StoredFile] = {}
+        self.views = Views(clock, team_id=team_id, app_id=self.app_id, bot_id=self.bot_id)
         self.base_url = ""
         self._subscribers: list[Callable[[SlackEvent], object]] = []
 
