@@ -260,9 +260,10 @@ def estimate(prepared: PreparedRun, spec: RunSpec, prices: PriceTable) -> Quote:
         pricing.inference("teacher", spec.teacher, "train+eval", teacher_rows),
         pricing.inference("student", spec.student, "eval", prepared.eval),
     ))
+    train = pricing.training()  # before evaluate: "cannot be fine-tuned" says more than "no ft: price"
     distilled = f"ft:{spec.student}"
     evaluate = Stage(EVALUATE, (pricing.inference("distilled", distilled, "eval", prepared.eval),))
-    stages = (collect, pricing.training(), evaluate)
+    stages = (collect, train, evaluate)
     notes = [f"{model}: {price.note}" for model, price in pricing.used.items() if price.note]
     if spec.training_data == "match_gold":
         notes.append("training_data=match_gold trains only on answers equal to the label; this counts every train row.")

@@ -117,16 +117,17 @@ def profile(loaded: LoadedCsv) -> DatasetProfile:
     counts: dict[str, dict[str, int]] = {}
     for name in loaded.columns:
         values = frame[name].dropna()
-        distinct = values.value_counts(sort=True)
+        # Most frequent first, ties by value, so the profile is the same on every run.
+        distinct = sorted(values.value_counts().items(), key=lambda item: (-item[1], item[0]))
         numeric = bool(len(values)) and bool(pd.to_numeric(values, errors="coerce").notna().all())
-        sample = [_shorten(v) for v in distinct.index[:3]]
+        sample = [_shorten(value) for value, _ in distinct[:3]]
         columns.append(ColumnProfile(name, len(values), len(distinct), numeric, sample))
         mean_chars = values.str.len().mean() if len(values) else 0
         if (not numeric and 2 <= len(distinct) <= min(MAX_ENUM_VALUES, len(values) // 2)
                 and mean_chars <= LABEL_MAX_MEAN_CHARS):
             # Plausible labels repeat: more rows per distinct value ranks a column higher.
             candidates.append((-(len(values) // len(distinct)), name))
-            counts[name] = {str(label): int(n) for label, n in distinct.items()}
+            counts[name] = {str(label): int(n) for label, n in distinct}
     ranked = [name for _, name in sorted(candidates)]
     return DatasetProfile(len(frame), columns, ranked, {name: counts[name] for name in ranked})
 

@@ -51,16 +51,16 @@ _SAFE_PAIRS = (
     (_LETTER + _DIGIT, _PUNCT.replace("'", "")),
 )
 # A zero-width match at each safe cut; the reversed pattern finds the last cut by searching the reversed text.
-_SAFE = re.compile("|".join(f"(?<={_char_class(a)})(?={_char_class(b)})" for a, b in _SAFE_PAIRS))
-_SAFE_REVERSED = re.compile("|".join(f"(?<={_char_class(b)})(?={_char_class(a)})" for a, b in _SAFE_PAIRS))
+SAFE_CUT = re.compile("|".join(f"(?<={_char_class(a)})(?={_char_class(b)})" for a, b in _SAFE_PAIRS))
+_SAFE_CUT_REVERSED = re.compile("|".join(f"(?<={_char_class(b)})(?={_char_class(a)})" for a, b in _SAFE_PAIRS))
 
 
 def safe_cuts(text: str) -> tuple[int, int] | None:
     """The first and last safe cut positions inside `text`, or None when it has none."""
-    first = _SAFE.search(text)
+    first = SAFE_CUT.search(text)
     if first is None:
         return None
-    last = _SAFE_REVERSED.search(text[::-1])
+    last = _SAFE_CUT_REVERSED.search(text[::-1])
     assert last is not None
     return first.start(), len(text) - last.start()
 

@@ -1,0 +1,88 @@
+"""`distill-bot estimate`: the quote in the terminal, as a table or one JSON object."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from bot.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+TEMPLATE = Path(__file__).parent / "data" / "cookbook_wine_template.txt"
+
+
+def write_tickets(path: Path) -> Path:
+    labels = ["Billing", "Network", "Access"] * 30 + ["Printer"] * 2
+    lines = ["text;category"] + [f"Ticket {i}: help with {label.lower()} please;{label}" for i, label in
+                                 enumerate(labels)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_the_table_shows_each_stage_the_rows_and_the_totals(tmp_path, capsys):
+    csv = write_tickets(tmp_path / "tickets.csv")
+    assert main(["estimate", str(csv), "--label", "category", "--train", "60", "--eval", "20",
+                 "--system", "Sort IT tickets."]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("tickets.csv: 92 rows; train 60, eval 20; left out 2 (rare_label: 2)\n")
+    table = out.split("\n\n")[1].splitlines()
+    assert table[0].split() == ["stage", "role", "model", "rows", "prompt", "tok", "completion", "tok", "trained",
+                                "tok", "USD", "USD", "batch"]
+    assert [line.split()[:4] for line in table[1:5]] == [
+        ["collect", "teacher", "gpt-4o", "80"], ["collect", "student", "gpt-4o-mini-2024-07-18", "20"],
+        ["train", "student", "gpt-4o-mini-2024-07-18", "60"], ["evaluate", "distilled", "ft:gpt-4o-mini-2024-07-18",
+                                                                "20"]]
+    assert table[5].startswith("total")
+    assert "train: 3 epochs of a" in out and "epochs=auto: OpenAI picks 1-25" in out
+    assert "price gpt-4o: as of 2026-11-22, https://developers.openai.com/api/docs/pricing" in out
+
+
+def test_json_has_tokens_and_usd_per_stage_and_in_total_and_the_rows_left_out(tmp_path, capsys):
+    csv = write_tickets(tmp_path / "tickets.csv")
+    choices = tmp_path / "choices.txt"
+    choices.write_text("Billing\nNetwork\n")
+    assert main(["estimate", str(csv), "--label", "category", "--train", "40", "--eval", "10", "--choices-file",
+                 str(choices), "--teacher", "gpt-4.1", "--student", "gpt-4.1-nano-2025-04-14", "--json"]) == 0
+    quote = json.loads(capsys.readouterr().out)
+    assert [s["name"] for s in quote["stages"]] == ["collect", "train", "evaluate"]
+    assert quote["stages"][0]["lines"][0]["model"] == "gpt-4.1" and quote["stages"][2]["lines"][0]["model"] == \
+        "ft:gpt-4.1-nano-2025-04-14"
+    assert quote["rows"]["left_out"] == {"not_a_choice": 32} and quote["rows"]["choices"] == ["Billing", "Network"]
+    total = quote["total"]
+    assert total["cost_micro_usd"] == sum(s["cost_micro_usd"] for s in quote["stages"]) > 0
+    assert total["cost_usd"].startswith("$") and total["prompt_tokens"] > 0 and len(quote["quote_hash"]) == 64
+
+
+def test_the_cookbook_template_file_is_used_as_is(shared_dir, capsys):
+    csv = shared_dir / "data" / "wine-reviews-france.csv"
+    assert main(["estimate", str(csv), "--label", "variety", "--template-file", str(TEMPLATE), "--train", "450",
+                 "--eval", "50", "--json"]) == 0
+    quote = json.loads(capsys.readouterr().out)
+    assert quote["file"] == "wine-reviews-france.csv" and quote["stages"][0]["lines"][0]["rows"] == 500
+    assert quote["warnings"] == ["Columns without a name were called Unnamed: 0."]
+
+
+def test_bad_input_exits_non_zero_with_the_message_the_bot_would_post(tmp_path):
+    csv = write_tickets(tmp_path / "tickets.csv")
+    cases = [
+        (["--label", "categroy"], "error: Label column 'categroy' not found. Columns: text, category. Did you mean"),
+        (["--label", "category", "--train", "five"], "train: expected a whole number >= 10, got 'five'"),
+        (["--label", "category", "--student", "gpt-4o"], "no training price for gpt-4o"),
+    ]
+    for extra, expected in cases:
+        result = subprocess.run([sys.executable, "-m", "bot", "estimate", str(csv), *extra], capture_output=True,
+                                text=True, cwd=ROOT, check=False)
+        assert result.returncode == 2 and expected in result.stderr, (extra, result.stderr)
+        assert result.stdout == ""
+
+
+def test_a_missing_or_oversized_file_is_refused(tmp_path, capsys, monkeypatch):
+    assert main(["estimate", str(tmp_path / "none.csv"), "--label", "x"]) == 2
+    assert "Cannot read" in capsys.readouterr().err
+    big = tmp_path / "big.csv"
+    big.write_bytes(b"text,label\n" + b"x,y\n" * 300_000)
+    monkeypatch.setenv("DISTILL_MAX_CSV_MB", "1")
+    assert main(["estimate", str(big), "--label", "label"]) == 2
+    assert "big.csv is 1.1 MB, over the 1.0 MB limit (DISTILL_MAX_CSV_MB)" in capsys.readouterr().err
