@@ -1,9 +1,11 @@
-"""Run every benchmark module in turn: python -m bench."""
+"""Run every benchmark module in turn (each exposes main()): python -m bench."""
 
 import importlib
+import pkgutil
 
-MODULES = ("bench.estimate",)
+import bench
 
-for name in MODULES:
-    print(f"== {name}")
-    importlib.import_module(name).main()
+for found in sorted(pkgutil.iter_modules(bench.__path__), key=lambda m: m.name):
+    if not found.name.startswith("_"):
+        print(f"== bench.{found.name}", flush=True)
+        importlib.import_module(f"bench.{found.name}").main()

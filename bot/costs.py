@@ -14,6 +14,7 @@ Completion tokens are those of the answer JSON ({"label":"..."}): the gold label
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
@@ -102,7 +103,7 @@ class Line:
     batch_cost_micro_usd: int = 0  # the same work through the Batch API (training has no batch price)
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True)

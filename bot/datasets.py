@@ -17,12 +17,16 @@ import io
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from bot.errors import DatasetError
 from bot.prompts import MAX_ENUM_VALUES
+
+if TYPE_CHECKING:
+    from storage import Storage
+    from storage.datasets import Dataset
 
 DELIMITERS = (",", ";", "\t", "|")
 _DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
@@ -144,7 +148,7 @@ async def load_and_profile(
     return await asyncio.to_thread(work)
 
 
-async def store_dataset(storage: Any, loaded: LoadedCsv, profile: DatasetProfile) -> Any:
+async def store_dataset(storage: Storage, loaded: LoadedCsv, profile: DatasetProfile) -> Dataset:
     """Store the dataset and its rows; the same bytes uploaded again return the dataset stored first."""
     return await storage.datasets.create(
         sha256=loaded.sha256,

@@ -47,17 +47,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from bot.costs import estimate
     from bot.datasets import check_size, load_csv
-    from bot.errors import DatasetError, SpecError
+    from bot.errors import DatasetError
     from bot.prices import PriceTable
     from bot.spec import RunSpec, choices_from_file
     from bot.splits import prepare
 
     pairs = {key: str(getattr(args, option)) for option, key in _OPTIONS.items() if getattr(args, option) is not None}
     if args.template_file is not None:
-        pairs["template"] = _read_text(args.template_file, "--template-file", SpecError)
+        pairs["template"] = _read_text(args.template_file, "--template-file")
     spec = RunSpec.defaults(teacher=settings.teacher_model, student=settings.student_model).with_assignments(pairs)
     if args.choices_file is not None:
-        spec = spec.with_choices(choices_from_file(_read_text(args.choices_file, "--choices-file", SpecError)))
+        spec = spec.with_choices(choices_from_file(_read_text(args.choices_file, "--choices-file")))
     path: Path = args.csv
     try:
         check_size(path.stat().st_size, path.name, settings.max_csv_bytes)
@@ -120,8 +120,10 @@ def render_quote(quote: Quote, *, title: str, warnings: Sequence[str] = ()) -> s
     return "\n".join(lines)
 
 
-def _read_text(path: Path, option: str, error: type[Exception]) -> str:
+def _read_text(path: Path, option: str) -> str:
+    from bot.errors import SpecError
+
     try:
         return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise error(f"{option} {path}: cannot read it as UTF-8 text ({exc}).") from exc
+        raise SpecError(f"{option} {path}: cannot read it as UTF-8 text ({exc}).") from exc
