@@ -188,4 +188,4 @@ def _junctions(opaque: Sequence[bool]) -> list[list[tuple[int, str]]]:
             junctions.append(current)
             current = [(position, "tail")]
     junctions.append(current)
-    return [j for j in junctions if j]
+    return junctions
