@@ -32,6 +32,9 @@ _COLUMN_NAMES = {TEACHER: "teacher", BASE: "base", DISTILLED: "distilled"}  # sh
 EVAL_SPLIT = "eval"
 Z_95 = 1.959963984540054  # the standard normal quantile for a two-sided 95% interval
 ALPHA = 0.05
+# Two models "match within noise" only when the test finds no difference AND they are this close; a larger gap
+# that is not significant means too few eval rows to tell, and the verdict says so rather than claim a match.
+CLOSE = 0.05
 SLACK_SECTION_CHARS = 3000  # Block Kit: a section's text holds at most 3000 characters
 FENCE = "```"
 
@@ -157,6 +160,14 @@ class PairedTest:
     @property
     def significant(self) -> bool:
         return self.p_value < ALPHA
+
+    @property
+    def close(self) -> bool:
+        return abs(self.difference) <= CLOSE
+
+    def undecided(self) -> str:
+        """The clause for a difference too large to call a match and too uncertain to call a difference."""
+        return f"{self.rows} eval rows are too few to confirm the difference (raise eval for a firmer answer)"
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "p_value": self.p_value, "difference": self.difference}
@@ -336,9 +347,12 @@ class BaselineTable(_Table):
                     "distilling aims to raise that.")
         test = self.tests[0]
         both = f"({_percent(teacher)} vs {_percent(base)} {self.metric}, {_p(test.p_value)})"
-        if not test.significant:
+        if not test.significant and test.close:
             return (f"The teacher and the base student are level within noise {both}: distilling may gain "
                     "little over the base student alone.")
+        if not test.significant:
+            higher = "higher" if test.difference > 0 else "lower"
+            return f"The teacher scores {higher} than the base student {both}, but {test.undecided()}."
         if test.difference > 0:
             return (f"The teacher beats the base student by {100 * test.difference:.1f} points {both}: "
                     "a gap worth distilling.")
@@ -384,8 +398,11 @@ class EvalReport(_Table):
                     else f"no clear gain over the base student's {_percent(base)}, {_p(vs_base.p_value)}")
             return f"Distilled agrees with the teacher on {_percent(distilled)} of the eval rows ({gain}){cost}."
         pair = f"{_percent(distilled)} vs {_percent(teacher)} {self.metric}, {_p(vs_teacher.p_value)}"
-        if not vs_teacher.significant:
+        if not vs_teacher.significant and vs_teacher.close:
             return f"Distilled matches the teacher within noise ({pair}){cost}."
+        if not vs_teacher.significant:
+            side = "above" if vs_teacher.difference > 0 else "below"
+            return f"Distilled scores {side} the teacher ({pair}){cost}; {vs_teacher.undecided()}."
         if vs_teacher.difference > 0:
             return f"Distilled beats the teacher ({pair}){cost}."
         versus_base = f"{_percent(distilled)} vs {_percent(base)}, {_p(vs_base.p_value)}"
@@ -394,10 +411,10 @@ class EvalReport(_Table):
             share = f"; it recovers {recovered:.0%} of the gap" if recovered is not None else ""
             return (f"Distilled improves on the base student ({versus_base}) but stays below the teacher "
                     f"({pair}){share}{cost}.")
-        if not vs_base.significant:
-            return (f"Distilled is no better than the base student within noise ({versus_base}) and below the "
-                    f"teacher ({pair}): distillation did not help.")
-        return f"Distilled is worse than the base student ({versus_base}): distillation hurt."
+        if vs_base.significant:
+            return f"Distilled is worse than the base student ({versus_base}): distillation hurt."
+        return (f"Distilled stays below the teacher ({pair}) and shows no clear gain over the base student "
+                f"({versus_base}).")
 
     def extra_lines(self) -> list[str]:
         recovered = self.gap_recovered

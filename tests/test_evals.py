@@ -91,8 +91,10 @@ def test_report_metrics_on_the_fixed_example():
     # distilled right where the teacher is wrong: none; the reverse: row 6
     assert (vs_teacher.first_only, vs_teacher.second_only, vs_teacher.p_value) == (0, 1, 1.0)
     assert report.gap_recovered == pytest.approx((0.8 - 0.5) / (0.9 - 0.5))
-    assert report.verdict == ("Distilled matches the teacher within noise (80.0% vs 90.0% accuracy, p=1) "
-                              "at 1/8 of the teacher's cost.")
+    # 10 points apart but p=1: too few rows to call it either way, and the verdict says so
+    assert report.verdict == ("Distilled scores below the teacher (80.0% vs 90.0% accuracy, p=1) at 1/8 of the "
+                              "teacher's cost; 10 eval rows are too few to confirm the difference (raise eval for a "
+                              "firmer answer).")
 
 
 def test_baseline_table_compares_teacher_and_base_student():
@@ -100,7 +102,8 @@ def test_baseline_table_compares_teacher_and_base_student():
     (test,) = table.tests
     # the teacher alone is right on rows 1, 3, 5, 8; the base student alone on none
     assert (test.first_only, test.second_only, test.p_value) == (4, 0, 0.125)
-    assert table.verdict.startswith("The teacher and the base student are level within noise (90.0% vs 50.0%")
+    assert table.verdict == ("The teacher scores higher than the base student (90.0% vs 50.0% accuracy, p=0.125), "
+                             "but 10 eval rows are too few to confirm the difference (raise eval for a firmer answer).")
     text = table.to_text()
     assert "Accuracy" in text and "59.6–98.2" in text and "23.7–76.3" in text and "distilled" not in text
 
@@ -117,6 +120,38 @@ def test_without_gold_labels_everything_is_measured_against_the_teacher():
     assert "Accuracy" not in report.to_text() and "No gold labels" in report.to_text()
     baseline = baseline_table(eval_rows(labelled=False), completions((TEACHER, BASE)))
     assert baseline.tests == [] and "agrees with the teacher on 60.0%" in baseline.verdict
+
+
+def synthetic(rows: int, right: dict[str, range]) -> tuple[list[RunRow], list[Completion]]:
+    """Every gold label is A; each role answers A on the rows in its range and B elsewhere."""
+    answers = [Completion(run_id=1, row_index=i, split="eval", role=role, model=MODELS[role], request_hash=f"{role}{i}",
+                          status="ok", parsed_label="A" if i in right[role] else "B", cost_micro_usd=COST[role])
+               for role in right for i in range(rows)]
+    return [RunRow("eval", i, f"h{i}", "A") for i in range(rows)], answers
+
+
+@pytest.mark.parametrize(
+    ("right", "verdict"),
+    [
+        # teacher alone right on 2 rows (p=0.5) and 2.5 points apart: a match
+        ({TEACHER: range(38), BASE: range(20), DISTILLED: range(36)},
+         "Distilled matches the teacher within noise (90.0% vs 95.0% accuracy, p=0.5) at 1/8 of the teacher's cost."),
+        # distilled alone right on 25 rows against the base, the teacher alone on 13: (45-20)/(58-20) = 66%
+        ({TEACHER: range(58), BASE: range(20), DISTILLED: range(45)},
+         "Distilled improves on the base student (75.0% vs 33.3%, p<0.001) but stays below the teacher (75.0% vs "
+         "96.7% accuracy, p<0.001); it recovers 66% of the gap at 1/8 of the teacher's cost."),
+        ({TEACHER: range(40), BASE: range(20), DISTILLED: range(58)},
+         "Distilled beats the teacher (96.7% vs 66.7% accuracy, p<0.001) at 1/8 of the teacher's cost."),
+        ({TEACHER: range(58), BASE: range(50), DISTILLED: range(20)},
+         "Distilled is worse than the base student (33.3% vs 83.3%, p<0.001): distillation hurt."),
+        ({TEACHER: range(58), BASE: range(20), DISTILLED: range(24)},
+         "Distilled stays below the teacher (40.0% vs 96.7% accuracy, p<0.001) and shows no clear gain over the "
+         "base student (40.0% vs 33.3%, p=0.125)."),
+    ],
+)
+def test_verdict_in_plain_words(right, verdict):
+    rows, answers = synthetic(60 if max(r.stop for r in right.values()) > 40 else 40, right)
+    assert eval_report(rows, answers).verdict == verdict
 
 
 def test_gap_recovered_is_undefined_when_teacher_and_base_score_the_same():
