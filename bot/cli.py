@@ -89,6 +89,8 @@ COMMANDS: list[Command] = [
     Command("sandbox", "Serve the local OpenAI and Slack stand-ins on 127.0.0.1 until interrupted.",
             "distill-bot sandbox --tpm gpt-4o=30000 --fault-rate 0.1",
             _lazy("sandbox.cli", "configure"), _lazy("sandbox.cli", "run")),
+    Command("run", "Run the Slack bot: Socket Mode when SLACK_APP_TOKEN is set, else HTTP on $PORT.",
+            "distill-bot run", _lazy("handlers.server", "configure"), _lazy("handlers.server", "run")),
 ]
 
 

@@ -1,0 +1,88 @@
+"""Buttons: Approve / Reject on a spending request (value: the approval id), the run card's buttons (value: the
+run id; each does what the subcommand of the same name does), and the answers to "cancel this run?".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.cards import ACTIONS
+from handlers import messages
+from handlers.commands import BY_NAME, Invocation, answer
+from handlers.surface import Respond, Surface
+from storage.runs import Run
+
+CARD_ACTIONS = sorted({action.action_id for actions in ACTIONS.values() for action in actions})
+CARD_ACTION_IDS = re.compile(f"^({'|'.join(CARD_ACTIONS)})$")
+
+Listener = Callable[..., Awaitable[None]]
+
+
+def _clicked(body: dict[str, Any]) -> tuple[str, str, str]:
+    """(action_id, value, channel id) of the button in a block_actions payload."""
+    action = body["actions"][0]
+    channel = (body.get("channel") or {}).get("id") or body["container"]["channel_id"]
+    return action["action_id"], action.get("value", ""), channel
+
+
+def decision_listener(surface: Surface) -> Listener:
+    """Approve or Reject: the approval rules live in bot.approvals; refusals are told to the clicker alone."""
+
+    async def on_decision(ack: Any, body: dict[str, Any], respond: Respond) -> None:
+        await ack()
+        decision, value, channel = _clicked(body)
+        user = body["user"]["id"]
+        run: list[Run] = []
+
+        async def decide() -> None:
+            approval = await surface.service.storage.approvals.get(int(value)) if value.isdigit() else None
+            run.append(await surface.run_here(channel, str(approval.run_id if approval else "")))
+            result = await surface.service.decide(int(value), user, decision)
+            if not result.changed:
+                await surface.reply(respond, [messages.refused(result.message)])
+
+        surface.followups.spawn(decide(), surface.reporter(respond, lambda: run[0] if run else None))
+
+    return on_decision
+
+
+def card_listener(surface: Surface) -> Listener:
+    """A card button runs the subcommand of the same name on the card's run."""
+
+    async def on_card(ack: Any, body: dict[str, Any], respond: Respond, client: AsyncWebClient) -> None:
+        await ack()
+        action_id, value, channel = _clicked(body)
+        inv = Invocation(surface, channel, body["user"]["id"], body.get("trigger_id", ""), [], client, respond)
+
+        async def run_subcommand() -> None:
+            inv.args = [(await surface.run_here(channel, value)).name]
+            await answer(BY_NAME[action_id], inv)
+
+        surface.followups.spawn(run_subcommand(), surface.reporter(respond, lambda: inv.resolved))
+
+    return on_card
+
+
+def cancel_answer_listener(surface: Surface) -> Listener:
+    """The buttons under "Cancel run X?": cancel it, or leave it; either way the question goes away."""
+
+    async def on_answer(ack: Any, body: dict[str, Any], respond: Respond) -> None:
+        await ack()
+        action_id, value, channel = _clicked(body)
+        user = body["user"]["id"]
+
+        async def settle() -> None:
+            run = await surface.run_here(channel, value)
+            if action_id == "cancel_confirmed":
+                await surface.service.cancel(run, user)
+                await respond(delete_original=True)
+            else:
+                await surface.reply(respond, [messages.cancel_kept(run.name)], replace_original=True)
+
+        surface.followups.spawn(settle(), surface.reporter(respond))
+
+    return on_answer

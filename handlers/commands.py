@@ -1,0 +1,235 @@
+"""The /distill command: one slash command, a registry of subcommands, each documented where it is declared.
+
+`/distill help` is generated from this registry and from bot.spec.SETTINGS, never written twice. The text
+is split like a shell would (shlex), so `template="Ticket: {subject}"` is one argument; bad input gets an
+ephemeral usage message in the ack, and the work itself runs after the ack (see handlers/followups.py).
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.cards import build_card
+from bot.errors import StateError
+from bot.spec import SETTABLE_KEYS
+from handlers import messages
+from handlers.modals import open_template_modal
+from handlers.mrkdwn import unescape
+from handlers.render import actions, button, ephemeral, section, split
+from handlers.surface import Respond, Surface, slack_call
+from handlers.tables import code_chunks, format_table
+from storage.runs import Run
+
+AUDIT_SHOWN = 40
+# Slack clients may turn typed quotes into typographic ones; shlex only knows the ASCII ones.
+SMART_QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"'})
+
+
+class UsageError(Exception):
+    """The command cannot be run as typed; `lines` say why and how to type it."""
+
+    def __init__(self, lines: Sequence[str]) -> None:
+        super().__init__(lines[0])
+        self.lines = list(lines)
+
+
+@dataclass
+class Invocation:
+    surface: Surface
+    channel_id: str
+    user_id: str
+    trigger_id: str
+    args: list[str]
+    client: AsyncWebClient
+    respond: Respond
+    resolved: Run | None = field(default=None)
+
+    async def run(self) -> Run:
+        """The run named by the first argument, in this channel only."""
+        self.resolved = await self.surface.service.find(self.channel_id, self.args[0])
+        return self.resolved
+
+
+Action = Callable[[Invocation], Awaitable[list[str] | None]]  # returns lines for an ephemeral reply
+
+
+@dataclass(frozen=True)
+class Subcommand:
+    name: str
+    args: str  # NAME required, [NAME] optional, a trailing "..." repeats the last one
+    summary: str
+    example: str
+    action: Action
+    check: Callable[[list[str]], str | None] = lambda args: None  # a problem with the arguments, or None
+
+    @property
+    def arity(self) -> tuple[int, float]:
+        words = self.args.split()
+        required = [w for w in words if not w.startswith("[") and w != "..."]
+        return len(required), float("inf") if "..." in words else len(words)
+
+    def usage(self) -> str:
+        return messages.usage(self.name, self.args, self.summary, self.example)
+
+
+# ----- actions ---------------------------------------------------------------------------------------------
+
+async def _help(inv: Invocation) -> list[str]:
+    return messages.help_lines(((c.name, c.args, c.summary, c.example) for c in COMMANDS), SETTABLE_KEYS)
+
+
+async def _new(inv: Invocation) -> None:
+    await slack_call(inv.surface.service.create(channel_id=inv.channel_id, name=inv.args[0], requester=inv.user_id))
+
+
+def _pairs(args: Sequence[str]) -> dict[str, str]:
+    return dict(arg.split("=", 1) for arg in args)
+
+
+def _check_pairs(args: list[str]) -> str | None:
+    bad = next((a for a in args[1:] if "=" not in a or a.startswith("=")), None)
+    return messages.not_key_value(bad) if bad is not None else None
+
+
+async def _set(inv: Invocation) -> None:
+    await inv.surface.service.set_spec(await inv.run(), _pairs(inv.args[1:]), inv.user_id)
+
+
+async def _template(inv: Invocation) -> None:
+    await open_template_modal(inv.surface, inv.client, inv.trigger_id, await inv.run())
+
+
+async def _estimate(inv: Invocation) -> None:
+    await inv.surface.service.estimate(await inv.run())
+
+
+def _stage(stage: str) -> Action:
+    async def request(inv: Invocation) -> None:
+        await inv.surface.service.request_stage(await inv.run(), stage, inv.user_id)
+
+    return request
+
+
+async def _status(inv: Invocation) -> list[str]:
+    if not inv.args:
+        return await _list(inv)
+    run = await inv.run()
+    await slack_call(inv.surface.service.refresh_card(run))  # posts the card again if its first post failed
+    card = await build_card(inv.surface.service.storage, run)
+    return [messages.run_status(run.name, run.state, card.figures, card.next_step)]
+
+
+async def _list(inv: Invocation) -> list[str]:
+    summaries = await inv.surface.service.summaries(inv.channel_id)
+    return [messages.run_lines(s.run.name, s.run.state, s.spend_micro_usd, s.next_step) for s in summaries] or [
+        messages.no_runs()]
+
+
+def _not_yet(what: str) -> Action:
+    async def refuse(inv: Invocation) -> None:
+        await inv.run()
+        raise StateError(messages.not_available(what))
+
+    return refuse
+
+
+async def _cancel(inv: Invocation) -> None:
+    run = await inv.run()
+    blocks = [section(messages.cancel_question(run.name)),
+              actions([button("cancel_confirmed", "Cancel the run", str(run.id), "danger"),
+                       button("cancel_kept", "Keep it running", str(run.id))])]
+    await inv.respond(**inv.surface.outgoing(split(blocks)[0]), response_type="ephemeral")
+
+
+async def _audit(inv: Invocation) -> list[str]:
+    run = await inv.run()
+    entries = await inv.surface.service.audit(run)
+    shown = entries[-AUDIT_SHOWN:]
+    rows = [(e.created_at[:19].replace("T", " "), e.actor, e.action,
+             ", ".join(f"{k}={v}" for k, v in sorted(e.detail.items()))) for e in shown]
+    return [messages.audit_title(run.name, len(shown), len(entries)),
+            *code_chunks(format_table(("when (UTC)", "who", "what", "detail"), rows), header_lines=2)]
+
+
+async def _models(inv: Invocation) -> list[str]:
+    models = await inv.surface.service.models(inv.channel_id)
+    rows = [(m.model, ", ".join(m.uses), m.shutdown_date or "none announced", "yes" if m.listed else "NO")
+            for m in models]
+    return [messages.models_title(),
+            *code_chunks(format_table(("model", "used as", "shutdown", "offered"), rows), header_lines=2),
+            *messages.model_warnings([m.model for m in models if not m.listed])]
+
+
+COMMANDS: list[Subcommand] = [
+    Subcommand("new", "NAME", "Start a run in this channel; its card opens a thread for the CSV.",
+               "/distill new tickets", _new),
+    Subcommand("set", "NAME key=value ...", "Change the run's settings (listed below); pending approvals are voided.",
+               '/distill set tickets label=category train=400 template="Ticket: {subject}"', _set, _check_pairs),
+    Subcommand("template", "NAME", "Edit the prompt template in a form, for long templates.",
+               "/distill template tickets", _template),
+    Subcommand("estimate", "NAME", "Post what every stage will cost, from exact token counts.",
+               "/distill estimate tickets", _estimate),
+    Subcommand("collect", "NAME", "Ask to have the teacher label the rows (needs an approval).",
+               "/distill collect tickets", _stage("collect")),
+    Subcommand("train", "NAME", "Ask to fine-tune the student on the teacher's answers (needs an approval).",
+               "/distill train tickets", _stage("train")),
+    Subcommand("status", "[NAME]", "Show a run's state, spend and next step (all runs here without a NAME).",
+               "/distill status tickets", _status),
+    Subcommand("list", "", "List the runs of this channel.", "/distill list", _list),
+    Subcommand("report", "NAME", "Post the latest eval table again.", "/distill report tickets", _not_yet("report")),
+    Subcommand("export", "NAME", "Share the eval predictions as a CSV.", "/distill export tickets", _not_yet("export")),
+    Subcommand("cancel", "NAME", "Stop the run (asks first); answers collected so far are kept.",
+               "/distill cancel tickets", _cancel),
+    Subcommand("audit", "NAME", "Show who did what to the run, and when.", "/distill audit tickets", _audit),
+    Subcommand("models", "", "List the models in use here with their shutdown dates.", "/distill models", _models),
+    Subcommand("help", "", "Show the commands and the settings.", "/distill help", _help),
+]
+BY_NAME = {c.name: c for c in COMMANDS}
+
+
+def parse(text: str) -> tuple[Subcommand, list[str]]:
+    """The subcommand and its arguments, or UsageError saying what is wrong and how to type it."""
+    try:
+        words = shlex.split(unescape(text).translate(SMART_QUOTES))
+    except ValueError as exc:
+        raise UsageError([messages.unbalanced_quotes(str(exc))]) from None
+    if not words:
+        return BY_NAME["help"], []
+    command = BY_NAME.get(words[0].lower())
+    if command is None:
+        raise UsageError([messages.unknown_command(words[0], list(BY_NAME))])
+    args = words[1:]
+    low, high = command.arity
+    if not low <= len(args) <= high:
+        raise UsageError([messages.wrong_argument_count(command.name, len(args), command.args), command.usage()])
+    problem = command.check(args)
+    if problem:
+        raise UsageError([problem, command.usage()])
+    return command, args
+
+
+def listener(surface: Surface) -> Callable[..., Awaitable[None]]:
+    async def on_distill(ack: Any, command: dict[str, Any], respond: Respond, client: AsyncWebClient) -> None:
+        try:
+            subcommand, args = parse(command.get("text", ""))
+        except UsageError as exc:
+            [message, *_] = ephemeral(exc.lines)
+            await ack(**surface.outgoing(message), response_type="ephemeral")
+            return
+        await ack()
+        inv = Invocation(surface, command["channel_id"], command["user_id"], command.get("trigger_id", ""), args,
+                         client, respond)
+        surface.followups.spawn(answer(subcommand, inv), surface.reporter(respond, lambda: inv.resolved))
+
+    return on_distill
+
+
+async def answer(subcommand: Subcommand, inv: Invocation) -> None:
+    lines = await subcommand.action(inv)
+    if lines:
+        await inv.surface.reply(inv.respond, lines)

@@ -1,0 +1,204 @@
+"""Block Kit for the run card and for every event bot/ posts into a run's thread.
+
+Slack's limits (https://docs.slack.dev/reference/block-kit/blocks): at most 50 blocks per message, 3000
+characters in a section's text, 10 fields of 2000 characters, 150 in a header, 75 in a button's text.
+Long content is packed into several sections and, past 50 blocks, several messages. Every message carries
+fallback `text` (shown in notifications and by clients that cannot draw blocks).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bot.cards import Card
+from bot.config import Settings
+from bot.estimate_cli import render_quote
+from bot.events import (
+    ApprovalDecided,
+    ApprovalRequested,
+    CollectionFinished,
+    DatasetLoaded,
+    DatasetRefused,
+    Event,
+    Note,
+    QuoteReady,
+    RunFailed,
+    SpecUpdated,
+    StageStarted,
+    TableReady,
+    TrainingUpdate,
+)
+from handlers import messages
+from handlers.tables import code_chunks, format_table, pack
+from storage.approvals import Approval
+from storage.runs import Run
+
+MAX_BLOCKS = 50
+MAX_FIELDS = 10
+MAX_FIELD_TEXT = 2000
+MAX_HEADER = 150
+TABLE_RULE = set("-=+| :")
+
+
+@dataclass(frozen=True)
+class Message:
+    text: str  # fallback
+    blocks: list[dict[str, Any]]
+
+    def payload(self) -> dict[str, Any]:
+        return {"text": self.text, "blocks": self.blocks}
+
+
+# ----- blocks ---------------------------------------------------------------------------------------------
+
+def section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def sections(lines: Sequence[str]) -> list[dict[str, Any]]:
+    """mrkdwn lines packed into as few sections as the 3000-character limit allows."""
+    return [section(text) for text in pack([line for line in lines if line])] if any(lines) else []
+
+
+def code_sections(lines: Sequence[str], header_lines: int = 0) -> list[dict[str, Any]]:
+    return [section(chunk) for chunk in code_chunks(lines, header_lines=header_lines)]
+
+
+def context(text: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": pack([text])[0]}]}
+
+
+def button(action_id: str, label: str, value: str, style: str | None = None) -> dict[str, Any]:
+    element = {"type": "button", "action_id": action_id, "text": {"type": "plain_text", "text": label[:75]},
+               "value": value}
+    if style:
+        element["style"] = style
+    return element
+
+
+def actions(buttons: Sequence[dict[str, Any]], block_id: str | None = None) -> dict[str, Any]:
+    block: dict[str, Any] = {"type": "actions", "elements": list(buttons)}
+    if block_id:
+        block["block_id"] = block_id
+    return block
+
+
+def split(blocks: Sequence[dict[str, Any]], text: str | None = None) -> list[Message]:
+    """Messages of at most 50 blocks; the fallback text is the first section's unless given."""
+    fallback = text or next((b["text"]["text"] for b in blocks if b.get("type") == "section"), "distill")
+    fallback = pack([fallback])[0]
+    parts = [list(blocks[i:i + MAX_BLOCKS]) for i in range(0, len(blocks), MAX_BLOCKS)] or [[section(fallback)]]
+    if len(parts) == 1:
+        return [Message(fallback, parts[0])]
+    return [Message(messages.continued(fallback, n, len(parts)), part) for n, part in enumerate(parts, 1)]
+
+
+def ephemeral(lines: Sequence[str]) -> list[Message]:
+    """A reply to one person: mrkdwn lines, split within the limits."""
+    return split(sections(lines))
+
+
+# ----- events --------------------------------------------------------------------------------------------
+
+class Renderer:
+    """Turns the run card and bot/ events into Slack messages; settings say who may approve."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._by_type: dict[type, Callable[[Run, Any], list[Message]]] = {
+            DatasetLoaded: self.dataset_loaded,
+            DatasetRefused: lambda run, e: split([section(messages.dataset_refused(e.filename, e.message))]),
+            SpecUpdated: lambda run, e: split([section(messages.spec_updated(e.user, e.changes, e.voided,
+                                                                             e.back_to_ready))]),
+            QuoteReady: self.quote,
+            ApprovalRequested: lambda run, e: [self.approval(run, e.approval, "")],
+            ApprovalDecided: lambda run, e: [self.approval(run, e.approval, e.message)],
+            StageStarted: lambda run, e: split([section(messages.stage_started(e.detail, e.cap_micro_usd))]),
+            CollectionFinished: self.collection_finished,
+            TableReady: self.table,
+            TrainingUpdate: self.training_update,
+            Note: lambda run, e: split([section(messages.note(e.text, e.level))]),
+            RunFailed: lambda run, e: split([section(messages.run_failed(e.message))]),
+        }
+
+    def event(self, run: Run, event: Event) -> list[Message]:
+        return self._by_type[type(event)](run, event)
+
+    def card(self, run: Run, card: Card) -> Message:
+        fields = [messages.card_field("State", card.state)]
+        fields += [messages.card_field(label, value) for label, value in card.figures]
+        blocks: list[dict[str, Any]] = [
+            {"type": "header", "text": {"type": "plain_text", "text": messages.card_header(run.name)[:MAX_HEADER]}},
+            {"type": "section", "fields": [{"type": "mrkdwn", "text": f[:MAX_FIELD_TEXT]}
+                                           for f in fields[:MAX_FIELDS]]},
+        ]
+        if card.next_step:
+            blocks.append(context(messages.card_next_step(card.next_step)))
+        if card.actions:
+            blocks.append(actions([button(a.action_id, a.label, str(run.id), a.style) for a in card.actions]))
+        return Message(f"Run {run.name}: {card.state}. {messages.card_next_step(card.next_step)}", blocks)
+
+    def dataset_loaded(self, run: Run, event: DatasetLoaded) -> list[Message]:
+        profile = event.profile
+        blocks = [section(messages.dataset_loaded(event.filename, event.rows, len(event.columns), event.seen_before))]
+        blocks += sections([messages.warnings(event.warnings)] if event.warnings else [])
+        columns = format_table(("column", "filled", "distinct", "sample values"),
+                               [(c["name"], f"{c['non_null']:,}", f"{c['distinct']:,}", " | ".join(c["sample"]))
+                                for c in profile.get("columns", [])])
+        blocks += code_sections(columns, header_lines=2)
+        candidates = list(profile.get("label_candidates", []))
+        label = event.label if event.label in profile.get("label_counts", {}) else None
+        if not event.label:
+            blocks.append(section(messages.label_hint(run.name, candidates)))
+        shown = label or (candidates[0] if candidates else None)
+        if shown:
+            counts = profile["label_counts"][shown]
+            blocks.append(section(messages.label_counts_title(shown)))
+            blocks += code_sections(format_table(("label", "rows"), [(k, f"{n:,}") for k, n in counts.items()],
+                                                 right_from=1), header_lines=2)
+        return split(blocks)
+
+    def quote(self, run: Run, event: QuoteReady) -> list[Message]:
+        lines = render_quote(event.quote, title=run.name).splitlines()
+        return split([section(messages.quote_title(run.name)), *code_sections(lines)])
+
+    def approval(self, run: Run, approval: Approval, message: str) -> Message:
+        """The approval request, as first posted and as re-rendered after each decision."""
+        blocks = [section(messages.approval_request(approval.stage, run.name, approval.requester, approval.quote))]
+        approvers = sorted(approval.approvers())
+        rejecters = sorted(d.user_id for d in approval.decisions if d.decision == "reject")
+        status = messages.approval_status(approval.status, approvers, rejecters, message)
+        if status:
+            blocks.append(section(status))
+        if approval.status == "pending":
+            blocks.append(context(messages.approval_rules(
+                list(self.settings.approvers), self.settings.min_approvals, self.settings.allow_self_approval,
+                approval.expires_at)))
+            blocks.append(actions([button("approve", "Approve", str(approval.id), "primary"),
+                                   button("reject", "Reject", str(approval.id), "danger")]))
+        return split(blocks)[0]
+
+    def collection_finished(self, run: Run, event: CollectionFinished) -> list[Message]:
+        blocks = [section(messages.collection_finished(event.stopped, event.message, event.spend_micro_usd,
+                                                       event.cap_micro_usd))]
+        rows = [(key, *(f"{counts.get(k, 0):,}" for k in ("ok", "invalid", "failed", "reused")))
+                for key, counts in event.counts.items()]
+        blocks += code_sections(format_table(("answers", "ok", "invalid", "failed", "reused"), rows, right_from=1),
+                                header_lines=2)
+        if event.errors:
+            blocks.append(section(messages.error_counts(event.errors)))
+        return split(blocks)
+
+    def table(self, run: Run, event: TableReady) -> list[Message]:
+        lines = event.text.splitlines()
+        has_rule = len(lines) > 1 and bool(lines[1].strip()) and set(lines[1]) <= TABLE_RULE
+        return split([section(messages.table_title(event.title, event.summary)),
+                      *code_sections(lines, header_lines=2 if has_rule else 0)])
+
+    def training_update(self, run: Run, event: TrainingUpdate) -> list[Message]:
+        blocks = [section(messages.training_update(event.state, event.raw_state, event.message))]
+        if event.events:
+            blocks += code_sections(event.events)
+        return split(blocks)

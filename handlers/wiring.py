@@ -1,0 +1,130 @@
+"""The composition root: one function builds the whole bot from Settings, for `distill-bot run`, the tests and
+the shell. Pointing it at the sandbox servers is a matter of two URLs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from aiohttp import web
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.approvals import ApprovalPolicy
+from bot.collect import Collector
+from bot.config import Settings
+from bot.logs import secret_values
+from bot.prices import PriceTable
+from bot.provider import ChatProvider
+from bot.ratelimit import RateLimiters
+from bot.runs import RunService
+from handlers.app import build_app
+from handlers.directory import SlackDirectory
+from handlers.files import SlackFiles
+from handlers.followups import Followups
+from handlers.notifier import CARD_INTERVAL_SECONDS, SlackNotifier
+from handlers.render import Renderer
+from handlers.surface import Surface
+from storage import Storage
+
+SLACK_API_URL = "https://slack.com/api/"
+EVENTS_PATH = "/slack/events"
+# Retries a 429 (honouring Retry-After) and a dropped connection; chat.update and usergroups.users.list are
+# the methods most likely to be rate-limited (https://docs.slack.dev/apis/web-api/rate-limits).
+SLACK_RATE_LIMIT_RETRIES = 3
+
+
+class BackgroundService(Protocol):
+    """Something that runs beside the app for its whole life (the training-job scheduler)."""
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass
+class Bot:
+    app: AsyncApp
+    service: RunService
+    storage: Storage
+    notifier: SlackNotifier
+    surface: Surface
+    client: AsyncWebClient
+    files: SlackFiles
+    provider: ChatProvider
+    services: list[BackgroundService] = field(default_factory=list)  # started by start(), e.g. the scheduler
+
+    async def start(self) -> None:
+        """Resume interrupted collections, then start the background services."""
+        await self.service.resume()
+        for service in self.services:
+            await service.start()
+
+    async def idle(self) -> None:
+        """Wait until nothing is left to do (tests and the shell). In this order because follow-ups start stages
+        and stages edit cards, never the other way round."""
+        await self.surface.followups.wait_idle()
+        await self.service.tasks.wait_idle()
+        await self.notifier.idle()
+
+    def web_app(self) -> web.Application:
+        """The HTTP app: Slack's Request URL at /slack/events and a health check at /healthz."""
+        app = self.app.web_app(path=EVENTS_PATH)
+        app.router.add_get("/healthz", _healthz)
+        return app
+
+    async def close(self) -> None:
+        for service in reversed(self.services):
+            await service.close()
+        await self.surface.followups.close()
+        await self.service.close()
+        await self.notifier.close()
+        await self.files.close()
+        await self.provider.close()
+        await self.storage.close()
+
+
+async def _healthz(request: web.Request) -> web.Response:
+    return web.Response(text="ok")
+
+
+def slack_client(token: str, api_url: str = SLACK_API_URL) -> AsyncWebClient:
+    return AsyncWebClient(token=token, base_url=api_url, retry_handlers=[
+        AsyncConnectionErrorRetryHandler(), AsyncRateLimitErrorRetryHandler(max_retry_count=SLACK_RATE_LIMIT_RETRIES)])
+
+
+async def build_bot(settings: Settings, *, slack_api_url: str = SLACK_API_URL, openai_base_url: str | None = None,
+                    approval_clock: Callable[[], datetime] | None = None,
+                    card_interval: float = CARD_INTERVAL_SECONDS) -> Bot:
+    """The bot for these settings. Needs SLACK_BOT_TOKEN and OPENAI_API_KEY (callers check with Settings.require)."""
+    settings.require("SLACK_BOT_TOKEN", "OPENAI_API_KEY")
+    assert settings.slack_bot_token is not None and settings.openai_api_key is not None
+    token = settings.slack_bot_token.reveal()
+    storage = await Storage.open(settings.db_path)
+    prices = await asyncio.to_thread(PriceTable.load, settings.prices_path)
+    provider = ChatProvider(base_url=openai_base_url or settings.openai_base_url,
+                            api_key=settings.openai_api_key.reveal(), store=settings.store_completions)
+    collector = Collector(storage, provider, prices, RateLimiters(requests_per_minute=settings.requests_per_minute,
+                                                                  tokens_per_minute=settings.tokens_per_minute),
+                          concurrency=settings.concurrency)
+    client = slack_client(token, slack_api_url)
+    directory = SlackDirectory(client)
+    renderer = Renderer(settings)
+    secrets = tuple(secret_values(settings))
+    notifier = SlackNotifier(client, renderer, storage, secrets=secrets, card_interval=card_interval)
+    approvals = ApprovalPolicy(storage, settings, directory, **({"clock": approval_clock} if approval_clock else {}))
+    service = RunService(storage=storage, settings=settings, prices=prices, notifier=notifier, directory=directory,
+                         collector=collector, approvals=approvals)
+    surface = Surface(service, settings, notifier, renderer, Followups(), secrets)
+    files = SlackFiles(token, api_url=slack_api_url)
+    signing_secret = settings.slack_signing_secret.reveal() if settings.slack_signing_secret else None
+    app = build_app(surface, files, client=client, signing_secret=signing_secret)
+    return Bot(app, service, storage, notifier, surface, client, files, provider)
