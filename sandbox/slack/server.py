@@ -18,6 +18,7 @@ from sandbox.slack.calls import ApiCall, ApiError, RateLimits
 from sandbox.slack.ids import opaque
 from sandbox.slack.methods import JSON_METHODS, WebApi
 from sandbox.slack.responses import ResponseUrls
+from sandbox.slack.scopes import BOT_SCOPES, FILES_READ, METHOD_SCOPES, missing_scope
 from sandbox.slack.shapes import FILE_TYPES
 from sandbox.slack.workspace import Channel, Ephemeral, SlackEvent, Workspace
 
@@ -52,6 +53,8 @@ class SlackSandbox:
         self.api = WebApi(self.workspace)
         self.responses = ResponseUrls(self.workspace, clock)
         self.calls: list[ApiCall] = []
+        self.downloads: list[str] = []  # path of every file download with the bot token, served or not
+        self.scopes: set[str] = set(BOT_SCOPES)
         self._ratelimits = RateLimits()
         self._runner: web.AppRunner | None = None
 
@@ -141,6 +144,10 @@ class SlackSandbox:
         """Answer the next `count` calls of `method` with 429 and `Retry-After: retry_after`."""
         self._ratelimits.inject(method, count, retry_after)
 
+    def revoke_scope(self, scope: str) -> None:
+        """Take a scope away from the bot token: its methods answer missing_scope, downloads a sign-in page."""
+        self.scopes.discard(scope)
+
     def delete_message(self, channel: str, ts: str) -> None:
         """Delete a message as its author would; a thread root with replies leaves a tombstone."""
         found = self.workspace.find_channel(channel)
@@ -179,6 +186,8 @@ class SlackSandbox:
             body = ApiError("not_authed").body()
         elif token != self.bot_token:
             body = ApiError("invalid_auth").body()
+        elif (needed := METHOD_SCOPES.get(method)) and needed not in self.scopes:
+            body = missing_scope(needed, self.scopes)
         elif (retry_after := self._ratelimits.take(method)) is not None:
             call.status, call.error = 429, "ratelimited"
             return web.json_response({"ok": False, "error": "ratelimited"}, status=429,
@@ -204,6 +213,9 @@ class SlackSandbox:
 
     async def _download(self, request: web.Request) -> web.Response:
         if request.headers.get("Authorization") != f"Bearer {self.bot_token}":
+            return web.Response(text=LOGIN_PAGE, content_type="text/html")
+        self.downloads.append(request.path)
+        if FILES_READ not in self.scopes:
             return web.Response(text=LOGIN_PAGE, content_type="text/html")
         team_id, _, file_id = request.match_info["key"].partition("-")
         stored = self.workspace.files.get(file_id)
