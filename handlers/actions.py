@@ -11,6 +11,7 @@ from typing import Any
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.cards import ACTIONS
+from bot.events import ApprovalDecided
 from handlers import messages
 from handlers.commands import BY_NAME, Invocation, answer
 from handlers.surface import Respond, Surface
@@ -42,10 +43,14 @@ def decision_listener(surface: Surface) -> Listener:
             approval = await surface.service.storage.approvals.get(int(value)) if value.isdigit() else None
             run.append(await surface.run_here(channel, str(approval.run_id if approval else "")))
             result = await surface.service.decide(int(value), user, decision)
+            if result.approval.status == "expired" and result.approval.message_ts:
+                # Nobody is told when a request expires; the first click after it takes its buttons away.
+                await surface.notifier.update(run[0], result.approval.message_ts,
+                                              ApprovalDecided(result.approval, user, "expired", result.message))
             if not result.changed:
                 await surface.reply(respond, [messages.refused(result.message)])
 
-        surface.followups.spawn(decide(), surface.reporter(respond, lambda: run[0] if run else None))
+        surface.spawn(decide(), surface.reporter(respond, lambda: run[0] if run else None))
 
     return on_decision
 
@@ -62,7 +67,7 @@ def card_listener(surface: Surface) -> Listener:
             inv.args = [(await surface.run_here(channel, value)).name]
             await answer(BY_NAME[action_id], inv)
 
-        surface.followups.spawn(run_subcommand(), surface.reporter(respond, lambda: inv.resolved))
+        surface.spawn(run_subcommand(), surface.reporter(respond, lambda: inv.resolved))
 
     return on_card
 
@@ -83,6 +88,6 @@ def cancel_answer_listener(surface: Surface) -> Listener:
             else:
                 await surface.reply(respond, [messages.cancel_kept(run.name)], replace_original=True)
 
-        surface.followups.spawn(settle(), surface.reporter(respond))
+        surface.spawn(settle(), surface.reporter(respond))
 
     return on_answer

@@ -21,7 +21,7 @@ from handlers import messages
 from handlers.modals import open_template_modal
 from handlers.mrkdwn import unescape
 from handlers.render import actions, button, ephemeral, section, split
-from handlers.surface import Respond, Surface, slack_call
+from handlers.surface import Respond, Surface
 from handlers.tables import code_chunks, format_table
 from storage.runs import Run
 
@@ -84,7 +84,7 @@ async def _help(inv: Invocation) -> list[str]:
 
 
 async def _new(inv: Invocation) -> None:
-    await slack_call(inv.surface.service.create(channel_id=inv.channel_id, name=inv.args[0], requester=inv.user_id))
+    await inv.surface.service.create(channel_id=inv.channel_id, name=inv.args[0], requester=inv.user_id)
 
 
 def _pairs(args: Sequence[str]) -> dict[str, str]:
@@ -119,7 +119,7 @@ async def _status(inv: Invocation) -> list[str]:
     if not inv.args:
         return await _list(inv)
     run = await inv.run()
-    await slack_call(inv.surface.service.refresh_card(run))  # posts the card again if its first post failed
+    await inv.surface.service.refresh_card(run)  # posts the card again if its first post failed
     card = await build_card(inv.surface.service.storage, run)
     return [messages.run_status(run.name, run.state, card.figures, card.next_step)]
 
@@ -194,10 +194,12 @@ BY_NAME = {c.name: c for c in COMMANDS}
 
 def parse(text: str) -> tuple[Subcommand, list[str]]:
     """The subcommand and its arguments, or UsageError saying what is wrong and how to type it."""
+    text = unescape(text).translate(SMART_QUOTES)
     try:
-        words = shlex.split(unescape(text).translate(SMART_QUOTES))
+        words = shlex.split(text)
     except ValueError as exc:
-        raise UsageError([messages.unbalanced_quotes(str(exc))]) from None
+        named = BY_NAME.get(text.split()[0].lower()) if text.split() else None
+        raise UsageError([messages.unbalanced_quotes(str(exc)), *([named.usage()] if named else [])]) from None
     if not words:
         return BY_NAME["help"], []
     command = BY_NAME.get(words[0].lower())
@@ -224,7 +226,7 @@ def listener(surface: Surface) -> Callable[..., Awaitable[None]]:
         await ack()
         inv = Invocation(surface, command["channel_id"], command["user_id"], command.get("trigger_id", ""), args,
                          client, respond)
-        surface.followups.spawn(answer(subcommand, inv), surface.reporter(respond, lambda: inv.resolved))
+        surface.spawn(answer(subcommand, inv), surface.reporter(respond, lambda: inv.resolved))
 
     return on_distill
 

@@ -71,7 +71,7 @@ def file_share_listener(surface: Surface, files: SlackFiles) -> Callable[..., Aw
         if not thread_ts:
             return
         for file in event.get("files", []):
-            surface.followups.spawn(*_ingest(surface, files, channel, thread_ts, event.get("user", ""), file))
+            surface.spawn(*_ingest(surface, files, channel, thread_ts, event.get("user", ""), file))
 
     return on_file_share
 

@@ -71,6 +71,6 @@ def submission_listener(surface: Surface) -> Callable[..., Awaitable[None]]:
             run = await surface.run_here(target["channel"], str(target["run"]))
             await surface.service.set_spec(run, {"template": template}, user)
 
-        surface.followups.spawn(save(), surface.reporter(ephemeral_poster(client, target["channel"], user)))
+        surface.spawn(save(), surface.reporter(ephemeral_poster(client, target["channel"], user)))
 
     return on_submit

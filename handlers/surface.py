@@ -46,6 +46,10 @@ class Surface:
     followups: Followups
     secrets: tuple[str, ...]
 
+    def spawn(self, work: Awaitable[Any], report: Report) -> None:
+        """Run a listener's work after its ack, with Slack errors a user can fix told as such."""
+        self.followups.spawn(slack_call(work), report)
+
     def outgoing(self, message: Message) -> dict[str, Any]:
         return masked(message.payload(), self.secrets)
 

@@ -57,8 +57,8 @@ class Harness:
         return self.slack.thread(channel, (await self.run(name, channel)).thread_ts)
 
     def said_to(self, user: str) -> list[str]:
-        """Everything shown to one user alone (acks and ephemeral replies), oldest first."""
-        return [e.message["text"] for e in self.slack.ephemerals(user)]
+        """Everything shown to one user alone (acks and ephemeral replies), oldest first, one text per message."""
+        return ["\n".join(thread_texts([e.message])) for e in self.slack.ephemerals(user)]
 
     async def ready_run(self, name: str = "tickets", settings: str = "label=category train=60 eval=30") -> Any:
         await self.command(f"new {name}")
@@ -92,7 +92,8 @@ async def make_bot(tmp_path, slack_sandbox, openai_sandbox):
         settings = Settings.from_env({
             "SLACK_BOT_TOKEN": SLACK_BOT_TOKEN, "SLACK_SIGNING_SECRET": SLACK_SIGNING_SECRET,
             "OPENAI_API_KEY": "sk-sandbox", "OPENAI_BASE_URL": openai_sandbox.url,
-            "DISTILL_DB": str(tmp_path / f"distill-{len(started)}.db"), "DISTILL_APPROVERS": "U0BOB,U0CAROL", **env,
+            "DISTILL_DB": str(tmp_path / f"distill-{len(started)}.db"),
+            "DISTILL_APPROVERS": "U0ALICE,U0BOB,U0CAROL", **env,
         })
         bot = await build_bot(settings, slack_api_url=slack_sandbox.api_url, approval_clock=approval_clock,
                               card_interval=card_interval)

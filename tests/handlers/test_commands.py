@@ -1,0 +1,153 @@
+"""/distill: every subcommand's happy path and its bad-argument message, through signed requests to the real app."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.examples import TICKETS_CSV
+from bot.spec import SETTABLE_KEYS
+from handlers.commands import COMMANDS
+from tests.handlers.conftest import CHANNEL, buttons, thread_texts
+
+
+@pytest.fixture(params=["async_dispatch", "http"])
+async def either(request, make_bot):
+    """The same bot, reached through Bolt's async_dispatch or over HTTP."""
+    return await make_bot(over_http=request.param == "http")
+
+
+async def test_a_run_goes_from_new_to_an_approval_request(either):
+    reply = await either.command("new tickets")
+    assert reply.status == 200 and reply.body == ""  # acked at once; the card is the answer
+    [card] = either.slack.messages(CHANNEL)
+    assert card["blocks"][0]["text"]["text"] == "Distill run: tickets" and "Reply in this thread" in card["text"]
+    await either.command("set tickets label=category train=60 eval=30")  # no data yet: stored, checked later
+    await either.share(TICKETS_CSV.read_bytes(), "it-tickets.csv", thread_ts=card["ts"])
+    run = await either.run("tickets")
+    assert run.state == "ready" and run.spec["label"] == "category" and run.spec["train_size"] == 60
+    await either.command("estimate tickets")
+    await either.command("collect tickets")
+    thread = await either.thread("tickets")
+    texts = "\n".join(thread_texts(thread))
+    assert "Loaded *it-tickets.csv*: 480 rows" in texts and "Estimate for tickets" in texts
+    assert "Spending request: collect" in texts and buttons(thread[-1]) == {"approve": "1", "reject": "1"}
+    assert either.said_to("alice") == []  # nothing went wrong, so nothing was said to alice alone
+
+
+async def test_help_lists_every_subcommand_and_setting_from_their_declarations(bot):
+    await bot.command("help")
+    await bot.command("")
+    [shown, bare] = bot.said_to("alice")
+    assert shown == bare
+    for command in COMMANDS:
+        assert f"`/distill {command.name}" in shown and command.example in shown
+    for key in SETTABLE_KEYS:
+        assert f"`{key}`" in shown
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("estimat tickets", "There is no `/distill estimat`. Did you mean `/distill estimate`?"),
+    ("new", "`/distill new` takes NAME, not 0 arguments."),
+    ("new a b", "`/distill new` takes NAME, not 2 arguments."),
+    ("set tickets", "`/distill set` takes NAME key=value ..., not 1 argument."),
+    ("set tickets labelcategory", "`labelcategory` is not a setting: write `key=value`"),
+    ('set tickets template="unclosed', "Could not read the command: no closing quotation"),
+    ("list everything", "`/distill list` takes no arguments, not 1 argument."),
+    ("status a b", "`/distill status` takes [NAME], not 2 arguments."),
+])
+async def test_bad_arguments_get_the_usage_in_the_ack_and_nothing_runs(bot, text, expected):
+    reply = await bot.command(text)
+    assert reply.status == 200 and reply.body["response_type"] == "ephemeral"
+    [shown] = bot.said_to("alice")
+    assert expected in shown and "Traceback" not in shown
+    name = text.split()[0]
+    if name in {c.name for c in COMMANDS}:
+        assert "Usage: `/distill" in shown and "Example: `/distill" in shown
+    assert bot.slack.messages(CHANNEL) == []
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("new Bad!Name", "'Bad!Name' cannot be a run name"),
+    ("set nosuch label=x", "No run named 'nosuch' in this channel"),
+    ("estimate nosuch", "No run named 'nosuch' in this channel. This channel has no runs yet."),
+    ("train nosuch", "No run named 'nosuch'"),
+])
+async def test_refusals_from_the_product_are_shown_as_they_are(bot, text, expected):
+    await bot.command(text)
+    [shown] = bot.said_to("alice")
+    assert shown.startswith(":no_entry: ") and expected in shown and "error id" not in shown
+
+
+async def test_set_reads_quoted_values_and_refuses_unknown_keys_by_name(bot):
+    await bot.command("new tickets")
+    # Slack sends & < > in command text escaped, and some clients type typographic quotes.
+    await bot.command("set tickets template=“Ticket: {subject} &amp; {body}” system='Answer &lt;briefly&gt;'")
+    run = await bot.run("tickets")
+    assert run.spec["template"] == "Ticket: {subject} & {body}" and run.spec["system"] == "Answer <briefly>"
+    await bot.command("set tickets colour=red epochs=99")
+    [refused] = bot.said_to("alice")
+    assert "unknown setting 'colour'" in refused and "epochs: expected a whole number from 1 to 50" in refused
+    changed = thread_texts(await bot.thread("tickets"))[-1]
+    assert "Answer &lt;briefly&gt;" in changed and "&amp;" in changed  # echoed escaped into mrkdwn
+
+
+async def test_collect_without_data_and_train_before_collection_say_what_to_do(bot):
+    await bot.command("new tickets")
+    await bot.command("collect tickets")
+    await bot.command("train tickets")
+    no_data, no_training = bot.said_to("alice")
+    assert "Cannot collect answers while run 'tickets' is created: reply in the thread with a CSV first" in no_data
+    assert "Training is not available" in no_training
+
+
+async def test_status_list_audit_and_models(bot):
+    await bot.command("list")
+    await bot.ready_run("tickets")
+    await bot.command("new wine")
+    await bot.command("status tickets")
+    await bot.command("status")
+    await bot.command("audit tickets")
+    await bot.command("models")
+    empty, status, listed, audit, models = bot.said_to("alice")
+    assert "This channel has no runs yet" in empty
+    assert "*tickets* is *ready*" in status and "Dataset: it-tickets.csv (480 rows)" in status
+    assert "*tickets* — ready, spent $0.00" in listed and "*wine* — created" in listed
+    assert "Audit log of tickets" in audit
+    assert all(action in audit for action in ("run-created", "dataset-attached", "spec-changed"))
+    assert "gpt-4o " in models and "2027-01-14" in models and "default teacher" in models
+
+
+async def test_report_and_export_say_they_are_not_available_yet(bot):
+    await bot.command("new tickets")
+    await bot.command("report tickets")
+    await bot.command("export tickets")
+    report, export = bot.said_to("alice")
+    assert "`/distill report` is not available" in report and "`/distill export` is not available" in export
+
+
+async def test_cancel_asks_first_and_only_the_confirmation_cancels(bot):
+    await bot.ready_run("tickets")
+    await bot.command("cancel tickets")
+    [question] = bot.slack.ephemerals("alice")
+    assert buttons(question.message) == {"cancel_confirmed": "1", "cancel_kept": "1"}
+    await bot.click(question.message["ts"], "cancel_kept", user="alice")
+    assert (await bot.run("tickets")).state == "ready" and "was not cancelled" in bot.said_to("alice")[-1]
+
+    await bot.command("cancel tickets")
+    question = bot.slack.ephemerals("alice")[-1]
+    await bot.click(question.message["ts"], "cancel_confirmed", user="alice")
+    assert (await bot.run("tickets")).state == "cancelled"
+    assert question not in bot.slack.ephemerals("alice"), "the question goes away once answered"
+    assert "Cancelled by <@U0ALICE>" in thread_texts(await bot.thread("tickets"))[-1]
+
+
+async def test_a_run_in_another_channel_is_invisible(bot):
+    await bot.ready_run("tickets")
+    for text in ("status tickets", "estimate tickets", "set tickets eval=10", "cancel tickets"):
+        await bot.command(text, channel="random")
+    await bot.command("list", channel="random")
+    *refusals, listed = bot.said_to("alice")
+    assert all("No run named 'tickets' in this channel" in r for r in refusals) and len(refusals) == 4
+    assert "This channel has no runs yet" in listed
+    run = await bot.run("tickets")
+    assert run.spec["eval_size"] == 30 and bot.slack.messages("C0RANDOM") == []
