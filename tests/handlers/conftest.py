@@ -29,6 +29,7 @@ class Harness:
     bot: Bot
     driver: SlackDriver
     slack: SlackSandbox
+    url: str | None = None  # the app's base URL when served over HTTP
 
     async def command(self, text: str, *, user: str = "alice", channel: str = "general") -> AppReply:
         reply = await self.driver.slash_command(user=user, channel=channel, text=text)
@@ -108,7 +109,8 @@ async def make_bot(tmp_path, slack_sandbox, openai_sandbox):
             host, port = runner.addresses[0][:2]
             deliver = f"http://{host}:{port}"
         started.append((bot, runner))
-        return Harness(bot, SlackDriver(slack_sandbox, deliver=deliver), slack_sandbox)
+        return Harness(bot, SlackDriver(slack_sandbox, deliver=deliver), slack_sandbox,
+                       deliver if isinstance(deliver, str) else None)
 
     yield make
     for bot, runner in started:

@@ -1,0 +1,72 @@
+"""CSV files shared in a run's thread: downloaded with the bot token and loaded; everything else told why not."""
+
+from __future__ import annotations
+
+from bot.examples import TICKETS_CSV
+from tests.handlers.conftest import CHANNEL, thread_texts
+
+
+async def _card_ts(bot, name="tickets") -> str:
+    await bot.command(f"new {name}")
+    return (await bot.run(name)).thread_ts
+
+
+async def test_a_csv_shared_in_the_thread_is_downloaded_once_and_profiled(bot):
+    thread_ts = await _card_ts(bot)
+    await bot.share(TICKETS_CSV.read_bytes(), "it-tickets.csv", thread_ts=thread_ts)
+    run = await bot.run("tickets")
+    assert run.state == "ready" and run.dataset_id
+    assert len(bot.slack.downloads) == 1
+    texts = "\n".join(thread_texts(await bot.thread("tickets")))
+    assert "Loaded *it-tickets.csv*: 480 rows, 6 columns." in texts
+    assert "Likely label column: *channel* (others: priority, category, subject)" in texts
+    assert "`/distill set tickets label=channel`" in texts and "phone    132" in texts  # rows per label
+    card = bot.slack.message(CHANNEL, thread_ts)
+    assert "it-tickets.csv (480 rows)" in str(card["blocks"]) and card.get("edited")
+
+
+async def test_an_html_sign_in_page_means_the_files_read_scope_is_missing(bot):
+    thread_ts = await _card_ts(bot)
+    bot.slack.revoke_scope("files:read")
+    await bot.share(TICKETS_CSV.read_bytes(), "it-tickets.csv", thread_ts=thread_ts)
+    last = thread_texts(await bot.thread("tickets"))[-1]
+    assert last.startswith(":warning: Could not use *it-tickets.csv*: Slack answered with a sign-in page")
+    assert "files:read" in last and (await bot.run("tickets")).dataset_id is None
+
+
+async def test_a_file_that_is_not_a_csv_is_refused_without_downloading_it(bot):
+    thread_ts = await _card_ts(bot)
+    await bot.share(b"\x89PNG\r\n\x1a\n....", "chart.png", thread_ts=thread_ts)
+    last = thread_texts(await bot.thread("tickets"))[-1]
+    assert "Could not use *chart.png*: it is PNG, not a CSV" in last
+    assert bot.slack.downloads == []
+
+
+async def test_an_oversized_file_is_refused_by_the_size_slack_reports_before_downloading(make_bot):
+    bot = await make_bot(DISTILL_MAX_CSV_MB="1")
+    thread_ts = await _card_ts(bot)
+    big = b"text,label\n" + b"".join(b"row %d with some words,a\n" % i for i in range(60_000))
+    await bot.share(big, "big.csv", thread_ts=thread_ts)
+    last = thread_texts(await bot.thread("tickets"))[-1]
+    assert "Could not use *big.csv*" in last and "over the 1.0 MB limit (DISTILL_MAX_CSV_MB)" in last
+    assert bot.slack.downloads == []
+
+
+async def test_a_broken_csv_is_explained_and_the_data_loaded_before_is_kept(bot):
+    thread_ts = await _card_ts(bot)
+    await bot.share(TICKETS_CSV.read_bytes(), "it-tickets.csv", thread_ts=thread_ts)
+    first = (await bot.run("tickets")).dataset_id
+    await bot.share(b"only one column\n", "empty.csv", thread_ts=thread_ts)
+    last = thread_texts(await bot.thread("tickets"))[-1]
+    assert last.startswith(":warning: Could not use *empty.csv*:")
+    assert (await bot.run("tickets")).dataset_id == first
+
+
+async def test_files_outside_a_run_thread_are_left_alone(bot):
+    await _card_ts(bot)
+    await bot.share(TICKETS_CSV.read_bytes(), "top-level.csv", thread_ts=None)
+    other = bot.slack.workspace.post(bot.slack.channel("general"), bot.slack.workspace.user_message("U0BOB", "hi"))
+    await bot.share(TICKETS_CSV.read_bytes(), "elsewhere.csv", thread_ts=other["ts"])
+    assert bot.slack.downloads == [] and (await bot.run("tickets")).dataset_id is None
+    bot_id = bot.slack.workspace.bot_user_id
+    assert [m for m in bot.slack.thread(CHANNEL, other["ts"]) if m.get("user") == bot_id] == []
