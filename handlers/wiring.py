@@ -5,6 +5,7 @@ the shell. Pointing it at the sandbox servers is a matter of two URLs.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -40,6 +41,7 @@ EVENTS_PATH = "/slack/events"
 # Retries a 429 (honouring Retry-After) and a dropped connection; chat.update and usergroups.users.list are
 # the methods most likely to be rate-limited (https://docs.slack.dev/apis/web-api/rate-limits).
 SLACK_RATE_LIMIT_RETRIES = 3
+FOLLOWUP_GRACE_SECONDS = 10.0
 
 
 class BackgroundService(Protocol):
@@ -82,8 +84,12 @@ class Bot:
         return app
 
     async def close(self) -> None:
+        """Stop taking work, let answers in progress finish (briefly), stop stages where they are (they resume at
+        the next start), send the last card edits, and close connections and storage."""
         for service in reversed(self.services):
             await service.close()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.surface.followups.wait_idle(), FOLLOWUP_GRACE_SECONDS)
         await self.surface.followups.close()
         await self.service.close()
         await self.notifier.close()

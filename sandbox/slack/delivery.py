@@ -13,6 +13,8 @@ from typing import Any, Protocol
 import aiohttp
 from slack_bolt.request.async_request import AsyncBoltRequest
 
+from sandbox.slack.socket_mode import SocketMode
+
 
 @dataclass(frozen=True)
 class AppReply:
@@ -57,8 +59,11 @@ def in_process(app: Dispatcher) -> Deliver:
     return deliver
 
 
-def delivery_for(target: str | Dispatcher) -> Deliver:
-    """An app base URL ("http://127.0.0.1:3000") or an object with `async_dispatch` (a Bolt AsyncApp)."""
+def delivery_for(target: str | Dispatcher | SocketMode) -> Deliver:
+    """An app base URL ("http://127.0.0.1:3000"), an object with `async_dispatch` (a Bolt AsyncApp), or the
+    sandbox's SocketMode (the app connected to it over Socket Mode)."""
+    if isinstance(target, SocketMode):
+        return target.deliver
     if isinstance(target, str):
         return over_http(target)
     if hasattr(target, "async_dispatch"):

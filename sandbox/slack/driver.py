@@ -16,12 +16,15 @@ from sandbox.slack import payloads
 from sandbox.slack.delivery import AppReply, Dispatcher, delivery_for, send
 from sandbox.slack.server import SlackSandbox
 from sandbox.slack.signing import signed_headers
+from sandbox.slack.socket_mode import SocketMode
 from sandbox.slack.workspace import Channel
 
 
 class SlackDriver:
-    def __init__(self, slack: SlackSandbox, *, deliver: str | Dispatcher, signing_secret: str | None = None) -> None:
-        """deliver: the app's base URL (requests go to {url}/slack/events) or a Bolt AsyncApp (async_dispatch)."""
+    def __init__(self, slack: SlackSandbox, *, deliver: str | Dispatcher | SocketMode,
+                 signing_secret: str | None = None) -> None:
+        """deliver: the app's base URL (requests go to {url}/slack/events), a Bolt AsyncApp (async_dispatch), or
+        `slack.socket_mode` for an app connected over Socket Mode."""
         self.slack = slack
         self.ws = slack.workspace
         self.signing_secret = signing_secret if signing_secret is not None else slack.signing_secret

@@ -20,6 +20,7 @@ from sandbox.slack.methods import JSON_METHODS, WebApi
 from sandbox.slack.responses import ResponseUrls
 from sandbox.slack.scopes import BOT_SCOPES, FILES_READ, METHOD_SCOPES, missing_scope
 from sandbox.slack.shapes import FILE_TYPES
+from sandbox.slack.socket_mode import SocketMode
 from sandbox.slack.workspace import Channel, Ephemeral, SlackEvent, Workspace
 
 JSON_ARGUMENTS = ("blocks", "attachments", "files", "metadata", "view")
@@ -45,12 +46,13 @@ def _decode_json_arguments(args: dict[str, Any]) -> dict[str, Any]:
 class SlackSandbox:
     def __init__(self, *, bot_token: str = "xoxb-sandbox-token", signing_secret: str = "sandbox-signing-secret",
                  team_id: str = "T0SANDBOX", team_name: str = "Sandbox", bot_name: str = "distill",
-                 clock: Callable[[], float] = time.time) -> None:
+                 app_token: str = "xapp-1-sandbox-token", clock: Callable[[], float] = time.time) -> None:
         self.bot_token = bot_token
         self.signing_secret = signing_secret
         self.clock = clock
         self.workspace = Workspace(team_id=team_id, team_name=team_name, bot_name=bot_name, clock=clock)
         self.api = WebApi(self.workspace)
+        self.socket_mode = SocketMode(app_token, self.workspace.app_id)
         self.responses = ResponseUrls(self.workspace, clock)
         self.calls: list[ApiCall] = []
         self.downloads: list[str] = []  # path of every file download with the bot token, served or not
@@ -69,15 +71,17 @@ class SlackSandbox:
             web.get("/files-pri/{key}/{name}", self._download),
             web.get("/files-pri/{key}/download/{name}", self._download),
             web.post(r"/{kind:commands|actions}/{team}/{n}/{secret}", self._response_url),
+            web.get("/socket-mode/{ticket}", self.socket_mode.handle),
         ])
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, host, port).start()
         bound_host, bound_port = self._runner.addresses[0][:2]
-        self.workspace.base_url = f"http://{bound_host}:{bound_port}"
+        self.workspace.base_url = self.socket_mode.base_url = f"http://{bound_host}:{bound_port}"
         return self.api_url
 
     async def stop(self) -> None:
+        await self.socket_mode.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -182,7 +186,12 @@ class SlackSandbox:
         call = ApiCall(method, args, self.clock())
         self.calls.append(call)
         headers = {"x-slack-req-id": opaque(16)}
-        if token is None:
+        if method == "apps.connections.open":  # the one method that takes the app-level token
+            try:
+                body = {"ok": True, **self.socket_mode.open_connection(token)}
+            except ApiError as exc:
+                body = exc.body()
+        elif token is None:
             body = ApiError("not_authed").body()
         elif token != self.bot_token:
             body = ApiError("invalid_auth").body()
