@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
@@ -23,11 +24,19 @@ CARD_ACTION_IDS = re.compile(f"^({'|'.join(CARD_ACTIONS)})$")
 Listener = Callable[..., Awaitable[None]]
 
 
-def _clicked(body: dict[str, Any]) -> tuple[str, str, str]:
-    """(action_id, value, channel id) of the button in a block_actions payload."""
+@dataclass(frozen=True)
+class Click:
+    action_id: str
+    value: str
+    channel: str
+    user: str
+
+
+def _clicked(body: dict[str, Any]) -> Click:
+    """The button pressed in a block_actions payload, where and by whom."""
     action = body["actions"][0]
     channel = (body.get("channel") or {}).get("id") or body["container"]["channel_id"]
-    return action["action_id"], action.get("value", ""), channel
+    return Click(action["action_id"], action.get("value", ""), channel, body["user"]["id"])
 
 
 def decision_listener(surface: Surface) -> Listener:
@@ -35,18 +44,17 @@ def decision_listener(surface: Surface) -> Listener:
 
     async def on_decision(ack: Any, body: dict[str, Any], respond: Respond) -> None:
         await ack()
-        decision, value, channel = _clicked(body)
-        user = body["user"]["id"]
+        click = _clicked(body)
         run: list[Run] = []
 
         async def decide() -> None:
-            approval = await surface.service.storage.approvals.get(int(value)) if value.isdigit() else None
-            run.append(await surface.run_here(channel, str(approval.run_id if approval else "")))
-            result = await surface.service.decide(int(value), user, decision)
+            approval = await surface.service.storage.approvals.get(int(click.value)) if click.value.isdigit() else None
+            run.append(await surface.run_here(click.channel, str(approval.run_id if approval else "")))
+            result = await surface.service.decide(int(click.value), click.user, click.action_id)
             if result.approval.status == "expired" and result.approval.message_ts:
                 # Nobody is told when a request expires; the first click after it takes its buttons away.
                 await surface.notifier.update(run[0], result.approval.message_ts,
-                                              ApprovalDecided(result.approval, user, "expired", result.message))
+                                              ApprovalDecided(result.approval, click.user, "expired", result.message))
             if not result.changed:
                 await surface.reply(respond, [messages.refused(result.message)])
 
@@ -60,12 +68,12 @@ def card_listener(surface: Surface) -> Listener:
 
     async def on_card(ack: Any, body: dict[str, Any], respond: Respond, client: AsyncWebClient) -> None:
         await ack()
-        action_id, value, channel = _clicked(body)
-        inv = Invocation(surface, channel, body["user"]["id"], body.get("trigger_id", ""), [], client, respond)
+        click = _clicked(body)
+        inv = Invocation(surface, click.channel, click.user, body.get("trigger_id", ""), [], client, respond)
 
         async def run_subcommand() -> None:
-            inv.args = [(await surface.run_here(channel, value)).name]
-            await answer(BY_NAME[action_id], inv)
+            inv.args = [(await surface.run_here(click.channel, click.value)).name]
+            await answer(BY_NAME[click.action_id], inv)
 
         surface.spawn(run_subcommand(), surface.reporter(respond, lambda: inv.resolved))
 
@@ -77,13 +85,12 @@ def cancel_answer_listener(surface: Surface) -> Listener:
 
     async def on_answer(ack: Any, body: dict[str, Any], respond: Respond) -> None:
         await ack()
-        action_id, value, channel = _clicked(body)
-        user = body["user"]["id"]
+        click = _clicked(body)
 
         async def settle() -> None:
-            run = await surface.run_here(channel, value)
-            if action_id == "cancel_confirmed":
-                await surface.service.cancel(run, user)
+            run = await surface.run_here(click.channel, click.value)
+            if click.action_id == "cancel_confirmed":
+                await surface.service.cancel(run, click.user)
                 await respond(delete_original=True)
             else:
                 await surface.reply(respond, [messages.cancel_kept(run.name)], replace_original=True)

@@ -126,7 +126,7 @@ async def _status(inv: Invocation) -> list[str]:
 
 async def _list(inv: Invocation) -> list[str]:
     summaries = await inv.surface.service.summaries(inv.channel_id)
-    return [messages.run_lines(s.run.name, s.run.state, s.spend_micro_usd, s.next_step) for s in summaries] or [
+    return [messages.run_line(s.run.name, s.run.state, s.spend_micro_usd, s.next_step) for s in summaries] or [
         messages.no_runs()]
 
 

@@ -87,7 +87,7 @@ def slack_refused(error: str, needed: str | None = None) -> str | None:
     return text.format(needed=needed or "see the logs") if text else None
 
 
-def run_lines(name: str, state: str, spend_micro_usd: int, next_step: str) -> str:
+def run_line(name: str, state: str, spend_micro_usd: int, next_step: str) -> str:
     return f"*{escape(name)}* — {escape(state)}, spent {usd(spend_micro_usd)}. {escape_keep_mentions(next_step)}"
 
 

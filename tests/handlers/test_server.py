@@ -22,6 +22,16 @@ def clean_env(monkeypatch):
     return monkeypatch
 
 
+async def _new_run_then_stop(driver: SlackDriver, stop: asyncio.Event, server: asyncio.Task) -> None:
+    """Type `/distill new tickets`, wait for the card to appear, then stop the server."""
+    reply = await driver.slash_command(user="alice", channel="general", text="new tickets")
+    assert reply.status == 200
+    while not driver.slack.messages("C0GENERAL"):
+        await asyncio.sleep(0.01)
+    stop.set()
+    await server
+
+
 def test_run_names_every_missing_variable_for_http_mode(clean_env, capsys):
     assert main(["run"]) == 2
     err = capsys.readouterr().err
@@ -52,13 +62,7 @@ async def test_serve_resumes_stored_runs_then_answers_slack_over_http(tmp_path, 
         await asyncio.sleep(0.01)
     async with aiohttp.ClientSession() as session, session.get(f"{urls[0]}/healthz") as health:
         assert health.status == 200
-    reply = await SlackDriver(slack_sandbox, deliver=urls[0]).slash_command(user="alice", channel="general",
-                                                                           text="new tickets")
-    assert reply.status == 200
-    while not slack_sandbox.messages("C0GENERAL"):
-        await asyncio.sleep(0.01)
-    stop.set()
-    await server
+    await _new_run_then_stop(SlackDriver(slack_sandbox, deliver=urls[0]), stop, server)
     storage = await Storage.open(db)
     try:
         assert (await storage.runs.require(stranded.id)).state == "failed"
@@ -78,11 +82,5 @@ async def test_serve_connects_over_socket_mode_when_the_app_token_is_set(tmp_pat
     while not modes:
         await asyncio.sleep(0.01)
     assert modes == ["socket-mode"]
-    reply = await SlackDriver(slack_sandbox, deliver=slack_sandbox.socket_mode).slash_command(
-        user="alice", channel="general", text="new tickets")
-    assert reply.status == 200
-    while not slack_sandbox.messages("C0GENERAL"):
-        await asyncio.sleep(0.01)
-    stop.set()
-    await server
+    await _new_run_then_stop(SlackDriver(slack_sandbox, deliver=slack_sandbox.socket_mode), stop, server)
     assert not slack_sandbox.socket_mode.connected

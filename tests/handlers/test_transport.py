@@ -50,26 +50,26 @@ async def test_a_redelivered_event_is_processed_once(either):
     assert len(loaded) == 1 and len(either.slack.downloads) == 1
 
 
-async def test_an_event_whose_first_delivery_never_arrived_is_handled_on_retry(bot):
+async def _csv_shared_unannounced(bot, user: str, **message_fields) -> dict:
+    """The event of a CSV shared in the run's thread, put in the workspace but not yet sent to the app."""
     await bot.command("new tickets")
     thread_ts = (await bot.run("tickets")).thread_ts
     ws = bot.slack.workspace
     stored = ws.add_file("U0ALICE", "it-tickets.csv", TICKETS_CSV.read_bytes())
-    posted = ws.share([stored], ws.channel("general"), ws.user_message("U0ALICE", "", subtype="file_share"), thread_ts)
-    event = payloads.event_callback(ws, payloads.message_event(posted, ws.channel("general")))
+    message = ws.user_message(user, "", subtype="file_share", **message_fields)
+    posted = ws.share([stored], ws.channel("general"), message, thread_ts)
+    return payloads.event_callback(ws, payloads.message_event(posted, ws.channel("general")))
+
+
+async def test_an_event_whose_first_delivery_never_arrived_is_handled_on_retry(bot):
+    event = await _csv_shared_unannounced(bot, "U0ALICE")
     await bot.driver.send_event(event, retry_num=1, retry_reason="http_error")
     await bot.bot.idle()
     assert (await bot.run("tickets")).dataset_id is not None
 
 
 async def test_files_shared_by_a_bot_are_ignored(bot):
-    await bot.command("new tickets")
-    thread_ts = (await bot.run("tickets")).thread_ts
-    ws = bot.slack.workspace
-    stored = ws.add_file("U0ALICE", "it-tickets.csv", TICKETS_CSV.read_bytes())
-    message = ws.user_message("U0OTHERBOT", "", subtype="file_share", bot_id="B0OTHER")
-    posted = ws.share([stored], ws.channel("general"), message, thread_ts)
-    await bot.driver.send_event(payloads.event_callback(ws, payloads.message_event(posted, ws.channel("general"))))
+    await bot.driver.send_event(await _csv_shared_unannounced(bot, "U0OTHERBOT", bot_id="B0OTHER"))
     await bot.bot.idle()
     assert bot.slack.downloads == [] and (await bot.run("tickets")).dataset_id is None
 
