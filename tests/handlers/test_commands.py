@@ -151,3 +151,9 @@ async def test_a_run_in_another_channel_is_invisible(bot):
     assert "This channel has no runs yet" in listed
     run = await bot.run("tickets")
     assert run.spec["eval_size"] == 30 and bot.slack.messages("C0RANDOM") == []
+
+
+def test_every_subcommand_is_in_the_readme(readme_text):
+    for command in COMMANDS:
+        if command.name != "help":
+            assert f"`/distill {command.name}" in readme_text, f"README does not mention /distill {command.name}"
