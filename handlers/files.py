@@ -21,6 +21,7 @@ from bot.errors import DistillError
 from bot.events import DatasetRefused
 from handlers import messages
 from handlers.surface import Surface
+from storage.runs import Run
 
 SLACK_FILE_HOSTS = frozenset({"files.slack.com"})
 CSV_EXTENSIONS = (".csv", ".tsv")
@@ -65,36 +66,38 @@ class SlackFiles:
             await self._session.close()
 
 
+class SharedFile:
+    """One file shared in a channel: taken into the run whose thread it is in, or left alone."""
+
+    def __init__(self, surface: Surface, files: SlackFiles, event: dict[str, Any], file: dict[str, Any]) -> None:
+        self.surface, self.files, self.event, self.file = surface, files, event, file
+        self.name = str(file.get("name") or file.get("title") or file.get("id", "file"))
+        self.run: Run | None = None
+
+    async def take(self) -> None:
+        self.run = await self.surface.service.storage.runs.by_thread(self.event["channel"], self.event["thread_ts"])
+        if self.run is None:  # a file shared in some other thread: not ours to take
+            return
+        if not is_csv(self.file):
+            kind = str(self.file.get("pretty_type") or self.file.get("filetype") or "not text")
+            raise FileRefused(messages.not_a_csv(kind))
+        limit = self.surface.settings.max_csv_bytes
+        check_size(int(self.file.get("size") or 0), self.name, limit)
+        data = await self.files.download(self.file, name=self.name, max_bytes=limit)
+        await self.surface.service.attach_csv(self.run, data=data, filename=self.name, user=self.event.get("user", ""))
+
+    async def report(self, message: str, error_id: str | None) -> None:
+        """A refusal or a failure, told in the run's thread (the error id, if any, is in the message)."""
+        if self.run is not None:
+            await self.surface.notifier.post(self.run, DatasetRefused(self.name, message))
+
+
 def file_share_listener(surface: Surface, files: SlackFiles) -> Callable[..., Awaitable[None]]:
     async def on_file_share(event: dict[str, Any]) -> None:
-        channel, thread_ts = event.get("channel", ""), event.get("thread_ts")
-        if not thread_ts:
+        if not event.get("thread_ts"):
             return
         for file in event.get("files", []):
-            surface.spawn(*_ingest(surface, files, channel, thread_ts, event.get("user", ""), file))
+            shared = SharedFile(surface, files, event, file)
+            surface.spawn(shared.take(), shared.report)
 
     return on_file_share
-
-
-def _ingest(surface: Surface, files: SlackFiles, channel: str, thread_ts: str, user: str,
-            file: dict[str, Any]) -> tuple[Awaitable[None], Callable[[str, str | None], Awaitable[None]]]:
-    """The work of taking one shared file, and how its failure is told in the thread."""
-    name = str(file.get("name") or file.get("title") or file.get("id", "file"))
-    found: list[Any] = []
-
-    async def work() -> None:
-        run = await surface.service.storage.runs.by_thread(channel, thread_ts)
-        if run is None:  # a file shared in some other thread: not ours to take
-            return
-        found.append(run)
-        if not is_csv(file):
-            raise FileRefused(messages.not_a_csv(str(file.get("pretty_type") or file.get("filetype") or "not text")))
-        check_size(int(file.get("size") or 0), name, surface.settings.max_csv_bytes)
-        data = await files.download(file, name=name, max_bytes=surface.settings.max_csv_bytes)
-        await surface.service.attach_csv(run, data=data, filename=name, user=user)
-
-    async def report(message: str, error_id: str | None) -> None:
-        if found:
-            await surface.notifier.post(found[0], DatasetRefused(name, message))
-
-    return work(), report

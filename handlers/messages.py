@@ -27,7 +27,8 @@ def help_lines(commands: Iterable[tuple[str, str, str, str]], settings: Mapping[
     """`/distill help`: each (name, args, summary, example) and every key `set` accepts."""
     lines = [f"*{COMMAND}* runs a distillation in a thread: a big model labels your CSV, a small one learns it."]
     for name, args, summary, example in commands:
-        lines.append(f"• {code(f'{COMMAND} {name} {args}'.strip())} — {escape(summary)} e.g. {code(example)}")
+        typed = f"{COMMAND} {name} {args}".strip()
+        lines.append(f"• {code(typed)} — {escape(summary)}" + (f" e.g. {code(example)}" if example != typed else ""))
     lines.append(f"*Settings* ({code(f'{COMMAND} set NAME key=value …')}; quote values with spaces: "
                  f"{code(TEMPLATE_EXAMPLE)}):")
     lines.extend(f"• {code(key)} — {escape(text)}" for key, text in settings.items())

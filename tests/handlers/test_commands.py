@@ -66,6 +66,18 @@ async def test_bad_arguments_get_the_usage_in_the_ack_and_nothing_runs(bot, text
     assert bot.slack.messages(CHANNEL) == []
 
 
+def _wrong_count(command) -> str:
+    low, high = command.arity
+    return command.name if low else " ".join([command.name, *["extra"] * (int(high) + 1)])
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: c.name)
+async def test_every_subcommand_answers_a_wrong_argument_count_with_its_usage(bot, command):
+    await bot.command(_wrong_count(command))
+    [shown] = bot.said_to("alice")
+    assert f"`/distill {command.name}` takes" in shown and command.usage() in shown
+
+
 @pytest.mark.parametrize(("text", "expected"), [
     ("new Bad!Name", "'Bad!Name' cannot be a run name"),
     ("set nosuch label=x", "No run named 'nosuch' in this channel"),
