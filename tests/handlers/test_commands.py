@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from bot.examples import TICKETS_CSV
@@ -169,3 +171,34 @@ def test_every_subcommand_is_in_the_readme(readme_text):
     for command in COMMANDS:
         if command.name != "help":
             assert f"`/distill {command.name}" in readme_text, f"README does not mention /distill {command.name}"
+
+
+def test_every_card_button_is_a_subcommand():
+    from handlers.actions import CARD_ACTIONS
+    from handlers.commands import BY_NAME
+
+    assert set(CARD_ACTIONS) <= set(BY_NAME)
+
+
+async def test_card_buttons_do_what_the_subcommand_of_the_same_name_does(bot):
+    run = await bot.ready_run("tickets")
+    card = bot.slack.message(CHANNEL, run.card_ts)
+    assert buttons(card) == {"estimate": str(run.id), "collect": str(run.id)}
+    await bot.click(run.card_ts, "estimate", user="bob")
+    await bot.click(run.card_ts, "collect", user="bob")
+    thread = await bot.thread("tickets")
+    assert "Estimate for tickets" in "\n".join(thread_texts(thread))
+    assert "asked by <@U0BOB>" in thread_texts([thread[-1]])[0] and set(buttons(thread[-1])) == {"approve", "reject"}
+    card = bot.slack.message(CHANNEL, run.card_ts)
+    assert "awaiting_approval" in str(card["blocks"]) and buttons(card) == {}
+
+
+async def test_an_unexpected_failure_gets_an_error_id_in_the_reply_the_thread_and_the_log(bot, caplog):
+    await bot.ready_run("tickets")
+    bot.slack.inject_ratelimit("chat.postMessage", count=4, retry_after=0)  # outlasts the client's 3 retries
+    await bot.command("estimate tickets")
+    [shown] = bot.said_to("alice")
+    error_id = re.search(r"error id ([0-9a-f]{8})", shown).group(1)
+    assert shown.startswith(":x: Something went wrong")
+    assert f"error id {error_id}" in thread_texts(await bot.thread("tickets"))[-1]
+    assert any(f"error {error_id}" in r.getMessage() and r.exc_info for r in caplog.records)
