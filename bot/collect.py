@@ -139,15 +139,19 @@ class Collector:
 
         async def attempt_row(request: CollectRequest, hashed: str) -> Completion:
             attempts = 0
+            tokens = request.prompt_tokens + task.max_completion_tokens
             while True:
                 attempts += 1
-                await limiter.acquire(request.prompt_tokens + task.max_completion_tokens)
+                await limiter.acquire(tokens)
                 try:
                     answer = await self.provider.complete(
                         model=task.model, messages=request.messages, response_format=task.response_format,
                         metadata={"distill_run": str(task.run_id), "split": task.split, "role": task.role},
                     )
-                except ProviderFailure as failure:
+                except BaseException as failure:
+                    limiter.release(tokens)
+                    if not isinstance(failure, ProviderFailure):
+                        raise
                     if failure.status == 429:
                         limiter.pause(failure.retry_after if failure.retry_after is not None else 1.0)
                     if failure.status in FATAL_STATUSES:
@@ -156,7 +160,7 @@ class Collector:
                         return self._failed(task, request, hashed, attempts, str(failure))
                     await asyncio.sleep(backoff_seconds(attempts, failure.retry_after))
                     continue
-                limiter.observe(answer.headers)
+                limiter.observe(answer.headers, tokens)
                 return self._answered(task, request, hashed, attempts, answer, price)
 
         async def worker() -> None:

@@ -1,12 +1,15 @@
 """Client-side rate limiting that keeps a provider's requests/min and tokens/min limits busy but untripped.
 
-OpenAI enforces RPM and TPM per model over a rolling minute and reports its own view in `x-ratelimit-*`
-headers (https://platform.openai.com/docs/guides/rate-limits). The limiter keeps a sliding one-minute log of
-what it granted, so it never sends more than the limit in any minute, and it learns from the headers:
-a lower limit than configured replaces the configured one, and when the provider has less left than the log
-says (another client shares the key), the difference is booked as if this client had used it. A 429 pauses
-every caller for the Retry-After the provider asked for. Waiters are served first come, first served, so
-collections sharing one model share its limit fairly.
+OpenAI's limits replenish continuously: the `x-ratelimit-reset-*` headers give the time until a limit is
+back to full (https://platform.openai.com/docs/guides/rate-limits). So the limiter keeps the same two
+buckets on the client side, each holding at most one minute's allowance and refilling at limit/minute:
+a request waits until both have room for it (one request; its prompt tokens plus the longest possible
+answer) and takes it when it is sent, which is before the provider counts it, so the client is never ahead
+of the provider. It also learns from every answer's headers: a lower limit than configured replaces the
+configured one, and when the provider has less left than the client thinks (another client shares the key),
+the client's bucket drops to the provider's figure. A 429 pauses every caller for the Retry-After the
+provider asked for. Waiters are served first come, first served, so collections sharing one model share
+its limit fairly.
 """
 
 from __future__ import annotations
@@ -14,14 +17,10 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 WINDOW_SECONDS = 60.0
-# Requests are logged when sent and counted by the provider when received a little later; this margin
-# keeps an old request from leaving our window before it leaves the provider's.
-SKEW_SECONDS = 0.25
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 
@@ -42,54 +41,76 @@ class LimiterStats:
     pauses: int = 0
 
 
+class _Bucket:
+    """At most `limit` units, refilled at `limit` per window."""
+
+    def __init__(self, limit: int, window_seconds: float, now: float) -> None:
+        self.limit = limit
+        self.window_seconds = window_seconds
+        self.level = float(limit)
+        self.stamp = now
+
+    def refill(self, now: float) -> None:
+        self.level = min(self.limit, self.level + (now - self.stamp) * self.limit / self.window_seconds)
+        self.stamp = now
+
+    def wait_for(self, amount: float) -> float:
+        """Seconds until `amount` fits (an amount over the limit waits for a full bucket)."""
+        return max(0.0, (min(amount, self.limit) - self.level) * self.window_seconds / self.limit)
+
+    def lower_limit(self, limit: int) -> None:
+        """Adopt the provider's smaller limit, keeping what was already used (it may leave a debt)."""
+        if limit < self.limit:
+            self.level -= self.limit - limit
+            self.limit = limit
+
+    def at_most(self, remaining: int) -> None:
+        self.level = min(self.level, float(remaining))
+
+
 class RateLimiter:
-    """A sliding-window limiter on requests and tokens per minute for one model at one provider."""
+    """Requests and tokens per minute for one model at one provider."""
 
     def __init__(self, *, requests_per_minute: int, tokens_per_minute: int, window_seconds: float = WINDOW_SECONDS,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self.requests_per_minute = requests_per_minute
-        self.tokens_per_minute = tokens_per_minute
-        self.window_seconds = window_seconds  # a minute, except in tests and benchmarks that compress time
         self._clock = clock
-        self._log: deque[tuple[float, int]] = deque()
-        self._tokens_in_window = 0
+        now = clock()
+        # `window_seconds` is a minute, except in tests and benchmarks that compress time.
+        self._requests = _Bucket(requests_per_minute, window_seconds, now)
+        self._tokens = _Bucket(tokens_per_minute, window_seconds, now)
         self._paused_until = 0.0
+        self._in_flight = [0, 0]  # requests and tokens sent whose answer has not come back yet
         self._lock = asyncio.Lock()
         self.stats = LimiterStats()
 
-    def _evict(self, now: float) -> None:
-        while self._log and self._log[0][0] <= now - self.window_seconds - SKEW_SECONDS:
-            self._tokens_in_window -= self._log.popleft()[1]
+    @property
+    def requests_per_minute(self) -> int:
+        return self._requests.limit
 
-    def _wait_for(self, now: float, tokens: int) -> float:
-        """Seconds until a request of `tokens` fits in the window (0 when it fits now)."""
-        waits = [self._paused_until - now]
-        if len(self._log) + 1 > self.requests_per_minute:
-            oldest = self._log[len(self._log) - self.requests_per_minute]
-            waits.append(oldest[0] + self.window_seconds + SKEW_SECONDS - now)
-        excess = self._tokens_in_window + min(tokens, self.tokens_per_minute) - self.tokens_per_minute
-        if excess > 0:
-            freed = 0
-            for stamp, used in self._log:
-                freed += used
-                if freed >= excess:
-                    waits.append(stamp + self.window_seconds + SKEW_SECONDS - now)
-                    break
-        return max(waits)
+    @property
+    def tokens_per_minute(self) -> int:
+        return self._tokens.limit
+
+    def _refill(self) -> float:
+        now = self._clock()
+        self._requests.refill(now)
+        self._tokens.refill(now)
+        return now
 
     async def acquire(self, tokens: int) -> None:
-        """Wait until one request of `tokens` (prompt + expected completion) may be sent, and book it."""
+        """Wait until one request of `tokens` (prompt + longest answer) may be sent, and take its share."""
         async with self._lock:
             started = self._clock()
             while True:
-                now = self._clock()
-                self._evict(now)
-                wait = self._wait_for(now, tokens)
+                now = self._refill()
+                wait = max(self._paused_until - now, self._requests.wait_for(1), self._tokens.wait_for(tokens))
                 if wait <= 0:
                     break
                 await asyncio.sleep(wait)
-            self._log.append((now, tokens))
-            self._tokens_in_window += tokens
+            self._requests.level -= 1
+            self._tokens.level -= min(tokens, self._tokens.limit)
+            self._in_flight[0] += 1
+            self._in_flight[1] += tokens
             self.stats.granted += 1
             self.stats.waited_seconds += now - started
 
@@ -98,27 +119,27 @@ class RateLimiter:
         self._paused_until = max(self._paused_until, self._clock() + seconds)
         self.stats.pauses += 1
 
-    def observe(self, headers: Mapping[str, str]) -> None:
-        """Learn from a response's x-ratelimit-* headers."""
-        limit_requests = _int(headers.get("x-ratelimit-limit-requests"))
-        limit_tokens = _int(headers.get("x-ratelimit-limit-tokens"))
-        if limit_requests:
-            self.requests_per_minute = min(self.requests_per_minute, limit_requests)
-        if limit_tokens:
-            self.tokens_per_minute = min(self.tokens_per_minute, limit_tokens)
-        now = self._clock()
-        self._evict(now)
-        remaining_tokens = _int(headers.get("x-ratelimit-remaining-tokens"))
-        if remaining_tokens is not None:
-            unseen = (self.tokens_per_minute - self._tokens_in_window) - remaining_tokens
-            if unseen > 0:  # someone else used part of the limit: book it so we do not overshoot
-                self._log.append((now, unseen))
-                self._tokens_in_window += unseen
-        remaining_requests = _int(headers.get("x-ratelimit-remaining-requests"))
-        if remaining_requests == 0:
-            reset = parse_reset(headers.get("x-ratelimit-reset-requests", ""))
-            if reset:
-                self.pause(reset)
+    def release(self, tokens: int) -> None:
+        """A request sent with `acquire(tokens)` is over (answered or failed)."""
+        self._in_flight[0] -= 1
+        self._in_flight[1] -= tokens
+
+    def observe(self, headers: Mapping[str, str], tokens: int) -> None:
+        """Learn from the x-ratelimit-* headers of the answer to a request of `tokens`, and release it.
+
+        The provider's `remaining` may not yet count the other requests in flight, so the client keeps
+        room for them: it never thinks it has more than remaining minus what is still in flight.
+        """
+        self.release(tokens)
+        self._refill()
+        for bucket, kind, in_flight in ((self._requests, "requests", self._in_flight[0]),
+                                        (self._tokens, "tokens", self._in_flight[1])):
+            limit = _int(headers.get(f"x-ratelimit-limit-{kind}"))
+            if limit:
+                bucket.lower_limit(limit)
+            remaining = _int(headers.get(f"x-ratelimit-remaining-{kind}"))
+            if remaining is not None:
+                bucket.at_most(remaining - in_flight)
 
 
 def _int(value: str | None) -> int | None:
