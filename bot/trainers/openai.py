@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 
 IDEMPOTENCY_METADATA = "distill_idempotency_key"
 EVENTS_PAGE = 100  # the largest `limit` the events endpoint takes
+MAX_LISTED = 100_000  # a bound on any list walked page by page
 
 # OpenAI's fine-tuning guide: a file needs at least 10 examples. Tokens per training example, from the
 # fine-tuning models table (learn.microsoft.com/azure/ai-foundry/openai/includes/fine-tune-models, "Training
@@ -146,7 +147,7 @@ class OpenAITrainer:
         newer: list[JobEvent] = []
         found = cursor is None
         async with self._errors(f"list the events of fine-tuning job {external_id}"):
-            async for event in self.client.fine_tuning.jobs.list_events(external_id, limit=EVENTS_PAGE):
+            async for event in _distinct(self.client.fine_tuning.jobs.list_events(external_id, limit=EVENTS_PAGE)):
                 if event.id == cursor:
                     found = True
                     break
@@ -200,7 +201,7 @@ class OpenAITrainer:
     async def _find(self, idempotency_key: str) -> str | None:
         """The newest job carrying the key. The filter is also applied here, for servers that ignore it."""
         jobs = self.client.fine_tuning.jobs.list(metadata={IDEMPOTENCY_METADATA: idempotency_key}, limit=100)
-        async for job in jobs:
+        async for job in _distinct(jobs):
             if (job.metadata or {}).get(IDEMPOTENCY_METADATA) == idempotency_key:
                 return job.id
         return None
@@ -251,6 +252,17 @@ class OpenAITrainer:
             yield
         except (openai.APIStatusError, openai.APIConnectionError) as exc:
             raise self._error(what, exc) from exc
+
+
+async def _distinct(items: AsyncIterator[Any], most: int = MAX_LISTED) -> AsyncIterator[Any]:
+    """The items of an auto-paged list, ending at the first id seen before: a server that ignores `after` would
+    otherwise send the same page forever (Prism's mock of OpenAI's spec does)."""
+    seen: set[str] = set()
+    async for item in items:
+        if item.id in seen or len(seen) >= most:
+            return
+        seen.add(item.id)
+        yield item
 
 
 def _reason(exc: openai.APIStatusError) -> str:
