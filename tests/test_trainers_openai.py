@@ -225,3 +225,28 @@ def test_training_file_is_one_chat_object_per_line():
     trainer = OpenAITrainer(base_url="http://127.0.0.1:9/v1", api_key=Secret("sk-unused"))
     content = trainer.training_file(examples(2))
     assert [json.loads(line) for line in content.decode().splitlines()] == [{"messages": m} for m in examples(2)]
+
+
+async def test_a_server_that_ignores_the_page_cursor_does_not_loop_forever():
+    from aiohttp import web
+
+    page = {"object": "list", "has_more": True, "data": [  # newest first, and the same page for every `after`
+        {"object": "fine_tuning.job.event", "id": f"ftevent-{n}", "created_at": n, "level": "info",
+         "message": f"event {n}", "type": "message", "data": {}} for n in (2, 1)]}
+
+    async def events(request: web.Request) -> web.Response:
+        return web.json_response(page)
+
+    app = web.Application()
+    app.add_routes([web.get("/v1/fine_tuning/jobs/{job}/events", events)])
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    host, port = runner.addresses[0][:2]
+    trainer = OpenAITrainer(base_url=f"http://{host}:{port}/v1", api_key=Secret("sk-test"))
+    try:
+        listed = await asyncio.wait_for(trainer.events("ftjob-1", None), timeout=5)
+        assert [e.message for e in listed.events] == ["event 1", "event 2"] and listed.cursor == "ftevent-2"
+    finally:
+        await trainer.close()
+        await runner.cleanup()
