@@ -58,10 +58,11 @@ MIN_EXAMPLES = 10
 _EXAMPLE_TOKENS = (("gpt-4.1-nano", 32_768), ("gpt-4.1", 65_536), ("gpt-4o", 65_536))
 DEFAULT_EXAMPLE_TOKENS = 65_536
 
+# The statuses of the fine-tuning job object (API reference). A status outside this list counts as running:
+# never taken for an end, it is polled again and shown raw.
 _STATUSES = {
     "validating_files": JobStatus.QUEUED,
     "queued": JobStatus.QUEUED,
-    "pending": JobStatus.QUEUED,  # older Azure API versions
     "running": JobStatus.RUNNING,
     "succeeded": JobStatus.SUCCEEDED,
     "failed": JobStatus.FAILED,
