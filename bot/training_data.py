@@ -135,18 +135,19 @@ def build_training_data(spec: RunSpec, prepared: PreparedRun, teacher_answers: S
     """Select, encode, check, count and price the training (and validation) examples."""
     by_row = {c.row_index: c for c in teacher_answers if c.role == TEACHER and c.split != "eval"}
     left_out: Counter[str] = Counter()
-    train = _examples(spec, prepared.train, by_row, left_out)
-    validation = _examples(spec, prepared.validation, by_row, left_out)
+    train, train_rows = _examples(spec, prepared.train, by_row, left_out)
+    validation, validation_rows = _examples(spec, prepared.validation, by_row, left_out)
     limits = trainer.limits(spec.student)
     if len(train) < limits.min_examples:
         raise TrainingFileError(_too_few(len(train), limits.min_examples, left_out, spec))
     training_file = trainer.training_file(train)
-    checked = validate_training_file(training_file, spec.student, limits)
+    checked = validate_training_file(training_file, spec.student, limits, rows=train_rows)
     notes: list[str] = []
     validation_file = None
     if validation:
         validation_file = trainer.training_file(validation)
-        validate_training_file(validation_file, spec.student, limits, min_examples=1, what="validation file")
+        validate_training_file(validation_file, spec.student, limits, min_examples=1, what="validation file",
+                               rows=validation_rows)
     elif prepared.validation:
         notes.append("No validation row has a usable teacher answer, so the job runs without a validation file.")
     file_tokens = count_training_file_tokens(checked, spec.student)
@@ -161,9 +162,10 @@ def build_training_data(spec: RunSpec, prepared: PreparedRun, teacher_answers: S
 
 
 def _examples(spec: RunSpec, rows: Sequence[PreparedRow], answers: Mapping[int, Completion],
-              left_out: Counter[str]) -> list[list[dict[str, str]]]:
+              left_out: Counter[str]) -> tuple[list[list[dict[str, str]]], list[int]]:
+    """The examples to train on and the dataset row of each; the others are counted in `left_out` by reason."""
     match_gold = spec.training_data == "match_gold"
-    examples = []
+    examples, used = [], []
     for row in rows:
         answer = answers.get(row.row_index)
         reason = None
@@ -177,9 +179,10 @@ def _examples(spec: RunSpec, rows: Sequence[PreparedRow], answers: Mapping[int, 
             reason = DISAGREES
         if reason is None:
             examples.append(training_example(spec, row.user_prompt, answer.parsed_label))
+            used.append(row.row_index)
         else:
             left_out[reason] += 1
-    return examples
+    return examples, used
 
 
 def _too_few(usable: int, needed: int, left_out: Mapping[str, int], spec: RunSpec) -> str:
@@ -192,13 +195,14 @@ def _too_few(usable: int, needed: int, left_out: Mapping[str, int], spec: RunSpe
 
 
 def validate_training_file(content: bytes, model: str, limits: TrainingLimits, *, min_examples: int | None = None,
-                           what: str = "training file") -> list[list[Message]]:
+                           what: str = "training file", rows: Sequence[int] = ()) -> list[list[Message]]:
     """Check a chat JSONL file as OpenAI does before training and return its examples.
 
     Rules from OpenAI's fine-tuning guide (platform.openai.com/docs/guides/supervised-fine-tuning, "Preparing
     your dataset" and "Token limits"): UTF-8 JSON, one object per line with a non-empty `messages` list;
     roles system, user or assistant with text content; the last message from the assistant; at least
-    `limits.min_examples` examples; each example within `limits.max_example_tokens`.
+    `limits.min_examples` examples; each example within `limits.max_example_tokens`. `rows` names the dataset
+    row of each line, for the messages.
     """
     try:
         text = content.decode("utf-8")
@@ -207,7 +211,8 @@ def validate_training_file(content: bytes, model: str, limits: TrainingLimits, *
     examples = []
     for number, line in enumerate(text.splitlines(), start=1):
         if line.strip():
-            examples.append(_checked_example(line, f"Line {number} of the {what}", model, limits))
+            source = f" (row {rows[number - 1]} of the dataset)" if number <= len(rows) else ""
+            examples.append(_checked_example(line, f"Line {number} of the {what}{source}", model, limits))
     needed = limits.min_examples if min_examples is None else min_examples
     if len(examples) < needed:
         raise TrainingFileError(

@@ -212,3 +212,20 @@ async def test_built_from_the_stored_teacher_answers(storage, trainer, prices):
     data = await training_data_for_run(storage, run.id, SPEC, prepared, prices, trainer)
     assert data.examples == 12 and data.left_out == {NO_ANSWER: len(prepared.train) - 12 + len(prepared.validation)}
     assert data.to_dict()["training_file_sha256"] == data.sha256
+
+
+def test_an_example_over_the_token_limit_names_its_dataset_row(prices):
+    class TightTrainer(OpenAITrainer):
+        def limits(self, base_model: str) -> TrainingLimits:
+            return TrainingLimits(10, 300)
+
+    rows = dataset()
+    prepared = prepare(SPEC, ["text", "category"], rows)
+    long_row = prepared.train[3].row_index
+    rows[long_row]["text"] = "a very long ticket " * 100
+    prepared = prepare(SPEC, ["text", "category"], rows)
+    answers = [answer(r.row_index, r.gold_label) for r in prepared.train]
+    trainer = TightTrainer(base_url="http://127.0.0.1:9/v1", api_key=Secret("sk-unused"))
+    with pytest.raises(TrainingFileError, match=rf"Line 4 of the training file \(row {long_row} of the dataset\) has "
+                                                r"4\d\d tokens; gpt-4o-mini-2024-07-18 takes at most 300"):
+        build_training_data(SPEC, prepared, answers, prices, trainer)
