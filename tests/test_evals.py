@@ -12,10 +12,9 @@ from bot.evals import (
     baseline_for_run,
     baseline_table,
     eval_report,
-    mcnemar_exact_p,
     report_for_run,
-    wilson_interval,
 )
+from bot.stats import mcnemar_exact_p, nearest_rank, wilson_interval
 from storage.completions import Completion
 from storage.runs import RunRow
 
@@ -63,6 +62,12 @@ def test_mcnemar_is_an_exact_two_sided_binomial_test_on_discordant_pairs():
     assert mcnemar_exact_p(1, 4) == mcnemar_exact_p(4, 1)
     assert mcnemar_exact_p(10, 0) == 2 / 1024
     assert mcnemar_exact_p(3, 3) == 1.0 and mcnemar_exact_p(0, 0) == 1.0
+
+
+def test_nearest_rank_percentiles_are_observed_values():
+    # rank = ceil(p/100 x n): of 10 values p50 is the 5th and p95 the 10th; of 3, p50 is the 2nd
+    assert (nearest_rank(LATENCY, 50), nearest_rank(LATENCY, 95)) == (500, 1000)
+    assert nearest_rank([30, 10, 20], 50) == 20 and nearest_rank([], 50) is None
 
 
 def test_report_metrics_on_the_fixed_example():
