@@ -14,18 +14,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from bot.approvals import ApprovalPolicy, DecisionResult, Directory
+from bot.batch import BatchCollector
 from bot.budget import Budget
 from bot.cards import build_card, spend_micro_usd, usd
-from bot.collect import Collector, CollectOutcome, CollectRequest, CollectTask, Progress
+from bot.collect import Collector, CollectRequest, CollectTask, Progress
 from bot.config import Settings
 from bot.costs import Quote, answer_tokens, count_chat_tokens, estimate
 from bot.datasets import load_and_profile, store_dataset
-from bot.errors import DatasetError, SpecError, StateError
+from bot.errors import USER_ERRORS, DatasetError, SpecError, StateError
 from bot.events import (
     ApprovalDecided,
     ApprovalRequested,
@@ -44,9 +46,13 @@ from bot.prices import PriceTable
 from bot.prompts import build_messages, response_format
 from bot.spec import RunSpec
 from bot.splits import PreparedRow, PreparedRun, prepare
-from bot.tasks import BackgroundTasks
+from bot.tasks import BackgroundTasks, describe
+from bot.trainers import get_trainer
+from bot.trainers.base import Trainer
+from bot.training import TrainingStage
 from storage import Storage
 from storage.approvals import Approval
+from storage.batches import BATCH_TERMINAL
 from storage.runs import Run, RunRow
 
 log = logging.getLogger(__name__)
@@ -91,7 +97,8 @@ class RunSummary:
 
 class RunService:
     def __init__(self, *, storage: Storage, settings: Settings, prices: PriceTable, notifier: Notifier,
-                 directory: Directory, collector: Collector, approvals: ApprovalPolicy | None = None) -> None:
+                 directory: Directory, collector: Collector, approvals: ApprovalPolicy | None = None,
+                 trainers: Callable[[str], Trainer] | None = None) -> None:
         self.storage = storage
         self.settings = settings
         self.prices = prices
@@ -99,6 +106,8 @@ class RunService:
         self.collector = collector
         self.approvals = approvals or ApprovalPolicy(storage, settings, directory)
         self.tasks = BackgroundTasks(self._stage_failed)
+        self.training = TrainingStage(self, trainers or (lambda name: get_trainer(name, settings)))
+        self.batches = BatchCollector(storage, collector.provider.client, prices, store=collector.provider.store)
         self._cancels: dict[int, asyncio.Event] = {}
 
     # ----- finding runs -------------------------------------------------------------------------------
@@ -167,7 +176,7 @@ class RunService:
         self._require_idle(run, "change the settings")
         spec = RunSpec.from_dict(run.spec).with_assignments(assignments)
         if run.dataset_id:
-            await self._prepare(run, spec)  # raises SpecError / DatasetError naming what does not fit
+            await self.prepare_run(run, spec)  # raises SpecError / DatasetError naming what does not fit
         voided = await self.storage.approvals.void_pending(run.id)
         before = (run.state_before if run.state == "awaiting_approval" else run.state) or "ready"
         changes_prompts = bool(PROMPT_KEYS & set(assignments)) and before in ("collected", "done", "failed")
@@ -186,7 +195,7 @@ class RunService:
     # ----- quotes and approvals ------------------------------------------------------------------------
 
     async def estimate(self, run: Run) -> Quote:
-        spec, prepared = await self._prepare(run)
+        spec, prepared = await self.prepare_run(run)
         quote = await asyncio.to_thread(estimate, prepared, spec, self.prices)
         await self._post(run, QuoteReady(quote))
         return quote
@@ -195,11 +204,10 @@ class RunService:
         """Ask the team to approve a spending stage; it starts at once when auto-approved."""
         if stage == "collect":
             self._require_state(run, ("ready", "collected", "failed", "cancelled"), "collect answers")
-            if run.spec.get("mode") == "batch":
-                raise StateError("Batch-mode collection is not available in this version yet; use mode=live.")
             quote = await self._collect_quote(run)
         elif stage == "train":
-            raise StateError("Training is not available in this version of the bot yet.")
+            self._require_state(run, ("collected", "done", "failed", "cancelled"), "train the student")
+            quote = await self._train_quote(run)
         else:
             raise ValueError(f"unknown stage {stage!r}")
         approval = await self.approvals.request(
@@ -237,7 +245,7 @@ class RunService:
         return result
 
     async def _collect_quote(self, run: Run) -> StageQuote:
-        spec, prepared = await self._prepare(run)
+        spec, prepared = await self.prepare_run(run)
         quote = await asyncio.to_thread(estimate, prepared, spec, self.prices)
         tasks = await self._collect_tasks(run.id, spec, prepared)
         batch = spec.mode == "batch"
@@ -254,17 +262,44 @@ class RunService:
                     "rows": prepared.to_dict(), "collect": stage.to_dict()},
         )
 
+    async def _train_quote(self, run: Run) -> StageQuote:
+        spec, prepared = await self.prepare_run(run)
+        if not await self.storage.completions.answered_rows(run.id, "train", "teacher"):
+            raise StateError(f"Run '{run.name}' has no teacher answers to train on: `/distill collect {run.name}` "
+                             "first.")
+        await self.training.check_model(run, spec)
+        quote = await self.training.quote(run, spec, prepared)
+        return StageQuote(
+            stage="train", quote_hash=quote.data.quote.quote_hash, estimate_micro_usd=quote.data.quote.total_micro_usd,
+            max_micro_usd=quote.max_micro_usd,
+            detail={"trainer": spec.trainer, "student": spec.student, "training": quote.data.to_dict(),
+                    "eval_max_micro_usd": quote.eval_max_micro_usd},
+        )
+
+    async def _quote(self, run: Run, stage: str) -> StageQuote:
+        return await (self._collect_quote(run) if stage == "collect" else self._train_quote(run))
+
     # ----- running stages -------------------------------------------------------------------------------
 
     async def _start(self, run: Run, approval: Approval) -> None:
         """Start an approved stage, after checking that its quote still holds."""
-        current = await self._collect_quote(run)
-        if current.quote_hash != approval.quote_hash:
+        try:
+            current = await self._quote(run, approval.stage)
+        except USER_ERRORS as exc:
+            current, problem = None, str(exc)
+        if current is None or current.quote_hash != approval.quote_hash:
             await self.storage.approvals.set_status(approval.id, "voided", only_if=None)
             run = await self.storage.runs.update(run.id, state=run.state_before or "ready")
-            await self._post(run, Note("The quote changed since it was approved (data, settings or prices), so "
-                                       "the approval was voided. Ask again to see the new quote.", "warning"))
+            why = ("The quote changed since it was approved (data, settings or prices)" if current else
+                   f"The stage cannot start: {problem}")
+            await self._post(run, Note(f"{why}, so the approval was voided. Ask again to see the new quote.",
+                                       "warning"))
             await self.refresh_card(run)
+            return
+        if approval.stage == "train":
+            run = await self.storage.runs.update(run.id, state="training", error=None)
+            await self.refresh_card(run)
+            self.tasks.spawn(f"run-{run.id}", run.id, self.training.start(run.id, approval))
             return
         run = await self.storage.runs.update(run.id, state="collecting", error=None)
         await self._post(run, StageStarted("collect", f"Collecting with {run.spec['teacher']} (teacher) and "
@@ -275,12 +310,15 @@ class RunService:
 
     async def _collect(self, run_id: int, approval: Approval) -> None:
         run = await self.storage.runs.require(run_id)
-        spec, prepared = await self._prepare(run)
+        spec, prepared = await self.prepare_run(run)
         await self._store_rows(run, prepared)
         tasks = await self._collect_tasks(run.id, spec, prepared)
         already = await self.storage.completions.spend_micro_usd(run.id, roles=COLLECT_ROLES,
                                                                  since=approval.decided_at)
         budget = Budget(cap_micro_usd=approval.amount_micro_usd, spent_micro_usd=already)
+        if spec.mode == "batch":
+            await self._submit_batches(run, tasks, budget)
+            return
         cancel = self._cancels.setdefault(run.id, asyncio.Event())
 
         async def on_progress(progress: Progress) -> None:
@@ -292,13 +330,6 @@ class RunService:
             ))
         finally:
             self._cancels.pop(run.id, None)
-        await self._collection_finished(run.id, tasks, outcomes, budget)
-
-    async def _collection_finished(self, run_id: int, tasks: list[CollectTask], outcomes: list[CollectOutcome],
-                                   budget: Budget) -> None:
-        run = await self.storage.runs.require(run_id)
-        if run.state == "cancelled":
-            return
         stops = [o.stopped for o in outcomes]
         stopped = next((s for s in ("fatal", "budget", "cancelled") if s in stops), "done")
         message = next((o.message for o in outcomes if o.stopped == stopped and o.message), "")
@@ -309,13 +340,78 @@ class RunService:
         for outcome in outcomes:
             for reason, n in outcome.errors.items():
                 errors[reason] = errors.get(reason, 0) + n
+        await self._collection_finished(run.id, approval, stopped, message, counts, errors, budget)
+
+    async def _collection_finished(self, run_id: int, approval: Approval, stopped: str, message: str,
+                                   counts: dict[str, dict[str, int]], errors: dict[str, int],
+                                   budget: Budget) -> None:
+        run = await self.storage.runs.require(run_id)
+        if run.state == "cancelled":
+            return
         state = {"done": "collected", "budget": "ready", "cancelled": "cancelled", "fatal": "failed"}[stopped]
         run = await self.storage.runs.update(run.id, state=state, error=message if stopped == "fatal" else None)
         await self.storage.audit.add(run_id=run.id, actor="system", action="collection-finished",
                                      detail={"stopped": stopped, "spend_micro_usd": budget.spent_micro_usd})
-        await self._post(run, CollectionFinished(stopped, message, budget.spent_micro_usd, budget.cap_micro_usd,
-                                                 counts, errors))
+        await self.post_once(run, f"collection-finished-approval{approval.id}", CollectionFinished(
+            stopped, message, budget.spent_micro_usd, budget.cap_micro_usd, counts, errors))
+        if stopped == "done":
+            await self.training.post_baseline(run, key=f"baseline-approval{approval.id}")
         await self.refresh_card(run)
+
+    # ----- Batch API collections ---------------------------------------------------------------------
+
+    async def _submit_batches(self, run: Run, tasks: list[CollectTask], budget: Budget) -> None:
+        """Send each task as one batch (the scheduler polls them); a task with a batch under way is skipped."""
+        under_way = {(b.split, b.role) for b in await self.storage.batches.for_run(run.id)
+                     if b.status not in BATCH_TERMINAL}
+        sent = 0
+        for task in tasks:
+            if (task.split, task.role) not in under_way and await self.batches.submit(task, budget):
+                sent += 1
+        await self.post_once(run, f"batches-submitted-{len(await self.storage.batches.for_run(run.id))}", Note(
+            f"Sent {sent} batch(es) to the Batch API at half price. The provider has up to 24 h; the bot checks "
+            f"every {self.settings.poll_seconds:g} s and posts here when the answers are in."))
+
+    async def poll_batches(self) -> None:
+        """Poll every batch under way; a run whose batches have all ended finishes its collection."""
+        runs = set()
+        for batch in await self.storage.batches.active():
+            if batch.external_id:
+                await self.batches.poll(batch)
+                runs.add(batch.run_id)
+        for run_id in runs:
+            batches = await self.storage.batches.for_run(run_id)
+            run = await self.storage.runs.require(run_id)
+            if run.state != "collecting" or any(b.status not in BATCH_TERMINAL for b in batches):
+                continue
+            approval = await self.storage.approvals.latest(run_id, "collect")
+            errors = [b.error for b in batches if b.error]
+            spent = await self.storage.completions.spend_micro_usd(run_id, roles=COLLECT_ROLES,
+                                                                   since=approval.decided_at)
+            counts: dict[str, dict[str, int]] = {}
+            for (split, role, status), n in (await self.storage.completions.counts(run_id)).items():
+                if role in COLLECT_ROLES:
+                    counts.setdefault(f"{role}/{split}", {"ok": 0, "invalid": 0, "failed": 0, "reused": 0})[status] = n
+            stopped = "done" if not errors else "fatal"
+            # The wrap-up posts tables and a chart: a tracked task of the run, not the scheduler's tick.
+            self.tasks.spawn(f"run-{run_id}", run_id, self._collection_finished(
+                run_id, approval, stopped, " ".join(errors), counts, {}, Budget(approval.amount_micro_usd, spent)))
+
+    async def poll_external_work(self) -> None:
+        """The scheduler's tick: training jobs, then batches. One failing poll does not stop the others."""
+        for job in await self.storage.jobs.active():
+            if not job.external_id:
+                continue
+            try:
+                await self.training.poll(job)
+            except USER_ERRORS as exc:
+                log.warning("polling job %s of run %s: %s", job.id, job.run_id, exc)
+            except Exception as exc:
+                log.warning("polling job %s of run %s failed: %s", job.id, job.run_id, describe(exc)[0])
+        try:
+            await self.poll_batches()
+        except Exception as exc:
+            log.warning("polling batches failed: %s", describe(exc)[0])
 
     async def _collect_tasks(self, run_id: int, spec: RunSpec, prepared: PreparedRun) -> list[CollectTask]:
         """Teacher on every split, the base student on eval: the requests with their exact token counts."""
@@ -352,6 +448,8 @@ class RunService:
             raise StateError(f"Run '{run.name}' is already {run.state}; there is nothing to cancel.")
         if run.id in self._cancels:
             self._cancels[run.id].set()
+        if run.state == "training":
+            await self.training.cancel(run)
         voided = await self.storage.approvals.void_pending(run.id)
         run = await self.storage.runs.update(run.id, state="cancelled")
         await self.storage.audit.add(run_id=run.id, actor=user, action="run-cancelled",
@@ -362,19 +460,39 @@ class RunService:
         await self.refresh_card(run)
 
     async def resume(self) -> None:
-        """After a restart: pick up collections that were running (training jobs are the scheduler's)."""
-        for run in await self.storage.runs.in_states(["collecting"]):
-            approval = await self.storage.approvals.latest(run.id, "collect")
+        """After a restart: pick up the work of every busy run. Polling jobs and batches is the scheduler's;
+        here, a collection or an evaluation that was running, and a training job not yet started."""
+        for run in await self.storage.runs.in_states(BUSY_STATES):
+            stage = "train" if run.state in ("training", "evaluating") else "collect"
+            approval = await self.storage.approvals.latest(run.id, stage)
             if approval is None or approval.status != "approved":
-                await self.storage.runs.update(run.id, state="failed", error="collection had no approval")
+                await self.storage.runs.update(run.id, state="failed", error=f"the {stage} stage had no approval")
                 continue
-            log.info("resuming the collection of run %s (%s)", run.id, run.name)
-            await self._post(run, Note("The bot restarted; resuming the collection. Answers already stored are "
-                                       "not asked (or paid for) again."))
-            self.tasks.spawn(f"run-{run.id}", run.id, self._collect(run.id, approval))
+            jobs = await self.storage.jobs.for_run(run.id)
+            if run.state == "collecting":
+                work, what = self._collect(run.id, approval), "the collection"
+            elif run.state == "evaluating":
+                work, what = self.training.evaluate(run.id), "the evaluation of the distilled model"
+            elif not jobs or jobs[-1].external_id is None:
+                work, what = self.training.start(run.id, approval), "starting the fine-tuning job"
+            else:
+                continue  # a job under way: the scheduler polls it
+            log.info("resuming %s of run %s (%s)", what, run.id, run.name)
+            await self._post(run, Note(f"The bot restarted; resuming {what}. Answers already stored are not "
+                                       "asked (or paid for) again."))
+            self.tasks.spawn(f"run-{run.id}", run.id, work)
+
+    async def report(self, run: Run) -> None:
+        """Post the latest table again: the eval report, or the baseline before training."""
+        await self.training.post_report(run)
+
+    async def export(self, run: Run) -> Path:
+        """Upload the per-row predictions on the eval split as CSV into the thread."""
+        return await self.training.export(run)
 
     async def close(self) -> None:
         await self.tasks.shutdown()
+        await self.training.close()
 
     async def models(self, channel_id: str) -> list[ModelInfo]:
         """The configured models and those of this channel's runs, with the provider's shutdown dates."""
@@ -395,7 +513,8 @@ class RunService:
 
     # ----- helpers ----------------------------------------------------------------------------------
 
-    async def _prepare(self, run: Run, spec: RunSpec | None = None) -> tuple[RunSpec, PreparedRun]:
+    async def prepare_run(self, run: Run, spec: RunSpec | None = None) -> tuple[RunSpec, PreparedRun]:
+        """The run's spec and its rows rendered and split (CPU work, done in a thread)."""
         if not run.dataset_id:
             raise StateError(f"Run '{run.name}' has no data yet: reply in its thread with a CSV file.")
         spec = spec or RunSpec.from_dict(run.spec)
@@ -420,6 +539,32 @@ class RunService:
 
     async def _post(self, run: Run, event: Event) -> str | None:
         return await self.notifier.post(run, event)
+
+    async def post_once(self, run: Run, key: str, event: Event) -> str | None:
+        """Post a message that must appear once however often this is called, across restarts too."""
+        if not await self.storage.notices.claim(run.id, key):
+            return None
+        try:
+            ts = await self.notifier.post(run, event)
+        except BaseException:
+            await self.storage.notices.release(run.id, key)
+            raise
+        if ts:
+            await self.storage.notices.set_message_ts(run.id, key, ts)
+        return ts
+
+    def run_folder(self, run: Run) -> Path:
+        """Where the run's files go (training file, chart, export)."""
+        return self.settings.data_dir / f"run-{run.id}-{run.name}"
+
+    @staticmethod
+    def requests_for(spec: RunSpec, rows: list[PreparedRow], model: str) -> list[CollectRequest]:
+        """The exact requests for these rows, with their prompt tokens for `model` (CPU work)."""
+        return _requests(spec, rows, model)
+
+    @staticmethod
+    def response_format_for(prepared: PreparedRun) -> dict[str, Any]:
+        return response_format(list(prepared.choices))
 
     async def _update_approval_message(self, run: Run, approval: Approval, actor: str, outcome: str,
                                        message: str) -> None:

@@ -15,7 +15,6 @@ from typing import Any
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.cards import build_card
-from bot.errors import StateError
 from bot.spec import SETTABLE_KEYS
 from handlers import messages
 from handlers.modals import open_template_modal
@@ -130,12 +129,12 @@ async def _list(inv: Invocation) -> list[str]:
         messages.no_runs()]
 
 
-def _not_yet(what: str) -> Action:
-    async def refuse(inv: Invocation) -> None:
-        await inv.run()
-        raise StateError(messages.not_available(what))
+async def _report(inv: Invocation) -> None:
+    await inv.surface.service.report(await inv.run())
 
-    return refuse
+
+async def _export(inv: Invocation) -> None:
+    await inv.surface.service.export(await inv.run())
 
 
 async def _cancel(inv: Invocation) -> None:
@@ -181,8 +180,8 @@ COMMANDS: list[Subcommand] = [
     Subcommand("status", "[NAME]", "Show a run's state, spend and next step (all runs here without a NAME).",
                "/distill status tickets", _status),
     Subcommand("list", "", "List the runs of this channel.", "/distill list", _list),
-    Subcommand("report", "NAME", "Post the latest eval table again.", "/distill report tickets", _not_yet("report")),
-    Subcommand("export", "NAME", "Share the eval predictions as a CSV.", "/distill export tickets", _not_yet("export")),
+    Subcommand("report", "NAME", "Post the latest eval table again.", "/distill report tickets", _report),
+    Subcommand("export", "NAME", "Share the eval predictions as a CSV.", "/distill export tickets", _export),
     Subcommand("cancel", "NAME", "Stop the run (asks first); answers collected so far are kept.",
                "/distill cancel tickets", _cancel),
     Subcommand("audit", "NAME", "Show who did what to the run, and when.", "/distill audit tickets", _audit),

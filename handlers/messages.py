@@ -56,11 +56,6 @@ def not_key_value(arg: str) -> str:
     return f"{code(arg)} is not a setting: write {code('key=value')}, e.g. {code('label=category')}."
 
 
-def not_available(what: str) -> str:
-    """Plain text (it travels as a StateError message): `what` is a subcommand name."""
-    return f"`{COMMAND} {what}` is not available in this version of the bot yet."
-
-
 def refused(message: str) -> str:
     """A DistillError's message, shown as it is."""
     return f":no_entry: {escape(message)}"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -27,6 +28,7 @@ from bot.prices import PriceTable
 from bot.provider import ChatProvider
 from bot.ratelimit import RateLimiters
 from bot.runs import RunService
+from bot.scheduler import Scheduler
 from handlers.app import build_app
 from handlers.directory import SlackDirectory
 from handlers.files import SlackFiles
@@ -111,12 +113,14 @@ async def build_bot(settings: Settings, *, slack_api_url: str = SLACK_API_URL, o
                     approval_clock: Callable[[], datetime] | None = None,
                     card_interval: float = CARD_INTERVAL_SECONDS) -> Bot:
     """The bot for these settings. Needs SLACK_BOT_TOKEN and OPENAI_API_KEY (callers check with Settings.require)."""
+    if openai_base_url:  # the provider, the trainer and the models list all use it
+        settings = dataclasses.replace(settings, openai_base_url=openai_base_url)
     settings.require("SLACK_BOT_TOKEN", "OPENAI_API_KEY")
     assert settings.slack_bot_token is not None and settings.openai_api_key is not None
     token = settings.slack_bot_token.reveal()
     storage = await Storage.open(settings.db_path)
     prices = await asyncio.to_thread(PriceTable.load, settings.prices_path)
-    provider = ChatProvider(base_url=openai_base_url or settings.openai_base_url,
+    provider = ChatProvider(base_url=settings.openai_base_url,
                             api_key=settings.openai_api_key.reveal(), store=settings.store_completions)
     collector = Collector(storage, provider, prices, RateLimiters(requests_per_minute=settings.requests_per_minute,
                                                                   tokens_per_minute=settings.tokens_per_minute),
@@ -133,4 +137,5 @@ async def build_bot(settings: Settings, *, slack_api_url: str = SLACK_API_URL, o
     files = SlackFiles(token, api_url=slack_api_url)
     signing_secret = settings.slack_signing_secret.reveal() if settings.slack_signing_secret else None
     app = build_app(surface, files, client=client, signing_secret=signing_secret)
-    return Bot(app, service, storage, notifier, surface, client, files, provider)
+    return Bot(app, service, storage, notifier, surface, client, files, provider,
+               services=[Scheduler(service, settings.poll_seconds)])

@@ -72,6 +72,10 @@ class ModelCatalog:
         self._overrides = dict(shutdown_dates or {})
         self._finetuned = finetuned
 
+    def set_shutdown_date(self, model: str, date: str | None) -> None:
+        """Change a model's (or family's) shutdown date while the sandbox runs, as a provider announcement would."""
+        self._overrides[model] = date
+
     def _shutdown(self, model_id: str, family: str, default: str | None) -> str | None:
         for key in (model_id, family):
             if key in self._overrides:

@@ -111,7 +111,7 @@ async def test_collect_without_data_and_train_before_collection_say_what_to_do(b
     await bot.command("train tickets")
     no_data, no_training = bot.said_to("alice")
     assert "Cannot collect answers while run 'tickets' is created: reply in the thread with a CSV first" in no_data
-    assert "Training is not available" in no_training
+    assert "Cannot train the student while run 'tickets' is created" in no_training
 
 
 async def test_status_list_audit_and_models(bot):
@@ -131,12 +131,13 @@ async def test_status_list_audit_and_models(bot):
     assert "gpt-4o " in models and "2027-01-14" in models and "default teacher" in models
 
 
-async def test_report_and_export_say_they_are_not_available_yet(bot):
-    await bot.command("new tickets")
+async def test_report_and_export_before_any_answers_say_what_to_do_first(bot):
+    await bot.ready_run("tickets")
     await bot.command("report tickets")
     await bot.command("export tickets")
     report, export = bot.said_to("alice")
-    assert "`/distill report` is not available" in report and "`/distill export` is not available" in export
+    assert "no eval split yet: collect answers first" in report
+    assert "no answers on the eval split to export yet" in export
 
 
 async def test_cancel_asks_first_and_only_the_confirmation_cancels(bot):

@@ -1,0 +1,53 @@
+"""The poller: every DISTILL_POLL_SECONDS it looks at each training job and Batch API collection that the
+database lists as active. The list is read from the database each time, never kept in the scheduler's
+memory, so a restarted bot picks up exactly where the last one stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+if TYPE_CHECKING:
+    from bot.runs import RunService
+
+log = logging.getLogger(__name__)
+
+
+class Scheduler:
+    def __init__(self, service: RunService, poll_seconds: float) -> None:
+        self.service = service
+        self.poll_seconds = poll_seconds
+        self._scheduler: AsyncIOScheduler | None = None
+        self._ticks: set[asyncio.Task] = set()
+
+    async def start(self) -> None:
+        self._scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop())
+        # One poll at a time (max_instances), and a late poll is not repeated to catch up (coalesce).
+        self._scheduler.add_job(self._tick, "interval", seconds=self.poll_seconds, next_run_time=datetime.now(),
+                                max_instances=1, coalesce=True, id="poll-external-work")
+        self._scheduler.start()
+
+    async def _tick(self) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._ticks.add(task)
+        try:
+            await self.service.poll_external_work()
+        except Exception:
+            log.exception("polling training jobs and batches failed; trying again in %s s", self.poll_seconds)
+        finally:
+            if task is not None:
+                self._ticks.discard(task)
+
+    async def close(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+            self._scheduler = None
+        for task in list(self._ticks):
+            task.cancel()
+        await asyncio.gather(*self._ticks, return_exceptions=True)
