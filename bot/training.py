@@ -24,7 +24,7 @@ from bot.charts import render_chart
 from bot.collect import Collector, CollectTask
 from bot.costs import answer_tokens
 from bot.errors import StateError
-from bot.evals import baseline_for_run, report_for_run
+from bot.evals import DISTILLED, EVAL_SPLIT, baseline_for_run, report_for_run
 from bot.events import Note, StageStarted, TableReady, TrainingUpdate
 from bot.export import write_predictions
 from bot.provider import ChatProvider
@@ -40,9 +40,6 @@ if TYPE_CHECKING:
     from bot.runs import RunService
 
 log = logging.getLogger(__name__)
-
-DISTILLED = "student_ft"
-EVAL_SPLIT = "eval"
 
 
 @dataclass(frozen=True)
