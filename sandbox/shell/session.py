@@ -1,0 +1,280 @@
+"""One shell session: the sandbox Slack (and OpenAI, unless a real endpoint is given), a database, the real app
+from `build_bot`, and the steps of the script language carried out against them.
+
+The app is the production one: Bolt listeners, storage, run service and scheduler. Only Slack and OpenAI are
+replaced, by the local servers in sandbox/, and the people are played by the SlackDriver, which sends the app
+the signed requests Slack would send. Everything the app posts is rendered to `out` as it happens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shlex
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from bot.config import Settings
+from bot.logs import configure_logging
+from handlers.wiring import Bot, build_bot
+from sandbox.openai import OpenAISandbox
+from sandbox.shell import script
+from sandbox.shell.render import Renderer
+from sandbox.shell.transcript import Transcript
+from sandbox.slack import SlackDriver, SlackSandbox
+from storage.runs import Run
+
+SANDBOX_OPENAI_KEY = "sk-sandbox"
+WAIT_POLL_SECONDS = 0.05
+# Settings a session sets unless the environment gives them: bob and carol may approve (so alice can ask and
+# someone else decide), training jobs are polled often enough for a sandbox job of a few seconds, the logs
+# stay out of the conversation, and the sandbox OpenAI is fast enough that the bot's own request pacing
+# (DISTILL_RPM, 500 a minute by default) would be the slowest part.
+CAST = ("alice", "bob", "carol")  # in the workspace from the start, so mentions of them show their names
+SESSION_DEFAULTS = {
+    "DISTILL_APPROVERS": "U0BOB,U0CAROL",
+    "DISTILL_POLL_SECONDS": "1",
+    "LOG_LEVEL": "WARNING",
+}
+SANDBOX_DEFAULTS = {"DISTILL_RPM": "20000", "DISTILL_TPM": "20000000"}
+# What the session always decides: the stand-ins' credentials, the database and no Socket Mode.
+SESSION_OWNS = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "DISTILL_DB")
+FAILED_STATES = ("failed", "cancelled")
+
+
+class StepError(Exception):
+    """A step could not be carried out (no such run, no such button, a wait that timed out)."""
+
+
+@dataclass
+class SessionOptions:
+    db: Path | None = None  # None: a fresh database in a new temporary folder
+    openai_url: str | None = None  # a real OpenAI-compatible endpoint (OPENAI_API_KEY from env) instead of the sandbox
+    trainer: str | None = None  # set on every run the session creates
+    transcript: Path | None = None
+    env: Mapping[str, str] = field(default_factory=dict)  # the environment the settings are read from
+    clock_speed: float = 60.0  # how much faster sandbox fine-tuning jobs run than real time
+    seed: int = 0
+    card_interval: float = 1.0  # seconds between edits of one run card (the app's throttle)
+    base_dir: Path = field(default_factory=Path.cwd)  # where relative :upload paths are found
+    user: str = "alice"
+    channel: str = "general"
+
+
+def session_env(options: SessionOptions, slack: SlackSandbox, db: Path, openai_url: str | None) -> dict[str, str]:
+    """The variables the app's Settings are read from in this session."""
+    env = {k: v for k, v in options.env.items() if k not in SESSION_OWNS}
+    env.update(SLACK_BOT_TOKEN=slack.bot_token, SLACK_SIGNING_SECRET=slack.signing_secret, DISTILL_DB=str(db))
+    env.setdefault("DISTILL_DATA_DIR", str(db.with_name(f"{db.stem}-data")))
+    defaults = dict(SESSION_DEFAULTS)
+    if openai_url is not None:  # the sandbox OpenAI; a real endpoint keeps the environment's key and pacing
+        env.update(OPENAI_BASE_URL=openai_url, OPENAI_API_KEY=SANDBOX_OPENAI_KEY)
+        defaults.update(SANDBOX_DEFAULTS)
+    return {**defaults, **env}
+
+
+def _ts_key(ts: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in ts.split("."))
+
+
+def _button_value(message: dict[str, Any], action: str) -> tuple[bool, str | None]:
+    for block in message.get("blocks") or []:
+        if block.get("type") == "actions":
+            for element in block.get("elements", []):
+                if element.get("action_id") == action:
+                    return True, element.get("value")
+    return False, None
+
+
+def _actions(message: dict[str, Any]) -> list[str]:
+    return [e["action_id"] for b in message.get("blocks") or [] if b.get("type") == "actions"
+            for e in b.get("elements", []) if e.get("action_id")]
+
+
+class Session:
+    def __init__(self, *, bot: Bot, slack: SlackSandbox, openai: OpenAISandbox | None, settings: Settings,
+                 options: SessionOptions, out: TextIO, transcript: Transcript | None) -> None:
+        self.bot = bot
+        self.slack = slack
+        self.openai = openai
+        self.settings = settings
+        self.options = options
+        self.out = out
+        self.transcript = transcript
+        self.driver = SlackDriver(slack, deliver=bot.app)
+        self.user = options.user
+        self.channel = options.channel
+        self.last_run: Run | None = None
+        workspace = slack.workspace
+        self.renderer = Renderer(lambda uid: workspace.users[uid]["name"] if uid in workspace.users else uid,
+                                 lambda cid: workspace.channels[cid].name if cid in workspace.channels else cid)
+        self._unsubscribe = slack.subscribe(self._show)
+
+    @classmethod
+    async def open(cls, options: SessionOptions, out: TextIO) -> Session:
+        """Start the stand-ins and the app; the caller closes the session."""
+        db = options.db or Path(tempfile.mkdtemp(prefix="distill-shell-")) / "distill.db"
+        slack = SlackSandbox()
+        await slack.start()
+        for name in CAST:
+            slack.user(name)
+        openai = None if options.openai_url else OpenAISandbox(api_key=SANDBOX_OPENAI_KEY, seed=options.seed,
+                                                                 clock_speed=options.clock_speed)
+        try:
+            sandbox_url = await openai.start() if openai else None
+            settings = Settings.from_env(session_env(options, slack, db, sandbox_url))
+            configure_logging(settings)
+            bot = await build_bot(settings, slack_api_url=slack.api_url, openai_base_url=options.openai_url,
+                                  card_interval=options.card_interval)
+        except BaseException:
+            if openai:
+                await openai.stop()
+            await slack.stop()
+            raise
+        transcript = Transcript(options.transcript) if options.transcript else None
+        session = cls(bot=bot, slack=slack, openai=openai, settings=settings, options=options, out=out,
+                      transcript=transcript)
+        try:
+            await bot.start()
+        except BaseException:
+            await session.close()
+            raise
+        return session
+
+    async def __aenter__(self) -> Session:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        try:
+            await self.bot.close()
+        finally:
+            self._unsubscribe()
+            if self.transcript:
+                self.transcript.close(self.slack.calls)
+            if self.openai:
+                await self.openai.stop()
+            await self.slack.stop()
+
+    @property
+    def prompt(self) -> str:
+        return f"{self.user}@#{self.channel}> "
+
+    def _show(self, event: Any) -> None:
+        text = self.renderer.render(event)
+        if text is not None:
+            print(text, file=self.out, flush=True)
+
+    def say(self, text: str) -> None:
+        print(text, file=self.out, flush=True)
+
+    # ----- steps --------------------------------------------------------------------------------------------
+
+    async def run(self, step: script.Step) -> None:
+        """Carry out one step and wait until the app has nothing left to post; StepError when it cannot."""
+        try:
+            match step:
+                case script.Command(text):
+                    await self._command(text)
+                case script.As(user):
+                    self.user = self.slack.user(user)["name"]
+                case script.Channel(name):
+                    self.channel = self.slack.channel(name).name
+                case script.Upload(path, run):
+                    await self._upload(path, run)
+                case script.Click(action, run):
+                    await self._click(action, run)
+                case script.Wait(state, run, seconds):
+                    await self._wait(state, run, seconds)
+                case script.Sleep(seconds):
+                    await asyncio.sleep(seconds)
+            await self.bot.idle()
+        except (LookupError, OSError, ValueError) as exc:
+            raise StepError(str(exc)) from exc
+        finally:
+            if self.transcript:
+                self.transcript.write(self.slack.calls)
+
+    async def _command(self, text: str, *, channel: str | None = None) -> None:
+        channel_id = self.slack.channel(channel or self.channel).id
+        created = await self._new_run_name(text, channel_id)
+        reply = await self.driver.slash_command(user=self.user, channel=channel_id, text=text)
+        if reply.status != 200:
+            raise StepError(f"the app answered HTTP {reply.status}: {reply.body}")
+        await self.bot.idle()
+        if created and (run := await self.bot.storage.runs.by_name(channel_id, created)):
+            self.last_run = run
+            if self.options.trainer:
+                setting = f"set {shlex.quote(run.name)} trainer={self.options.trainer}"
+                self.say(f"(the shell, for --trainer {self.options.trainer}) /distill {setting}")
+                await self._command(setting, channel=channel_id)
+
+    async def _new_run_name(self, text: str, channel_id: str) -> str | None:
+        """The name a `new NAME` command would create, when no run has it yet."""
+        words = text.split()
+        if len(words) == 2 and words[0].lower() == "new":
+            return None if await self.bot.storage.runs.by_name(channel_id, words[1]) else words[1]
+        return None
+
+    async def _run(self, name: str | None) -> Run:
+        """The named run of the current channel, or the last run this session created."""
+        if name is None:
+            if self.last_run is None:
+                raise StepError("no run created in this session yet: name one (e.g. :wait done tickets) "
+                                "or create one with /distill new NAME")
+            return await self.bot.storage.runs.require(self.last_run.id)
+        channel_id = self.slack.channel(self.channel).id
+        run = await self.bot.storage.runs.by_name(channel_id, name)
+        if run is None:
+            names = ", ".join(r.name for r in await self.bot.storage.runs.in_channel(channel_id)) or "none"
+            raise StepError(f"no run named {name!r} in #{self.channel} (runs here: {names})")
+        return run
+
+    async def _upload(self, path: str, run_name: str | None) -> None:
+        run = await self._run(run_name)
+        file = await asyncio.to_thread(lambda: self.options.base_dir / Path(path).expanduser())
+        if not await asyncio.to_thread(file.is_file):
+            raise StepError(f"no file {file} to upload (relative paths start at {self.options.base_dir})")
+        if not run.thread_ts:
+            raise StepError(f"run {run.name!r} has no thread to share into (its card was never posted)")
+        await self.driver.share_file(file, user=self.user, channel=run.channel_id, thread_ts=run.thread_ts)
+
+    async def _click(self, action: str, run_name: str | None) -> None:
+        run = await self._run(run_name) if run_name else None
+        channel = self.slack.channel(run.channel_id if run else self.channel)
+        user_id = self.slack.user(self.user)["id"]
+        visible = [m for m in channel.messages.values() if self.slack.workspace.is_live(m)]
+        visible += [e.message for e in self.slack.ephemerals(user_id, channel.id)]
+        if run:
+            visible = [m for m in visible if m.get("thread_ts", m["ts"]) == run.thread_ts
+                       or _button_value(m, action)[1] == str(run.id)]
+        candidates = [m for m in visible if _button_value(m, action)[0]]
+        if not candidates:
+            offered = sorted({a for m in visible for a in _actions(m)})
+            where = f"run {run.name!r}" if run else f"#{channel.name}"
+            raise StepError(f"no button {action!r} that {self.user} can see in {where}; buttons there now: "
+                            f"{', '.join(offered) or 'none'}")
+        message = max(candidates, key=lambda m: _ts_key(m["ts"]))
+        reply = await self.driver.click(user=self.user, channel=channel.id, message_ts=message["ts"], action_id=action,
+                                        value=_button_value(message, action)[1])
+        if reply.status != 200:
+            raise StepError(f"the app answered HTTP {reply.status}: {reply.body}")
+
+    async def _wait(self, state: str, run_name: str | None, seconds: float) -> None:
+        run = await self._run(run_name)
+        deadline = time.monotonic() + seconds
+        while run.state != state:
+            if run.state in FAILED_STATES:
+                reason = f": {run.error}" if run.error else ""
+                raise StepError(f"run {run.name!r} is {run.state}{reason}; it will not reach {state!r} by itself")
+            if time.monotonic() >= deadline:
+                raise StepError(f"run {run.name!r} did not reach {state!r} within {seconds:g} s (it is {run.state!r})")
+            await asyncio.sleep(WAIT_POLL_SECONDS)
+            if self.transcript:
+                self.transcript.write(self.slack.calls)
+            run = await self.bot.storage.runs.require(run.id)

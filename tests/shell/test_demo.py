@@ -1,0 +1,55 @@
+"""`distill-bot demo`: the whole path from the bundled CSV to the eval table and chart, twice at once."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import sys
+from pathlib import Path
+
+from bot.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def _demo(*args: str, tmpdir: Path) -> tuple[int, str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DISTILL_", "SLACK_", "OPENAI_"))}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "demo", *args, cwd=ROOT, env={**env, "TMPDIR": str(tmpdir)},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(process.communicate(), 170)
+    return process.returncode, out.decode(), err.decode()
+
+
+def _check_story(out: str) -> Path:
+    """The demo's story as a person reads it; returns the chart's path."""
+    for step in ("alice@#general> /distill new tickets", "bob@#general> :click approve", "✅ Collection finished",
+                 "alice@#general> /distill train tickets", "Training succeeded", "bob@#general> :wait done 150"):
+        assert step in out, step
+    table = out[out.index("*Eval: teacher vs base student vs distilled student*"):]
+    assert re.search(r"^ +teacher +base +distilled$", table, re.M), "the eval table has the three models"
+    assert re.search(r"^ +Accuracy( +\d+\.\d%){3}$", table, re.M)
+    assert "[file: eval-chart.png" in table
+    assert "sandbox models" in out and "not OpenAI's" in out
+    chart = Path(re.search(r"^Eval chart: +(\S+)$", out, re.M).group(1))
+    assert chart.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    database = Path(re.search(r"^Database: +(\S+)$", out, re.M).group(1))
+    assert database.is_file() and chart.is_relative_to(database.parent)
+    return chart
+
+
+async def test_two_demos_at_once_each_reach_the_eval_table_and_leave_their_own_chart(tmp_path):
+    (status_a, out_a, err_a), (status_b, out_b, err_b) = await asyncio.gather(
+        _demo(tmpdir=tmp_path),
+        _demo("--dir", str(tmp_path / "named"), tmpdir=tmp_path))
+    assert status_a == 0, err_a
+    assert status_b == 0, err_b
+    chart_a, chart_b = _check_story(out_a), _check_story(out_b)
+    assert chart_a.is_relative_to(tmp_path) and chart_b.is_relative_to(tmp_path / "named")
+
+
+def test_a_demo_folder_that_already_holds_a_database_is_refused(tmp_path, capsys):
+    (tmp_path / "distill.db").write_bytes(b"")
+    assert main(["demo", "--dir", str(tmp_path)]) == 2
+    assert "already holds a demo database; give a new --dir" in capsys.readouterr().err

@@ -1,0 +1,75 @@
+"""Shell scripts against the real app and the sandbox servers: approvals, bad input, waits and the transcript."""
+
+from __future__ import annotations
+
+import json
+
+from bot.examples import TICKETS_CSV
+from tests.shell.conftest import READY
+
+
+async def test_a_rejected_request_ends_the_stage_and_clicking_approve_afterwards_fails_that_line(shell):
+    result = await shell(READY + """/distill collect tickets
+:as carol
+:click reject
+:wait ready 5
+:click approve
+/distill status tickets
+""")
+    assert result.status == 1
+    assert "error: line 8: :click approve\n  no button 'approve' that carol can see in #general" in result.err
+    assert "🚫 Rejected by @carol." in result.out
+    assert "/distill status tickets" not in result.out, "the script stops at the failing line"
+
+
+async def test_the_requester_cannot_approve_their_own_spend_and_the_wait_for_it_times_out(shell):
+    result = await shell(READY + """/distill collect tickets
+:click approve
+:wait collecting 0.5
+""", env={"DISTILL_APPROVERS": "U0ALICE,U0BOB"})
+    assert result.status == 1
+    refusal = result.out[result.out.index("alice@#general> :click approve"):]
+    assert "(only @alice sees this)" in refusal and "someone else has to approve it" in refusal
+    assert ("error: line 6: :wait collecting 0.5\n  run 'tickets' did not reach 'collecting' within 0.5 s "
+            "(it is 'awaiting_approval')") in result.err
+
+
+async def test_a_bad_csv_is_explained_in_the_thread_and_the_run_waits_for_a_good_one(shell, tmp_path):
+    (tmp_path / "broken.csv").write_bytes(b"\xff\xfe\x00garbage\x00\x00")
+    result = await shell(f"""
+/distill new tickets
+:upload broken.csv
+/distill status tickets
+:upload {TICKETS_CSV}
+:wait ready 5
+""")
+    assert result.status == 0, result.err
+    refused = result.out[result.out.index(":upload broken.csv"):result.out.index("/distill status")]
+    assert "⚠️ Could not use *broken.csv*:" in refused
+    assert "*tickets* is *created*." in result.out
+    assert "✅ Loaded *it-tickets.csv*: 480 rows" in result.out
+
+
+async def test_waiting_on_a_state_the_run_does_not_reach_fails_with_the_line_and_the_state(shell):
+    result = await shell("/distill new tickets\n# nothing uploaded\n:wait ready 0.2")
+    assert result.status == 1
+    assert result.err.startswith("error: line 3: :wait ready 0.2\n  run 'tickets' did not reach 'ready' within 0.2 s "
+                                 "(it is 'created')")
+
+
+async def test_the_transcript_holds_every_web_api_call_the_app_made_in_order(shell, tmp_path):
+    path = tmp_path / "calls" / "slack.jsonl"
+    result = await shell(READY + "/distill status tickets", transcript=path)
+    assert result.status == 0, result.err
+    calls = [json.loads(line) for line in path.read_text().splitlines()]
+    assert all(set(call) == {"method", "arguments", "time", "ok", "error"} for call in calls)
+    assert [c["time"] for c in calls] == sorted(c["time"] for c in calls)
+    card, *replies = [c["arguments"] for c in calls if c["method"] == "chat.postMessage"]
+    assert card["channel"] == "C0GENERAL" and "thread_ts" not in card
+    assert card["blocks"][0]["text"]["text"] == "Distill run: tickets"
+    edits = [c["arguments"] for c in calls if c["method"] == "chat.update"]
+    [card_ts] = {edit["ts"] for edit in edits}
+    assert {reply["thread_ts"] for reply in replies} == {card_ts}, "everything else goes into the run's thread"
+    assert len([r for r in replies if "Loaded *it-tickets.csv*" in r["text"]]) == 1
+    assert all(c["ok"] and c["error"] is None for c in calls)
+    assert "xoxb-" not in path.read_text(), "the bot token is not in the arguments"
