@@ -16,8 +16,7 @@ from bot.config import Settings
 from bot.errors import ConfigError
 from sandbox.shell.script import FORMS, Line, ScriptError, parse_line, parse_script
 from sandbox.shell.session import Session, SessionOptions, StepError
-
-TRAINER_SANDBOXES = {"together": "sandbox.together"}
+from sandbox.shell.standins import TRAINER_STAND_INS
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -48,15 +47,13 @@ def options_from(args: argparse.Namespace, settings: Settings, env: dict[str, st
 
 
 def check_trainer(name: str) -> None:
-    """A trainer the session can drive: known to the bot, with a sandbox to train against when it needs one."""
-    import importlib.util
-
+    """A trainer the session can drive: known to the bot, with its stand-in when it has its own provider."""
     from bot.trainers import TRAINERS
 
     missing = [] if name in TRAINERS else [f"bot/trainers has no {name!r} back end"]
-    module = TRAINER_SANDBOXES.get(name)
-    if module and importlib.util.find_spec(module) is None:
-        missing.append(f"there is no {module} stand-in to train against")
+    stand_in = TRAINER_STAND_INS.get(name)
+    if stand_in and not stand_in.available():
+        missing.append(f"there is no {stand_in.module} stand-in to train against")
     if missing:
         raise ConfigError(f"--trainer {name} is not available in this version: {'; '.join(missing)}. "
                           f"Trainers here: {', '.join(TRAINERS)} (leave out --trainer for openai).")

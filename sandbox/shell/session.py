@@ -13,6 +13,7 @@ import shlex
 import tempfile
 import time
 from collections.abc import Mapping
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -23,24 +24,21 @@ from handlers.wiring import Bot, build_bot
 from sandbox.openai import OpenAISandbox
 from sandbox.shell import script
 from sandbox.shell.render import Renderer
+from sandbox.shell.standins import start_stand_ins
 from sandbox.shell.transcript import Transcript
-from sandbox.slack import SlackDriver, SlackSandbox
+from sandbox.slack import SlackDriver, SlackEvent, SlackSandbox
 from storage.runs import Run
 
-SANDBOX_OPENAI_KEY = "sk-sandbox"
 WAIT_POLL_SECONDS = 0.05
-# Settings a session sets unless the environment gives them: bob and carol may approve (so alice can ask and
-# someone else decide), training jobs are polled often enough for a sandbox job of a few seconds, the logs
-# stay out of the conversation, and the sandbox OpenAI is fast enough that the bot's own request pacing
-# (DISTILL_RPM, 500 a minute by default) would be the slowest part.
 CAST = ("alice", "bob", "carol")  # in the workspace from the start, so mentions of them show their names
-SESSION_DEFAULTS = {
-    "DISTILL_APPROVERS": "U0BOB,U0CAROL",
-    "DISTILL_POLL_SECONDS": "1",
-    "LOG_LEVEL": "WARNING",
-}
+# Settings a session sets unless the environment gives them: bob and carol may approve (so alice can ask and
+# someone else decide), training jobs are polled often enough for a sandbox job of a few seconds, and the
+# logs stay out of the conversation.
+SESSION_DEFAULTS = {"DISTILL_APPROVERS": "U0BOB,U0CAROL", "DISTILL_POLL_SECONDS": "1", "LOG_LEVEL": "WARNING"}
+# The sandbox OpenAI answers in milliseconds: the bot's own pacing (500 requests a minute by default) would be
+# the slowest part of a session. A real endpoint keeps the environment's pacing.
 SANDBOX_DEFAULTS = {"DISTILL_RPM": "20000", "DISTILL_TPM": "20000000"}
-# What the session always decides: the stand-ins' credentials, the database and no Socket Mode.
+# What the session always decides: the Slack stand-in's credentials, the database and no Socket Mode.
 SESSION_OWNS = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "DISTILL_DB")
 FAILED_STATES = ("failed", "cancelled")
 
@@ -64,14 +62,17 @@ class SessionOptions:
     channel: str = "general"
 
 
-def session_env(options: SessionOptions, slack: SlackSandbox, db: Path, openai_url: str | None) -> dict[str, str]:
-    """The variables the app's Settings are read from in this session."""
+def session_env(options: SessionOptions, slack: SlackSandbox, db: Path,
+                stand_ins: Mapping[str, str] | None) -> dict[str, str]:
+    """The variables the app's Settings are read from: the environment's, then the session's defaults under
+    them and its own choices over them. `stand_ins` are the settings of the sandbox servers, None with a real
+    OpenAI endpoint (which keeps the environment's key)."""
     env = {k: v for k, v in options.env.items() if k not in SESSION_OWNS}
     env.update(SLACK_BOT_TOKEN=slack.bot_token, SLACK_SIGNING_SECRET=slack.signing_secret, DISTILL_DB=str(db))
     env.setdefault("DISTILL_DATA_DIR", str(db.with_name(f"{db.stem}-data")))
     defaults = dict(SESSION_DEFAULTS)
-    if openai_url is not None:  # the sandbox OpenAI; a real endpoint keeps the environment's key and pacing
-        env.update(OPENAI_BASE_URL=openai_url, OPENAI_API_KEY=SANDBOX_OPENAI_KEY)
+    if stand_ins is not None:
+        env.update(stand_ins)
         defaults.update(SANDBOX_DEFAULTS)
     return {**defaults, **env}
 
@@ -96,10 +97,10 @@ def _actions(message: dict[str, Any]) -> list[str]:
 
 class Session:
     def __init__(self, *, bot: Bot, slack: SlackSandbox, openai: OpenAISandbox | None, settings: Settings,
-                 options: SessionOptions, out: TextIO, transcript: Transcript | None) -> None:
+                 options: SessionOptions, out: TextIO, transcript: Transcript | None, stack: AsyncExitStack) -> None:
         self.bot = bot
         self.slack = slack
-        self.openai = openai
+        self.openai = openai  # None with a real endpoint
         self.settings = settings
         self.options = options
         self.out = out
@@ -108,35 +109,34 @@ class Session:
         self.user = options.user
         self.channel = options.channel
         self.last_run: Run | None = None
+        self._stack = stack
         workspace = slack.workspace
         self.renderer = Renderer(lambda uid: workspace.users[uid]["name"] if uid in workspace.users else uid,
                                  lambda cid: workspace.channels[cid].name if cid in workspace.channels else cid)
-        self._unsubscribe = slack.subscribe(self._show)
+        slack.subscribe(self._show)  # for the sandbox's whole life: it is stopped and dropped with the session
 
     @classmethod
     async def open(cls, options: SessionOptions, out: TextIO) -> Session:
-        """Start the stand-ins and the app; the caller closes the session."""
+        """Start the stand-ins and the app; closing the session stops them all, the app first."""
         db = options.db or Path(tempfile.mkdtemp(prefix="distill-shell-")) / "distill.db"
-        slack = SlackSandbox()
-        await slack.start()
-        for name in CAST:
-            slack.user(name)
-        openai = None if options.openai_url else OpenAISandbox(api_key=SANDBOX_OPENAI_KEY, seed=options.seed,
-                                                                 clock_speed=options.clock_speed)
-        try:
-            sandbox_url = await openai.start() if openai else None
-            settings = Settings.from_env(session_env(options, slack, db, sandbox_url))
+        async with AsyncExitStack() as stack:
+            slack = SlackSandbox()
+            await slack.start()
+            stack.push_async_callback(slack.stop)
+            for name in CAST:
+                slack.user(name)
+            openai, stand_ins = (None, None) if options.openai_url else await start_stand_ins(
+                stack, trainer=options.trainer, seed=options.seed, clock_speed=options.clock_speed)
+            settings = Settings.from_env(session_env(options, slack, db, stand_ins))
             configure_logging(settings)
+            transcript = Transcript(options.transcript) if options.transcript else None
+            if transcript:
+                stack.callback(lambda: transcript.close(slack.calls))  # after the app's last calls
             bot = await build_bot(settings, slack_api_url=slack.api_url, openai_base_url=options.openai_url,
                                   card_interval=options.card_interval)
-        except BaseException:
-            if openai:
-                await openai.stop()
-            await slack.stop()
-            raise
-        transcript = Transcript(options.transcript) if options.transcript else None
-        session = cls(bot=bot, slack=slack, openai=openai, settings=settings, options=options, out=out,
-                      transcript=transcript)
+            stack.push_async_callback(bot.close)
+            session = cls(bot=bot, slack=slack, openai=openai, settings=settings, options=options, out=out,
+                          transcript=transcript, stack=stack.pop_all())
         try:
             await bot.start()
         except BaseException:
@@ -151,21 +151,13 @@ class Session:
         await self.close()
 
     async def close(self) -> None:
-        try:
-            await self.bot.close()
-        finally:
-            self._unsubscribe()
-            if self.transcript:
-                self.transcript.close(self.slack.calls)
-            if self.openai:
-                await self.openai.stop()
-            await self.slack.stop()
+        await self._stack.aclose()
 
     @property
     def prompt(self) -> str:
         return f"{self.user}@#{self.channel}> "
 
-    def _show(self, event: Any) -> None:
+    def _show(self, event: SlackEvent) -> None:
         text = self.renderer.render(event)
         if text is not None:
             print(text, file=self.out, flush=True)

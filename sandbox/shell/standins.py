@@ -1,0 +1,53 @@
+"""The outside services of a shell session, started on 127.0.0.1: OpenAI's stand-in (unless a real endpoint is
+used) and the stand-in of a trainer that has its own provider (Together), each stopped with the session.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from typing import Any
+
+from sandbox.openai import OpenAISandbox
+
+SANDBOX_OPENAI_KEY = "sk-sandbox"
+
+
+@dataclass(frozen=True)
+class TrainerStandIn:
+    """Where a trainer's stand-in server lives and which settings point the bot at it."""
+
+    module: str
+    server: str
+    url_variable: str
+    key_variable: str
+
+    def available(self) -> bool:
+        return importlib.util.find_spec(self.module) is not None
+
+
+TRAINER_STAND_INS = {
+    "together": TrainerStandIn("sandbox.together", "TogetherSandbox", "TOGETHER_BASE_URL", "TOGETHER_API_KEY"),
+}
+
+
+async def _serve(stack: AsyncExitStack, server: Any) -> str:
+    url = await server.start()
+    stack.push_async_callback(server.stop)
+    return url
+
+
+async def start_stand_ins(stack: AsyncExitStack, *, trainer: str | None, seed: int,
+                          clock_speed: float) -> tuple[OpenAISandbox, dict[str, str]]:
+    """Start the OpenAI stand-in, and the trainer's when it has one; returns the OpenAI one and the settings
+    that point the bot at them. Each server stops when `stack` closes."""
+    openai = OpenAISandbox(api_key=SANDBOX_OPENAI_KEY, seed=seed, clock_speed=clock_speed)
+    env = {"OPENAI_BASE_URL": await _serve(stack, openai), "OPENAI_API_KEY": SANDBOX_OPENAI_KEY}
+    stand_in = TRAINER_STAND_INS.get(trainer or "")
+    if stand_in is not None:
+        server = getattr(importlib.import_module(stand_in.module), stand_in.server)(seed=seed, clock_speed=clock_speed)
+        env[stand_in.url_variable] = await _serve(stack, server)
+        env[stand_in.key_variable] = server.api_key
+    return openai, env
