@@ -81,3 +81,30 @@ def slack_client(slack_sandbox):
     from slack_sdk.web.async_client import AsyncWebClient
 
     return AsyncWebClient(token=slack_sandbox.bot_token, base_url=slack_sandbox.api_url)
+
+
+TOGETHER_API_KEY = "together-sandbox-key"
+
+
+@pytest.fixture
+async def make_together_sandbox():
+    """Start Together sandboxes with any knobs: `sb = await make_together_sandbox(fail_jobs_with="...")`."""
+    from sandbox.together import TogetherSandbox
+
+    started = []
+
+    async def make(**knobs):
+        sandbox = TogetherSandbox(**{"api_key": TOGETHER_API_KEY, "clock_speed": 600, **knobs})
+        await sandbox.start()
+        started.append(sandbox)
+        return sandbox
+
+    yield make
+    for sandbox in started:
+        await sandbox.stop()
+
+
+@pytest.fixture
+async def together_sandbox(make_together_sandbox):
+    """A started Together sandbox (key TOGETHER_API_KEY, clock at 600x: a job takes about 0.1 s)."""
+    return await make_together_sandbox()

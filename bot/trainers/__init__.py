@@ -8,9 +8,11 @@ from bot.config import Settings
 from bot.errors import ConfigError
 from bot.trainers.base import Trainer
 from bot.trainers.openai import OpenAITrainer
+from bot.trainers.together import TogetherTrainer
 
 TRAINERS: dict[str, Callable[[Settings], Trainer]] = {
     OpenAITrainer.name: OpenAITrainer.from_settings,
+    TogetherTrainer.name: TogetherTrainer.from_settings,
 }
 
 
