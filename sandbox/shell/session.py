@@ -263,7 +263,7 @@ class Session:
         while run.state != state:
             if run.state in FAILED_STATES:
                 reason = f": {run.error}" if run.error else ""
-                raise StepError(f"run {run.name!r} is {run.state}{reason}; it will not reach {state!r} by itself")
+                raise StepError(f"run {run.name!r} is {run.state}, so it will not reach {state!r} by itself{reason}")
             if time.monotonic() >= deadline:
                 raise StepError(f"run {run.name!r} did not reach {state!r} within {seconds:g} s (it is {run.state!r})")
             await asyncio.sleep(WAIT_POLL_SECONDS)

@@ -73,3 +73,19 @@ async def test_the_transcript_holds_every_web_api_call_the_app_made_in_order(she
     assert len([r for r in replies if "Loaded *it-tickets.csv*" in r["text"]]) == 1
     assert all(c["ok"] and c["error"] is None for c in calls)
     assert "xoxb-" not in path.read_text(), "the bot token is not in the arguments"
+
+
+async def test_a_wait_ends_at_once_when_the_run_is_cancelled_through_a_button_only_its_user_sees(shell):
+    result = await shell("/distill new tickets\n/distill cancel tickets\n:click cancel_confirmed\n:wait ready 30")
+    assert result.status == 1
+    assert "(only @alice sees this)" in result.out and "[Cancel the run → :click cancel_confirmed]" in result.out
+    assert result.err.startswith("error: line 4: :wait ready 30\n  run 'tickets' is cancelled, so it will not reach "
+                                 "'ready' by itself")
+
+
+async def test_the_trainer_flag_is_set_on_every_run_the_session_creates_and_no_other(shell):
+    result = await shell("/distill new a\n/distill new a\n/distill new b", trainer="openai")
+    assert result.status == 0, result.err
+    assert result.out.count("(the shell, for --trainer openai) /distill set a trainer=openai") == 1
+    assert result.out.count("(the shell, for --trainer openai) /distill set b trainer=openai") == 1
+    assert result.out.count("@alice changed `trainer=openai`.") == 2
