@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 from bot.examples import TICKETS_CSV
+from bot.trainers import get_trainer
+from sandbox.shell.session import Session, SessionOptions
 from tests.shell.conftest import READY
 
 
@@ -89,3 +92,13 @@ async def test_the_trainer_flag_is_set_on_every_run_the_session_creates_and_no_o
     assert result.out.count("(the shell, for --trainer openai) /distill set a trainer=openai") == 1
     assert result.out.count("(the shell, for --trainer openai) /distill set b trainer=openai") == 1
     assert result.out.count("@alice changed `trainer=openai`.") == 2
+
+
+async def test_with_the_together_trainer_the_session_serves_togethers_stand_in_and_points_the_bot_at_it(tmp_path):
+    async with await Session.open(SessionOptions(db=tmp_path / "d.db", trainer="together"), io.StringIO()) as session:
+        assert session.settings.together_base_url.startswith("http://127.0.0.1:")
+        trainer = get_trainer("together", session.settings)
+        check = await trainer.check_base_model("meta-llama/Meta-Llama-3.1-8B-Instruct-Reference")
+        refused = await trainer.check_base_model("gpt-4o-mini-2024-07-18")
+        await trainer.close()
+    assert check.trainable and not refused.trainable and "Together does not fine-tune" in refused.message
