@@ -118,8 +118,9 @@ class TogetherTrainer:
     def from_settings(cls, settings: Settings) -> TogetherTrainer:
         settings.require("TOGETHER_API_KEY")
         assert settings.together_api_key is not None
+        # The endpoint is watched as often as jobs are (DISTILL_POLL_SECONDS): both take minutes to change.
         return cls(base_url=settings.together_base_url, api_key=settings.together_api_key,
-                   prices=TogetherPrices.load(settings.prices_path))
+                   prices=TogetherPrices.load(settings.prices_path), deploy_poll_seconds=settings.poll_seconds)
 
     async def close(self) -> None:
         if self._session is not None:

@@ -1,0 +1,111 @@
+"""A whole run with trainer=together through the Slack app against the Together sandbox (issue 10): the teacher
+and the base student answer serverless, the job is polled by the scheduler, its events are posted once, the
+fine-tuned model is evaluated on a dedicated endpoint that is deleted right after; a failing job posts
+Together's error; a restarted bot resumes polling."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tests.conftest import TOGETHER_API_KEY
+from tests.handlers.conftest import thread_texts
+from tests.handlers.test_distillation import REPORT_TITLE, _approve_newest, _wait_for_state
+
+TEACHER = "meta-llama/Llama-3.3-70B-Instruct-Turbo"
+STUDENT = "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference"
+SETTINGS = f"label=category train=60 eval=30 trainer=together teacher={TEACHER} student={STUDENT}"
+TOGETHER_EVENTS = ("Fine tune request created", "Job started", "Training started", "Epoch completed", "Job finished")
+
+
+def together_env(sandbox, **env: str) -> dict[str, str]:
+    """Inference and training both at the Together sandbox, polled every 0.2 s."""
+    return {"OPENAI_BASE_URL": sandbox.url, "OPENAI_API_KEY": TOGETHER_API_KEY, "TOGETHER_BASE_URL": sandbox.url,
+            "TOGETHER_API_KEY": TOGETHER_API_KEY, "DISTILL_POLL_SECONDS": "0.2", **env}
+
+
+def event_lines(texts: list[str]) -> list[str]:
+    return [line.strip("`") for t in texts if t.startswith("```")
+            for line in t.splitlines() if line.strip("`").startswith(TOGETHER_EVENTS)]
+
+
+async def training(bot, name: str = "tickets") -> None:
+    """Collect, then ask for training and approve it."""
+    await bot.ready_run(name, SETTINGS)
+    await bot.command(f"collect {name}")
+    await _approve_newest(bot, name)
+    assert await _wait_for_state(bot, name, "collected", "failed") == "collected"
+    await bot.command(f"train {name}")
+    await _approve_newest(bot, name)
+
+
+def job_posts(sandbox) -> list:
+    return [r for r in sandbox.requests if r.method == "POST" and r.path == "/v1/fine-tunes" and r.status == 200]
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "needs the training stage to price the distilled model as ft:<student> (its Together name is the endpoint's, "
+    "which the price table cannot list) and to add the endpoint's minutes to the train quote"))
+async def test_a_together_run_trains_deploys_evaluates_and_undeploys(make_bot, together_sandbox):
+    bot = await make_bot(**together_env(together_sandbox))
+    await bot.ready_run("tickets", SETTINGS)
+    await bot.command("collect tickets")
+    await _approve_newest(bot, "tickets")
+    assert await _wait_for_state(bot, "tickets", "collected", "failed") == "collected"
+    await bot.command("train tickets")
+    request = "\n".join(thread_texts(await bot.thread("tickets")))
+    assert "dedicated endpoint" in request and "per 1M" in request  # the endpoint's minutes and Together's formula
+    await _approve_newest(bot, "tickets")
+    assert await _wait_for_state(bot, "tickets", "done", "failed") == "done"
+
+    run = await bot.run("tickets")
+    [job] = await bot.bot.storage.jobs.for_run(run.id)
+    assert job.status == "SUCCEEDED" and job.fine_tuned_model.startswith(f"distill-sandbox/{STUDENT.split('/')[1]}")
+    assert job.endpoint_id is None  # stored while the endpoint ran, cleared when it was deleted
+    assert set(await bot.bot.storage.evals.latest(run.id)) == {"teacher", "student_base", "student_ft"}
+    texts = thread_texts(await bot.thread("tickets"))
+    assert sum(REPORT_TITLE in t for t in texts) == 1
+    lines = event_lines(texts)
+    assert lines and len(lines) == len(set(lines))
+    [bill] = together_sandbox.endpoints.bills
+    assert together_sandbox.endpoints.live() == [] and bill.minutes >= 2
+    assert len(job_posts(together_sandbox)) == 1
+
+
+async def test_a_failing_together_job_posts_togethers_error_and_fails_the_run(make_bot, make_together_sandbox):
+    reason = "Training failed: the GPU node was preempted and the job could not be resumed."
+    sandbox = await make_together_sandbox(fail_jobs_with=reason)
+    bot = await make_bot(**together_env(sandbox))
+    await training(bot)
+    assert await _wait_for_state(bot, "tickets", "failed", "done") == "failed"
+    run = await bot.run("tickets")
+    assert reason in run.error
+    assert any("Training failed" in t and reason in t for t in thread_texts(await bot.thread("tickets")))
+    assert sandbox.endpoints.bills == []  # nothing was deployed, nothing billed per minute
+
+
+async def test_a_bot_restarted_mid_training_resumes_polling_the_together_job(make_bot, make_together_sandbox,
+                                                                             tmp_path):
+    sandbox = await make_together_sandbox(clock_speed=15)  # a four-second job: the restart lands in its middle
+    database = str(tmp_path / "restart.db")
+    first = await make_bot(**together_env(sandbox, DISTILL_DB=database))
+    await training(first)
+    await _wait_for_state(first, "tickets", "training")
+    for _ in range(100):  # until at least one batch of job events has been posted
+        if event_lines(thread_texts(await first.thread("tickets"))):
+            break
+        await asyncio.sleep(0.05)
+    await first.bot.close()
+
+    second = await make_bot(**together_env(sandbox, DISTILL_DB=database))
+    run = await second.run("tickets")
+    for _ in range(400):
+        [job] = await second.bot.storage.jobs.for_run(run.id)
+        if job.status == "SUCCEEDED":
+            break
+        await asyncio.sleep(0.05)
+    assert job.status == "SUCCEEDED" and job.trained_tokens > 0
+    lines = event_lines(thread_texts(await second.thread("tickets")))
+    assert any(line.startswith("Job finished") for line in lines) and len(lines) == len(set(lines))
+    assert len(job_posts(sandbox)) == 1
