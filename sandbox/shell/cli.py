@@ -37,8 +37,6 @@ def options_from(args: argparse.Namespace, settings: Settings, env: dict[str, st
     """Session options from the command line; ConfigError names a flag that cannot work here."""
     if args.openai and settings.openai_api_key is None:
         raise ConfigError(f"--openai {args.openai} needs OPENAI_API_KEY in the environment (the endpoint's key).")
-    if args.openai:
-        env = {**env, "OPENAI_BASE_URL": args.openai}
     if args.trainer:
         check_trainer(args.trainer)
     script_dir = Path(args.script).resolve().parent if args.script and args.script != "-" else Path.cwd()

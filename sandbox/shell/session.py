@@ -74,6 +74,8 @@ def session_env(options: SessionOptions, slack: SlackSandbox, db: Path,
     if stand_ins is not None:
         env.update(stand_ins)
         defaults.update(SANDBOX_DEFAULTS)
+    if options.openai_url:  # inference and OpenAI fine-tuning both go there
+        env["OPENAI_BASE_URL"] = options.openai_url
     return {**defaults, **env}
 
 
@@ -132,8 +134,7 @@ class Session:
             transcript = Transcript(options.transcript) if options.transcript else None
             if transcript:
                 stack.callback(lambda: transcript.close(slack.calls))  # after the app's last calls
-            bot = await build_bot(settings, slack_api_url=slack.api_url, openai_base_url=options.openai_url,
-                                  card_interval=options.card_interval)
+            bot = await build_bot(settings, slack_api_url=slack.api_url, card_interval=options.card_interval)
             stack.push_async_callback(bot.close)
             session = cls(bot=bot, slack=slack, openai=openai, settings=settings, options=options, out=out,
                           transcript=transcript, stack=stack.pop_all())

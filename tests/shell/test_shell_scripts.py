@@ -102,3 +102,14 @@ async def test_with_the_together_trainer_the_session_serves_togethers_stand_in_a
         refused = await trainer.check_base_model("gpt-4o-mini-2024-07-18")
         await trainer.close()
     assert check.trainable and not refused.trainable and "Together does not fine-tune" in refused.message
+
+
+async def test_with_openai_given_the_session_sends_every_model_request_to_that_endpoint(shell, make_openai_sandbox):
+    endpoint = await make_openai_sandbox(api_key="sk-endpoint-key")
+    result = await shell(READY + "/distill collect tickets\n:as bob\n:click approve\n:wait collected 30",
+                         openai_url=endpoint.url, env={"OPENAI_API_KEY": "sk-endpoint-key"})
+    assert result.status == 0, result.err
+    assert f"and {endpoint.url}." in result.out and "sandbox OpenAI" not in result.out
+    paid = [r for r in endpoint.requests.paid() if r.path == "/v1/chat/completions"]
+    assert len(paid) == 30 + 20 + 20, "teacher on train and eval, base student on eval: all at the given endpoint"
+    assert "sk-endpoint-key" not in result.out + result.err
