@@ -54,6 +54,9 @@ class CollectTask:
     response_format: dict[str, Any]
     choices: Sequence[str]
     max_completion_tokens: int  # tokens of the longest possible answer
+    # The price-table entry when it is not the model's name (a fine-tuned model served under an endpoint's
+    # name is priced as "ft:<base model>").
+    price_model: str | None = None
 
 
 @dataclass(frozen=True)
@@ -131,7 +134,7 @@ class Collector:
         if not todo_pairs:
             return outcome
 
-        price = self.prices.get(task.model)
+        price = self.prices.get(task.price_model or task.model)
         limiter = self.limiters.for_model(self.provider.base_url, task.model)
         results: asyncio.Queue[Completion | None] = asyncio.Queue()
         pending = iter(todo_pairs)

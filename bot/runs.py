@@ -269,12 +269,9 @@ class RunService:
                              "first.")
         await self.training.check_model(run, spec)
         quote = await self.training.quote(run, spec, prepared)
-        return StageQuote(
-            stage="train", quote_hash=quote.data.quote.quote_hash, estimate_micro_usd=quote.data.quote.total_micro_usd,
-            max_micro_usd=quote.max_micro_usd,
-            detail={"trainer": spec.trainer, "student": spec.student, "training": quote.data.to_dict(),
-                    "eval_max_micro_usd": quote.eval_max_micro_usd},
-        )
+        return StageQuote(stage="train", quote_hash=quote.quote_hash,
+                          estimate_micro_usd=quote.estimate_micro_usd, max_micro_usd=quote.max_micro_usd,
+                          detail=quote.to_dict(spec, len(prepared.eval)))
 
     async def _quote(self, run: Run, stage: str) -> StageQuote:
         return await (self._collect_quote(run) if stage == "collect" else self._train_quote(run))

@@ -11,6 +11,7 @@ the eval report (table and chart) is posted once.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from bot.export import write_predictions
 from bot.provider import ChatProvider
 from bot.spec import RunSpec
 from bot.splits import PreparedRun
-from bot.trainers.base import Deployment, JobRequest, JobState, JobStatus, Trainer
+from bot.trainers.base import Deployment, JobRequest, JobState, JobStatus, Trainer, TrainerQuote
 from bot.training_data import TrainingData, training_data_for_run
 from storage.approvals import Approval
 from storage.jobs import Job
@@ -44,14 +45,39 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class TrainQuote:
-    """The training quote with the most the stage can cost: training at the most epochs, then the eval."""
+    """The training quote with the most the stage can cost: training at the most epochs, hosting the distilled
+    model where the trainer needs an endpoint for it, and its eval."""
 
     data: TrainingData
     eval_max_micro_usd: int
+    trainer: TrainerQuote
+
+    @property
+    def quote_hash(self) -> str:
+        """The training data's hash with the hosting and eval amounts: an approval binds to all of them."""
+        bound = f"{self.data.quote.quote_hash}:{self.trainer.hosting_micro_usd}:{self.eval_max_micro_usd}"
+        return hashlib.sha256(bound.encode()).hexdigest()
+
+    @property
+    def estimate_micro_usd(self) -> int:
+        return self.data.quote.total_micro_usd + self.trainer.hosting_micro_usd
 
     @property
     def max_micro_usd(self) -> int:
-        return self.data.quote.max_training_cost_micro_usd + self.eval_max_micro_usd
+        return self.data.quote.max_training_cost_micro_usd + self.trainer.hosting_micro_usd + self.eval_max_micro_usd
+
+    def to_dict(self, spec: RunSpec, eval_rows: int) -> dict[str, Any]:
+        """The approval request's view: tokens, rows, models, and how the trainer bills."""
+        quote = self.data.quote
+        return {
+            "stage": "train", "trainer": spec.trainer, "student": spec.student,
+            "train": {"trained_tokens": quote.trained_tokens, "prompt_tokens": quote.eval_prompt_tokens,
+                      "completion_tokens": quote.eval_completion_tokens},
+            "rows": {"train": self.data.examples, "eval": eval_rows},
+            "training": self.data.to_dict(), "hosting_micro_usd": self.trainer.hosting_micro_usd,
+            "eval_max_micro_usd": self.eval_max_micro_usd,
+            "notes": [*self.trainer.notes, *self.data.notes],
+        }
 
 
 class TrainingStage:
@@ -80,7 +106,8 @@ class TrainingStage:
         requests = await asyncio.to_thread(self.service.requests_for, spec, prepared.eval, spec.student)
         eval_max = sum(fine_tuned.cost_micro_usd(r.prompt_tokens, most_tokens, batch=spec.mode == "batch")
                        for r in requests)
-        return TrainQuote(data, eval_max)
+        billing = await trainer.quote(spec.student, data.training_file_tokens, data.quote.epochs, len(requests))
+        return TrainQuote(data, eval_max, billing)
 
     async def check_model(self, run: Run, spec: RunSpec) -> None:
         """Refuse a base model past its shutdown date (or not trainable); warn in the thread when it is close."""
@@ -235,6 +262,7 @@ class TrainingStage:
             run_id=run.id, split=EVAL_SPLIT, role=DISTILLED, model=deployment.model, requests=requests,
             response_format=service.response_format_for(prepared), choices=list(prepared.choices),
             max_completion_tokens=max(answer_tokens(c, deployment.model) for c in prepared.choices),
+            price_model=f"ft:{job.base_model}",
         )
         collector = service.collector
         provider = None

@@ -204,6 +204,7 @@ def approval_request(stage: str, run_name: str, requester: str, quote: Mapping[s
     facts = [part for part in (models, f"tokens: {tokens}" if tokens else "", counts) if part]
     if facts:
         lines.append(" · ".join(facts))
+    lines += [escape(note) for note in quote.get("notes") or []]
     return "\n".join(lines)
 
 

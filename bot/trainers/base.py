@@ -114,6 +114,16 @@ class Deployment:
     endpoint_id: str | None = None  # set by back ends that run a dedicated endpoint (stored so undeploy can stop it)
 
 
+@dataclass(frozen=True)
+class TrainerQuote:
+    """What a back end adds to the training quote beyond the price table: the cost of hosting the fine-tuned
+    model for the eval (a dedicated endpoint billed by the minute; 0 where the provider serves it on its normal
+    endpoint) and how it bills, in words for the approval request."""
+
+    hosting_micro_usd: int
+    notes: tuple[str, ...] = ()
+
+
 def shutdown_check(model: str, shutdown_date: dt.date | None, today: dt.date) -> ModelCheck:
     """Refuse a model past its shutdown date; warn when it is within SHUTDOWN_WARNING_DAYS."""
     if shutdown_date is None:
@@ -170,5 +180,9 @@ class Trainer(Protocol):
     async def undeploy(self, deployment: Deployment) -> None: ...
 
     async def check_base_model(self, model: str, today: dt.date | None = None) -> ModelCheck: ...
+
+    async def quote(self, base_model: str, file_tokens: int, epochs: int, eval_requests: int) -> TrainerQuote:
+        """How this back end bills training `file_tokens` for `epochs`, and hosting the result for the eval."""
+        ...
 
     async def close(self) -> None: ...

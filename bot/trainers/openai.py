@@ -39,6 +39,7 @@ from bot.trainers.base import (
     Message,
     ModelCheck,
     TrainerError,
+    TrainerQuote,
     TrainingLimits,
     chat_jsonl,
     shutdown_check,
@@ -176,6 +177,13 @@ class OpenAITrainer:
 
     async def undeploy(self, deployment: Deployment) -> None:
         """Nothing to stop: OpenAI bills fine-tuned models per token, not per endpoint."""
+
+    async def quote(self, base_model: str, file_tokens: int, epochs: int, eval_requests: int) -> TrainerQuote:
+        # OpenAI bills trained tokens (file tokens x epochs) at the model's training price and serves ft: models
+        # on the normal endpoint at their own per-token price: nothing to host.
+        return TrainerQuote(0, (f"OpenAI bills epochs x training-file tokens: {epochs} x {file_tokens:,} tokens at "
+                                f"{base_model}'s training price. The fine-tuned model answers on the normal "
+                                "endpoint, billed per token like any model.",))
 
     async def check_base_model(self, model: str, today: dt.date | None = None) -> ModelCheck:
         today = today or dt.datetime.now(dt.UTC).date()

@@ -51,6 +51,7 @@ from bot.trainers.base import (
     Message,
     ModelCheck,
     TrainerError,
+    TrainerQuote,
     TrainingLimits,
     chat_jsonl,
     shutdown_check,
@@ -255,6 +256,11 @@ class TogetherTrainer:
         log.info("Deleted endpoint %s", deployment.endpoint_id)
 
     # ----- costs the quote shows ---------------------------------------------------------------------
+
+    async def quote(self, base_model: str, file_tokens: int, epochs: int, eval_requests: int) -> TrainerQuote:
+        training = self.training_cost(base_model, file_tokens, epochs)
+        endpoint = await self.endpoint_quote(base_model, eval_requests)
+        return TrainerQuote(endpoint.cost_micro_usd, (training.explain(), endpoint.explain()))
 
     def training_cost(self, base_model: str, file_tokens: int, epochs: int) -> TrainingCost:
         """Together's formula for this trainer's training type, explained (`TrainingCost.explain`)."""

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
-
 from tests.conftest import TOGETHER_API_KEY
 from tests.handlers.conftest import thread_texts
 from tests.handlers.test_distillation import REPORT_TITLE, _approve_newest, _wait_for_state
@@ -44,9 +42,6 @@ def job_posts(sandbox) -> list:
     return [r for r in sandbox.requests if r.method == "POST" and r.path == "/v1/fine-tunes" and r.status == 200]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "needs the training stage to price the distilled model as ft:<student> (its Together name is the endpoint's, "
-    "which the price table cannot list) and to add the endpoint's minutes to the train quote"))
 async def test_a_together_run_trains_deploys_evaluates_and_undeploys(make_bot, together_sandbox):
     bot = await make_bot(**together_env(together_sandbox))
     await bot.ready_run("tickets", SETTINGS)
