@@ -86,7 +86,7 @@ COMMANDS: list[Command] = [
     Command("estimate", "Print what a run on a CSV would cost, stage by stage, before anything is spent.",
             "distill-bot estimate reviews.csv --label variety --train 450 --eval 50",
             estimate_cli.configure, estimate_cli.run),
-    Command("sandbox", "Serve the local OpenAI and Slack stand-ins on 127.0.0.1 until interrupted.",
+    Command("sandbox", "Serve the local OpenAI, Together and Slack stand-ins on 127.0.0.1 until interrupted.",
             "distill-bot sandbox --tpm gpt-4o=30000 --fault-rate 0.1",
             _lazy("sandbox.cli", "configure"), _lazy("sandbox.cli", "run")),
     Command("shell", "Drive the real app from a terminal against local Slack and OpenAI stand-ins.",

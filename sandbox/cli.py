@@ -1,4 +1,4 @@
-"""`distill-bot sandbox`: serve the OpenAI and Slack stand-ins on 127.0.0.1 until interrupted."""
+"""`distill-bot sandbox`: serve the OpenAI, Together and Slack stand-ins on 127.0.0.1 until interrupted."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import signal
 
 from sandbox.openai import OpenAISandbox
 from sandbox.slack import SlackSandbox
+from sandbox.together import TogetherSandbox
 
 
 def _model_limit(raw: str) -> tuple[str, int]:
@@ -22,6 +23,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--openai-port", type=int, default=0, help="port of the OpenAI stand-in (default: free)")
     parser.add_argument("--slack-port", type=int, default=0, help="port of the Slack stand-in (default: free)")
+    parser.add_argument("--together-port", type=int, default=0,
+                        help="port of the Together AI stand-in (default: free)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the models' answers and of random faults")
     parser.add_argument("--clock-speed", type=float, default=60.0,
                         help="how much faster fine-tuning jobs and batches run than real time (default 60)")
@@ -36,10 +39,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
 async def serve(args: argparse.Namespace) -> None:
     openai = OpenAISandbox(seed=args.seed, clock_speed=args.clock_speed, rpm_limits=dict(args.rpm),
                            tpm_limits=dict(args.tpm), fault_rate=args.fault_rate, latency_seconds=args.latency)
+    together = TogetherSandbox(seed=args.seed, clock_speed=args.clock_speed)
     slack = SlackSandbox()
     openai_url = await openai.start(host=args.host, port=args.openai_port)
+    together_url = await together.start(host=args.host, port=args.together_port)
     slack_url = await slack.start(host=args.host, port=args.slack_port)
     print(f"OpenAI sandbox: {openai_url}  (API key {openai.api_key})", flush=True)
+    print(f"Together sandbox: {together_url}  (API key {together.api_key})", flush=True)
     print(f"Slack sandbox:  {slack_url}  (bot token {slack.bot_token}, signing secret {slack.signing_secret})",
           flush=True)
     print("These are local stand-ins with made-up credentials. Press Ctrl-C to stop.", flush=True)
@@ -51,6 +57,7 @@ async def serve(args: argparse.Namespace) -> None:
         await stop.wait()
     finally:
         await slack.stop()
+        await together.stop()
         await openai.stop()
 
 
