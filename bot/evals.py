@@ -259,8 +259,16 @@ class _Table:
         return [header] + [label.ljust(width) + "".join(_number(s.f1_by_label.get(label)).rjust(14)
                                                          for s in self.scores.values()) for label in labels]
 
+    def body_lines(self) -> list[str]:
+        """Everything below the verdict: the table, the tests, notes and the models."""
+        return [*self.table_lines(), "", *self.test_lines(), *self.extra_lines(), self.model_line()]
+
     def lines(self) -> list[str]:
-        return [self.verdict, "", *self.table_lines(), "", *self.test_lines(), *self.extra_lines(), self.model_line()]
+        return [self.verdict, "", *self.body_lines()]
+
+    def body_text(self) -> str:
+        """The text without its verdict, for messages that show the verdict on its own."""
+        return "\n".join(self.body_lines())
 
     def extra_lines(self) -> list[str]:
         return [] if self.labelled else ["No gold labels: scores are agreement with the teacher's answers."]

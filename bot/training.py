@@ -281,7 +281,7 @@ class TrainingStage:
         """The teacher vs base student table, once per collection (`key`)."""
         table = await baseline_for_run(self.service.storage, run.id)
         chart = await render_chart(table, self.service.run_folder(run))
-        await self.service.post_once(run, key, TableReady("Baseline: teacher vs base student", table.to_text(),
+        await self.service.post_once(run, key, TableReady("Baseline: teacher vs base student", table.body_text(),
                                                           table.verdict, chart))
 
     async def post_report(self, run: Run, *, once: bool = False) -> None:
@@ -298,7 +298,7 @@ class TrainingStage:
             for role, scores in report.scores.items():
                 await storage.evals.save(run_id=run.id, role=role, model=scores.model, metrics=scores.to_dict())
         chart = await render_chart(report, self.service.run_folder(run))
-        event = TableReady("Eval: teacher vs base student vs distilled student", report.to_text(), report.verdict,
+        event = TableReady("Eval: teacher vs base student vs distilled student", report.body_text(), report.verdict,
                            chart)
         if once:
             await self.service.post_once(run, "eval-report", event)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from bot.evals import report_for_run
 from tests.handlers.conftest import buttons, thread_texts
 
 REPORT_TITLE = "Eval: teacher vs base student vs distilled student"
@@ -66,6 +67,8 @@ async def test_collected_answers_become_a_distilled_model_and_one_eval_report_wi
     thread = await bot.thread("tickets")
     texts = thread_texts(thread)
     assert sum(REPORT_TITLE in t for t in texts) == 1
+    verdict = (await report_for_run(bot.bot.storage, run.id)).verdict
+    assert sum(t.count(verdict[:60]) for t in texts) == 1  # the verdict is said once, not again in the table
     charts = [f for m in thread for f in m.get("files", []) if f["name"].endswith(".png")]
     assert len(charts) == 2  # the baseline's and the report's
     event_lines = _event_lines(texts)
