@@ -1,0 +1,101 @@
+"""The bot as `distill-bot run` runs it (handlers.server.serve over HTTP), in a child process, against the sandbox
+servers of the parent. The parent can SIGKILL it at any moment and start it again on the same database.
+
+    bot = BotProcess(env, slack_api_url=slack.api_url, log_path=tmp_path / "bot.log")
+    url = await bot.start()            # the app's base URL; drive it with SlackDriver(slack, deliver=url)
+    await bot.kill()                   # SIGKILL: no shutdown code runs
+    meter = await bot.stop()           # SIGTERM: a clean stop; returns the child's event-loop StallMeter
+
+Run as a module (`python -m tests.reliability.bot_process`) it is the child: settings from the environment, the
+Slack Web API at $SANDBOX_SLACK_API_URL, "ready URL" on stdout once it serves, and on a clean stop one JSON line
+with the loop stalls it measured.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+from tests.reliability.loop_stalls import StallMeter
+
+ROOT = Path(__file__).resolve().parents[2]
+SLACK_URL_VARIABLE = "SANDBOX_SLACK_API_URL"
+READY = "ready "
+START_SECONDS = 30.0
+
+
+class BotProcess:
+    def __init__(self, env: Mapping[str, str], *, slack_api_url: str, log_path: Path) -> None:
+        self.env = {**os.environ, **env, SLACK_URL_VARIABLE: slack_api_url}
+        self.log_path = log_path
+        self.process: asyncio.subprocess.Process | None = None
+        self.url: str | None = None
+
+    async def start(self) -> str:
+        """Start the child and wait until it serves HTTP; returns its base URL."""
+        with self.log_path.open("ab") as log:
+            self.process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "tests.reliability.bot_process", cwd=ROOT, env=self.env,
+                stdout=asyncio.subprocess.PIPE, stderr=log)
+        assert self.process.stdout is not None
+        try:
+            line = (await asyncio.wait_for(self.process.stdout.readline(), START_SECONDS)).decode()
+        except TimeoutError:
+            line = ""
+        if not line.startswith(READY):
+            await self.kill()
+            raise RuntimeError(f"the bot did not start; its log ({self.log_path}):\n{self.log()}")
+        self.url = line[len(READY):].strip()
+        return self.url
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.returncode is None
+
+    async def kill(self) -> None:
+        """SIGKILL: the process ends between two instructions, as in a crash or an OOM kill."""
+        if self.running:
+            assert self.process is not None
+            self.process.send_signal(signal.SIGKILL)
+        if self.process is not None:
+            await self.process.communicate()
+
+    async def stop(self) -> StallMeter:
+        """SIGTERM (what a platform sends before stopping a dyno); returns what the child's stall meter saw."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        out, _ = await asyncio.wait_for(self.process.communicate(), START_SECONDS)
+        if self.process.returncode != 0 or not out.strip():
+            raise RuntimeError(f"the bot did not stop cleanly (exit {self.process.returncode}):\n{self.log()}")
+        report = json.loads(out.decode().strip().splitlines()[-1])
+        return StallMeter(longest_seconds=report["longest_seconds"],
+                          stalls=[(ended, late) for ended, late in report["stalls"]])
+
+
+async def _serve() -> None:
+    from bot.config import Settings
+    from bot.logs import configure_logging
+    from handlers.server import serve
+
+    settings = Settings.from_env()
+    configure_logging(settings)
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    meter = StallMeter()
+    meter.start()
+    await serve(settings, stop=stop, host="127.0.0.1", port=0, slack_api_url=os.environ[SLACK_URL_VARIABLE],
+                on_ready=lambda url: print(READY + url, flush=True))
+    await meter.stop()
+    print(json.dumps({"longest_seconds": meter.longest_seconds, "stalls": meter.stalls}), flush=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(_serve())
