@@ -12,6 +12,7 @@ import pytest
 from bot.examples import TICKETS_CSV
 from sandbox.slack import SlackDriver
 from tests.reliability.crash import POLL_SECONDS, KillPoint, World, crash_and_restart, until
+from tests.reliability.known_bugs import KnownBug, unless_known_bug
 
 TRAIN, EVAL = 200, 50
 REQUESTS = TRAIN + 2 * EVAL  # the teacher on train and eval, the base student on eval
@@ -81,7 +82,7 @@ async def test_a_collection_killed_at_a_random_point_is_finished_by_a_restart_wi
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=(
+@pytest.mark.xfail(strict=True, raises=KnownBug, reason=(
     "bot/collect.py Collector.collect: a worker hands its answer to the writer's queue and sends its next request "
     "without waiting for the commit, so while SQLite writes lag (three collections' writers share the one write "
     "lock) answers received but not stored pile up: over 100 from a 5 ms provider on 2 cores against "
@@ -103,7 +104,8 @@ async def test_answers_paid_but_not_yet_stored_never_exceed_the_requests_in_flig
     finally:
         await bot.kill()
     assert world.stored_answers() == REQUESTS
-    assert at_risk <= CONCURRENCY * TASKS_AT_ONCE
+    unless_known_bug(at_risk <= CONCURRENCY * TASKS_AT_ONCE,
+                     f"{at_risk} answers were paid for but not stored at once; {CONCURRENCY * TASKS_AT_ONCE} in flight")
 
 
 @pytest.mark.slow
