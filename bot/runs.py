@@ -44,11 +44,12 @@ from bot.events import (
 from bot.notify import Notifier
 from bot.prices import PriceTable
 from bot.prompts import build_messages, response_format
+from bot.provider import ChatProvider
 from bot.spec import RunSpec
 from bot.splits import PreparedRow, PreparedRun, prepare
 from bot.tasks import BackgroundTasks, describe
 from bot.trainers import get_trainer
-from bot.trainers.base import Trainer
+from bot.trainers.base import Deployment, Trainer
 from bot.training import TrainingStage
 from storage import Storage
 from storage.approvals import Approval
@@ -109,6 +110,7 @@ class RunService:
         self.training = TrainingStage(self, trainers or (lambda name: get_trainer(name, settings)))
         self.batches = BatchCollector(storage, collector.provider.client, prices, store=collector.provider.store)
         self._cancels: dict[int, asyncio.Event] = {}
+        self._collectors: dict[str, Collector] = {}
 
     # ----- finding runs -------------------------------------------------------------------------------
 
@@ -317,13 +319,16 @@ class RunService:
             await self._submit_batches(run, tasks, budget)
             return
         cancel = self._cancels.setdefault(run.id, asyncio.Event())
+        student = self.training.trainer(spec.trainer).base_model_endpoint(spec.student)
 
         async def on_progress(progress: Progress) -> None:
             await self.refresh_card(await self.storage.runs.require(run.id))
 
         try:
             outcomes = await asyncio.gather(*(
-                self.collector.collect(task, budget, cancel=cancel, on_progress=on_progress) for task in tasks
+                self.collector_for(student if task.role == "student_base" else None).collect(
+                    task, budget, cancel=cancel, on_progress=on_progress)
+                for task in tasks
             ))
         finally:
             self._cancels.pop(run.id, None)
@@ -490,6 +495,8 @@ class RunService:
     async def close(self) -> None:
         await self.tasks.shutdown()
         await self.training.close()
+        for collector in self._collectors.values():
+            await collector.provider.close()
 
     async def models(self, channel_id: str) -> list[ModelInfo]:
         """The configured models and those of this channel's runs, with the provider's shutdown dates."""
@@ -553,6 +560,17 @@ class RunService:
     def run_folder(self, run: Run) -> Path:
         """Where the run's files go (training file, chart, export)."""
         return self.settings.data_dir / f"run-{run.id}-{run.name}"
+
+    def collector_for(self, endpoint: Deployment | None) -> Collector:
+        """The collector for a model served at `endpoint` (None: OPENAI_BASE_URL). One per base URL, sharing
+        the rate limiters; closed with the service."""
+        if endpoint is None or endpoint.base_url.rstrip("/") == self.collector.provider.base_url.rstrip("/"):
+            return self.collector
+        if endpoint.base_url not in self._collectors:
+            provider = ChatProvider(base_url=endpoint.base_url, api_key=endpoint.api_key.reveal(), store=False)
+            self._collectors[endpoint.base_url] = Collector(
+                self.storage, provider, self.prices, self.collector.limiters, concurrency=self.collector.concurrency)
+        return self._collectors[endpoint.base_url]
 
     @staticmethod
     def requests_for(spec: RunSpec, rows: list[PreparedRow], model: str) -> list[CollectRequest]:

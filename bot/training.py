@@ -22,13 +22,12 @@ from typing import TYPE_CHECKING, Any
 from bot.budget import Budget
 from bot.cards import usd
 from bot.charts import render_chart
-from bot.collect import Collector, CollectTask
+from bot.collect import CollectTask
 from bot.costs import answer_tokens
 from bot.errors import StateError
 from bot.evals import DISTILLED, EVAL_SPLIT, baseline_for_run, report_for_run
 from bot.events import Note, StageStarted, TableReady, TrainingUpdate
 from bot.export import write_predictions
-from bot.provider import ChatProvider
 from bot.spec import RunSpec
 from bot.splits import PreparedRun
 from bot.trainers.base import Deployment, JobRequest, JobState, JobStatus, Trainer, TrainerQuote
@@ -264,18 +263,7 @@ class TrainingStage:
             max_completion_tokens=max(answer_tokens(c, deployment.model) for c in prepared.choices),
             price_model=f"ft:{job.base_model}",
         )
-        collector = service.collector
-        provider = None
-        if deployment.base_url.rstrip("/") != collector.provider.base_url.rstrip("/"):
-            provider = ChatProvider(base_url=deployment.base_url, api_key=deployment.api_key.reveal(),
-                                    store=False)
-            collector = Collector(service.storage, provider, service.prices, collector.limiters,
-                                  concurrency=collector.concurrency)
-        try:
-            return await collector.collect(task, Budget(cap_micro_usd=cap, spent_micro_usd=spent))
-        finally:
-            if provider is not None:
-                await provider.close()
+        return await service.collector_for(deployment).collect(task, Budget(cap_micro_usd=cap, spent_micro_usd=spent))
 
     async def post_baseline(self, run: Run, key: str) -> None:
         """The teacher vs base student table, once per collection (`key`)."""

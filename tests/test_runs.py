@@ -70,7 +70,8 @@ async def service_for(storage, openai_sandbox):
     made = []
 
     def make(**env):
-        settings = Settings.from_env({"DISTILL_APPROVERS": "U0ALICE,U0BOB,U0CAROL", **env})
+        settings = Settings.from_env({"DISTILL_APPROVERS": "U0ALICE,U0BOB,U0CAROL", "OPENAI_API_KEY": "sk-sandbox",
+                                     "OPENAI_BASE_URL": openai_sandbox.url, **env})
         provider = ChatProvider(base_url=openai_sandbox.url, api_key="sk-sandbox")
         collector = Collector(storage, provider, PriceTable.load(),
                               RateLimiters(requests_per_minute=10_000, tokens_per_minute=10_000_000))
@@ -185,8 +186,12 @@ async def test_a_restarted_bot_resumes_a_collection_and_pays_only_in_flight_requ
     service, _ = service_for(DISTILL_AUTO_APPROVE_USD="5")
     run = await _ready_run(service)
     await service.request_stage(run, "collect", "U0ALICE")
-    while (await storage.db.fetchone("SELECT COUNT(*) FROM completions"))[0] < 40:
+    for _ in range(500):
+        if (await storage.db.fetchone("SELECT COUNT(*) FROM completions"))[0] >= 40:
+            break
         await asyncio.sleep(0.02)
+    else:
+        raise AssertionError("the collection never stored 40 answers")
     await service.tasks.shutdown()  # the process dies: in-flight requests are lost, the state stays collecting
     assert (await service.find("C1", "tickets")).state == "collecting"
 

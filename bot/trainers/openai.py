@@ -178,6 +178,9 @@ class OpenAITrainer:
     async def undeploy(self, deployment: Deployment) -> None:
         """Nothing to stop: OpenAI bills fine-tuned models per token, not per endpoint."""
 
+    def base_model_endpoint(self, model: str) -> Deployment | None:
+        return None  # the base student answers at OPENAI_BASE_URL, like the teacher
+
     async def quote(self, base_model: str, file_tokens: int, epochs: int, eval_requests: int) -> TrainerQuote:
         # OpenAI bills trained tokens (file tokens x epochs) at the model's training price and serves ft: models
         # on the normal endpoint at their own per-token price: nothing to host.

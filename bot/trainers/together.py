@@ -257,6 +257,11 @@ class TogetherTrainer:
 
     # ----- costs the quote shows ---------------------------------------------------------------------
 
+    def base_model_endpoint(self, model: str) -> Deployment:
+        # Together serves the models it fine-tunes serverless on its OpenAI-compatible API: the base student's
+        # baseline answers come from there, the teacher's from OPENAI_BASE_URL.
+        return Deployment(model, self.base_url, self.api_key)
+
     async def quote(self, base_model: str, file_tokens: int, epochs: int, eval_requests: int) -> TrainerQuote:
         training = self.training_cost(base_model, file_tokens, epochs)
         endpoint = await self.endpoint_quote(base_model, eval_requests)
