@@ -63,6 +63,8 @@ log = logging.getLogger(__name__)
 MIN_EXAMPLES = 1  # together-py lib/constants.py MIN_SAMPLES
 DEFAULT_CONTEXT_TOKENS = 8_192  # per example, until the model's limits (max_seq_length_sft) have been read
 DEFAULT_LEARNING_RATE = 1e-5
+# A small student Together fine-tunes with LoRA and serves serverless: what the shell and demo pick for it.
+DEFAULT_STUDENT = "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference"
 MAX_SUFFIX_CHARS = 40
 # A safety net, not the plan: if the bot dies before `undeploy`, Together stops the endpoint after this many
 # idle minutes (the `inactive_timeout` of POST /endpoints), so it does not bill for days.

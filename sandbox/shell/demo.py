@@ -18,6 +18,7 @@ from typing import TextIO
 
 from bot.config import Settings
 from bot.examples import TICKETS_CSV
+from bot.spec import TRAINERS
 from sandbox.shell.cli import run_lines
 from sandbox.shell.script import parse_script
 from sandbox.shell.session import Session, SessionOptions
@@ -31,15 +32,18 @@ STAND_INS = ("Slack and OpenAI are local stand-ins here (sandbox/): the 'gpt-4o'
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--trainer", choices=TRAINERS, default="openai",
+                        help="where the student is fine-tuned: openai (default) or together (its stand-in is served "
+                             "too, and the student becomes a Llama model Together fine-tunes)")
     parser.add_argument("--dir", type=Path,
                         help="folder for the demo's database, chart and transcript (default: a new temporary one); "
                              "it must not hold a database yet")
 
 
-def demo_options(folder: Path, log_level: str) -> SessionOptions:
+def demo_options(folder: Path, log_level: str, trainer: str = "openai") -> SessionOptions:
     return SessionOptions(db=folder / "distill.db", transcript=folder / "slack-calls.jsonl",
                           env={**DEMO_ENV, "LOG_LEVEL": log_level}, clock_speed=CLOCK_SPEED,
-                          base_dir=TICKETS_CSV.parent)
+                          base_dir=TICKETS_CSV.parent, trainer=None if trainer == "openai" else trainer)
 
 
 async def play(options: SessionOptions, out: TextIO) -> int:
@@ -70,4 +74,4 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     folder.mkdir(parents=True, exist_ok=True)
     log_level = settings.log_level if "LOG_LEVEL" in os.environ else "WARNING"  # the logs would drown the story
-    return asyncio.run(play(demo_options(folder, log_level), sys.stdout))
+    return asyncio.run(play(demo_options(folder, log_level, args.trainer), sys.stdout))

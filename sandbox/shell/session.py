@@ -20,6 +20,7 @@ from typing import Any, TextIO
 
 from bot.config import Settings
 from bot.logs import configure_logging
+from bot.trainers.together import DEFAULT_STUDENT as TOGETHER_STUDENT
 from handlers.wiring import Bot, build_bot
 from sandbox.openai import OpenAISandbox
 from sandbox.shell import script
@@ -204,6 +205,8 @@ class Session:
             self.last_run = run
             if self.options.trainer:
                 setting = f"set {shlex.quote(run.name)} trainer={self.options.trainer}"
+                if self.options.trainer == "together":  # its student must be a model Together fine-tunes
+                    setting += f" student={TOGETHER_STUDENT}"
                 self.say(f"(the shell, for --trainer {self.options.trainer}) /distill {setting}")
                 await self._command(setting, channel=channel_id)
 

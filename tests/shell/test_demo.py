@@ -1,4 +1,5 @@
-"""`distill-bot demo`: the whole path from the bundled CSV to the eval table and chart, twice at once."""
+"""`distill-bot demo`: the whole path from the bundled CSV to the eval table and chart (twice at once, and with
+the Together trainer)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ async def _demo(*args: str, tmpdir: Path) -> tuple[int, str, str]:
 def _check_story(out: str) -> Path:
     """The demo's story as a person reads it; returns the chart's path."""
     for step in ("alice@#general> /distill new tickets", "bob@#general> :click approve", "✅ Collection finished",
-                 "alice@#general> /distill train tickets", "Training succeeded", "bob@#general> :wait done 150"):
+                 "alice@#general> /distill train tickets", "Training finished:", "bob@#general> :wait done 150"):
         assert step in out, step
     table = out[out.index("*Eval: teacher vs base student vs distilled student*"):]
     assert re.search(r"^ +teacher +base +distilled$", table, re.M), "the eval table has the three models"
@@ -47,6 +48,14 @@ async def test_two_demos_at_once_each_reach_the_eval_table_and_leave_their_own_c
     assert status_b == 0, err_b
     chart_a, chart_b = _check_story(out_a), _check_story(out_b)
     assert chart_a.is_relative_to(tmp_path) and chart_b.is_relative_to(tmp_path / "named")
+
+
+async def test_the_demo_with_the_together_trainer_trains_deploys_and_evaluates_a_llama_student(tmp_path):
+    status, out, err = await _demo("--trainer", "together", tmpdir=tmp_path)
+    assert status == 0, err
+    _check_story(out)
+    assert "/distill set tickets trainer=together student=meta-llama/Meta-Llama-3.1-8B-Instruct-Reference" in out
+    assert "Training: together: completed" in out
 
 
 def test_a_demo_folder_that_already_holds_a_database_is_refused(tmp_path, capsys):
