@@ -93,12 +93,12 @@ class BatchCollector:
             if remote.status != batch.status:
                 batch = await self.storage.batches.update(batch.id, status=remote.status)
             return batch
-        stored = 0
+        answered = failed = 0
         requests = await self._requests(batch) if remote.output_file_id or remote.error_file_id else {}
         if remote.output_file_id:
-            stored += await self._store_output(batch, remote.output_file_id, requests)
+            answered, failed = await self._store_output(batch, remote.output_file_id, requests)
         if remote.error_file_id:
-            stored += await self._store_errors(batch, remote.error_file_id, requests)
+            failed += await self._store_errors(batch, remote.error_file_id, requests)
         if remote.status == "completed":
             return await self.storage.batches.update(
                 batch.id, status="stored", output_file_id=remote.output_file_id, error_file_id=remote.error_file_id
@@ -112,7 +112,8 @@ class BatchCollector:
         return await self.storage.batches.update(
             batch.id, status=remote.status, output_file_id=remote.output_file_id,
             error_file_id=remote.error_file_id,
-            error=f"{message} {reasons} {stored} answers were stored; collect again to finish the rest.".strip(),
+            error=(f"{message} {reasons} {answered} answers were stored and {failed} rows failed; collect again to "
+                   "finish the rest.").replace("  ", " "),
         )
 
     async def _requests(self, batch: Batch) -> dict[str, dict[str, Any]]:
@@ -125,7 +126,9 @@ class BatchCollector:
                 bodies[item["custom_id"]] = item["body"]
         return bodies
 
-    async def _store_output(self, batch: Batch, file_id: str, requests: dict[str, dict[str, Any]]) -> int:
+    async def _store_output(self, batch: Batch, file_id: str,
+                            requests: dict[str, dict[str, Any]]) -> tuple[int, int]:
+        """Store the output file's lines; returns (answers, failed rows)."""
         price = self.prices.get(batch.model)
         content = await self.client.files.content(file_id)
         completions = []
@@ -163,7 +166,8 @@ class BatchCollector:
                 provider_completion_id=result.get("id"), error=error,
             ))
         await self.storage.completions.save_many(completions)
-        return len(completions)
+        failed = sum(c.status == "failed" for c in completions)
+        return len(completions) - failed, failed
 
     async def _store_errors(self, batch: Batch, file_id: str, requests: dict[str, dict[str, Any]]) -> int:
         content = await self.client.files.content(file_id)

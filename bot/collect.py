@@ -136,7 +136,8 @@ class Collector:
 
         price = self.prices.get(task.price_model or task.model)
         limiter = self.limiters.for_model(self.provider.base_url, task.model)
-        results: asyncio.Queue[Completion | None] = asyncio.Queue()
+        # Each answer travels with a future the writer resolves once it is committed.
+        results: asyncio.Queue[tuple[Completion, asyncio.Future[None]] | None] = asyncio.Queue()
         pending = iter(todo_pairs)
         started = time.monotonic()
 
@@ -180,7 +181,11 @@ class Collector:
                     await budget.settle(reserve, 0)
                     raise
                 await budget.settle(reserve, completion.cost_micro_usd)
-                await results.put(completion)
+                # Wait for the commit before the next request: a paid answer that is not stored yet counts as
+                # in flight, and a crash may only ever lose (and pay again for) what is in flight.
+                stored = asyncio.get_running_loop().create_future()
+                await results.put((completion, stored))
+                await stored
 
         writer = asyncio.create_task(self._write(results, outcome))
         reporter = asyncio.create_task(self._report(task, outcome, started, on_progress)) if on_progress else None
@@ -253,7 +258,8 @@ class Collector:
         outcome.reused = len(copies)
         return remaining
 
-    async def _write(self, results: asyncio.Queue[Completion | None], outcome: CollectOutcome) -> None:
+    async def _write(self, results: asyncio.Queue[tuple[Completion, asyncio.Future[None]] | None],
+                     outcome: CollectOutcome) -> None:
         """Store answers as they arrive; whatever arrived together is committed together."""
         finished = False
         while not finished:
@@ -261,8 +267,18 @@ class Collector:
             while not results.empty():
                 batch.append(results.get_nowait())
             finished = batch[-1] is None
-            completions = [c for c in batch if c is not None]
-            await self.storage.completions.save_many(completions)
+            items = [item for item in batch if item is not None]
+            completions = [completion for completion, _ in items]
+            try:
+                await self.storage.completions.save_many(completions)
+            except BaseException as exc:
+                for _, stored in items:
+                    if not stored.done():
+                        stored.set_exception(exc)
+                raise
+            for _, stored in items:
+                if not stored.done():
+                    stored.set_result(None)
             for completion in completions:
                 outcome.spend_micro_usd += completion.cost_micro_usd
                 if completion.status == "ok":

@@ -274,8 +274,15 @@ def _parse(text: str, delimiter: str, filename: str, max_rows: int) -> tuple[lis
     return header, records
 
 
+# Invisible characters that make two names look the same (zero-width space, joiners, word joiner, BOM).
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
+
+
 def _column_names(header: list[str], filename: str, warnings: list[str]) -> list[str]:
-    names = [name.strip() for name in header]
+    visible = [name.translate(_INVISIBLE) for name in header]
+    if visible != header:
+        warnings.append("Invisible characters (zero-width spaces or joiners) were removed from column names.")
+    names = [name.strip() for name in visible]
     if all(not name for name in names) or any(_NUMBER.match(name) for name in names):
         example = next((n for n in names if _NUMBER.match(n)), "")
         why = f" ('{example}' is a number)" if example else ""
@@ -283,7 +290,7 @@ def _column_names(header: list[str], filename: str, warnings: list[str]) -> list
             f"The first row of {filename} looks like data, not a header{why}. Add a first row that names "
             "each column, for example: description,variety"
         )
-    if names != header:
+    if names != visible:
         warnings.append("Spaces around column names were removed.")
     unnamed = [i for i, name in enumerate(names) if not name]
     for i in unnamed:

@@ -281,6 +281,14 @@ class _Table:
         blocks = chunk_lines(self.lines(), limit)
         return blocks + (chunk_lines(self.label_lines(), limit) if self.label_lines() else [])
 
+    def no_answers(self) -> str | None:
+        """The verdict when a model has no valid answer at all: then there is nothing to compare."""
+        silent = [ROLE_NAMES[role] for role, scores in self.scores.items() if scores.answered == 0]
+        if not silent:
+            return None
+        return (f"No valid answers from the {' or the '.join(silent)} on the eval split, so there is nothing to "
+                "compare: see why in the thread, then collect again.")
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
@@ -300,6 +308,8 @@ class BaselineTable(_Table):
     @property
     def verdict(self) -> str:
         teacher, base = self.primary(TEACHER), self.primary(BASE)
+        if self.no_answers():
+            return self.no_answers()
         if not self.tests:
             return (f"No gold labels: the base student agrees with the teacher on {_percent(base)} of the eval rows; "
                     "distilling aims to raise that.")
@@ -351,6 +361,8 @@ class EvalReport(_Table):
     def verdict(self) -> str:
         teacher, base, distilled = self.primary(TEACHER), self.primary(BASE), self.primary(DISTILLED)
         vs_base, vs_teacher, cost = self._test(BASE), self._test(TEACHER), self.cost_clause
+        if self.no_answers():
+            return self.no_answers()
         if vs_teacher is None:  # no gold labels: the teacher is the reference
             gain = (f"up from {_percent(base)} for the base student, {_p(vs_base.p_value)}" if vs_base.significant
                     else f"no clear gain over the base student's {_percent(base)}, {_p(vs_base.p_value)}")

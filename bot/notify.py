@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Protocol
 
 from bot.cards import Card
+from bot.errors import DistillError
 from bot.events import Event
 from storage.runs import Run
 
@@ -23,3 +24,15 @@ class Notifier(Protocol):
 
     async def upload(self, run: Run, path: Path, title: str) -> None:
         """Share a file (a chart, an export) into the run's thread."""
+
+
+class DeliveryError(DistillError):
+    """A message could not reach the run's thread (the chat service refused it or kept rate-limiting).
+
+    Stages catch it: what the run did is stored either way, so a lost message never changes the run's state.
+    Commands let it through, so the person who typed one learns why nothing appeared.
+    """
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason

@@ -41,7 +41,7 @@ from bot.events import (
     SpecUpdated,
     StageStarted,
 )
-from bot.notify import Notifier
+from bot.notify import DeliveryError, Notifier
 from bot.prices import PriceTable
 from bot.prompts import build_messages, response_format
 from bot.provider import ChatProvider
@@ -60,6 +60,7 @@ log = logging.getLogger(__name__)
 
 RUN_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 BUSY_STATES = ("collecting", "training", "evaluating")
+UNFINISHED_STATES = ("created", "ready", "awaiting_approval", "collecting", "collected", "training", "evaluating")
 COLLECT_ROLES = ("teacher", "student_base")
 # Spec keys whose change alters the prompts or the rows: answers must be collected (or reused) again.
 PROMPT_KEYS = {"label", "template", "system", "choices", "min_per_label", "train", "eval", "seed", "teacher",
@@ -190,7 +191,7 @@ class RunService:
         for approval in voided:
             await self._update_approval_message(run, approval, user, "voided",
                                                 "Voided: the run's settings changed. Ask again for a new quote.")
-        await self._post(run, SpecUpdated(user, dict(assignments), spec.to_dict(), len(voided), back_to_ready))
+        await self.notifier.post(run, SpecUpdated(user, dict(assignments), spec.to_dict(), len(voided), back_to_ready))
         await self.refresh_card(run)
         return spec
 
@@ -199,7 +200,7 @@ class RunService:
     async def estimate(self, run: Run) -> Quote:
         spec, prepared = await self.prepare_run(run)
         quote = await asyncio.to_thread(estimate, prepared, spec, self.prices)
-        await self._post(run, QuoteReady(quote))
+        await self.notifier.post(run, QuoteReady(quote))
         return quote
 
     async def request_stage(self, run: Run, stage: str, user: str) -> Approval:
@@ -217,7 +218,7 @@ class RunService:
             quote=quote.to_dict(), requester=user,
         )
         if approval.status == "approved":
-            await self._post(run, Note(f"Auto-approved: at most {usd(quote.max_micro_usd)}, within the "
+            await self.notifier.post(run, Note(f"Auto-approved: at most {usd(quote.max_micro_usd)}, within the "
                                        f"{usd(self.settings.auto_approve_micro_usd)} threshold."))
             await self._start(run, approval)
             return approval
@@ -225,7 +226,8 @@ class RunService:
             run.id, state="awaiting_approval",
             state_before=run.state if run.state != "awaiting_approval" else run.state_before,
         )
-        ts = await self._post(run, ApprovalRequested(approval, approval.quote, list(self.settings.approvers),
+        # Posted directly: if the request cannot reach the thread, the person asking must hear why.
+        ts = await self.notifier.post(run, ApprovalRequested(approval, approval.quote, list(self.settings.approvers),
                                                      self.settings.min_approvals))
         if ts:
             await self.storage.approvals.set_message_ts(approval.id, ts)
@@ -350,6 +352,10 @@ class RunService:
         run = await self.storage.runs.require(run_id)
         if run.state == "cancelled":
             return
+        if stopped == "done" and not any(c["ok"] + c.get("reused", 0) for key, c in counts.items()
+                                         if key.startswith("teacher/")):
+            why = ", ".join(f"{reason} ×{n}" for reason, n in errors.items()) or "see the errors above"
+            stopped, message = "fatal", f"The teacher answered no row ({why}). Fix the cause and collect again."
         state = {"done": "collected", "budget": "ready", "cancelled": "cancelled", "fatal": "failed"}[stopped]
         run = await self.storage.runs.update(run.id, state=state, error=message if stopped == "fatal" else None)
         await self.storage.audit.add(run_id=run.id, actor="system", action="collection-finished",
@@ -458,12 +464,16 @@ class RunService:
                                      detail={"voided_approvals": len(voided)})
         for approval in voided:
             await self._update_approval_message(run, approval, user, "voided", "Voided: the run was cancelled.")
-        await self._post(run, Note(f"Cancelled by <@{user}>. Answers collected so far are kept."))
+        await self.notifier.post(run, Note(f"Cancelled by <@{user}>. Answers collected so far are kept."))
         await self.refresh_card(run)
 
     async def resume(self) -> None:
         """After a restart: pick up the work of every busy run. Polling jobs and batches is the scheduler's;
-        here, a collection or an evaluation that was running, and a training job not yet started."""
+        here, a collection or an evaluation that was running, and a training job not yet started. Every
+        unfinished run's card is shown again first: a stop between storing a state and editing the card
+        would otherwise leave the card behind."""
+        for run in await self.storage.runs.in_states(UNFINISHED_STATES):
+            await self.refresh_card(run)
         for run in await self.storage.runs.in_states(BUSY_STATES):
             stage = "train" if run.state in ("training", "evaluating") else "collect"
             approval = await self.storage.approvals.latest(run.id, stage)
@@ -539,10 +549,19 @@ class RunService:
             raise StateError(f"Cannot {doing} while run '{run.name}' is {run.state}" + (f": {hint}." if hint else "."))
 
     async def refresh_card(self, run: Run) -> None:
-        await self.notifier.show_card(run, await build_card(self.storage, run))
+        try:
+            await self.notifier.show_card(run, await build_card(self.storage, run))
+        except DeliveryError as exc:
+            log.warning("run %s: the card could not be shown: %s", run.id, exc)
 
     async def _post(self, run: Run, event: Event) -> str | None:
-        return await self.notifier.post(run, event)
+        """Tell the thread from a stage: a message that cannot be delivered is logged and the stage goes on.
+        (Commands post with notifier.post, so the person who typed one hears why nothing appeared.)"""
+        try:
+            return await self.notifier.post(run, event)
+        except DeliveryError as exc:
+            log.warning("run %s: %s could not be posted: %s", run.id, type(event).__name__, exc)
+            return None
 
     async def post_once(self, run: Run, key: str, event: Event) -> str | None:
         """Post a message that must appear once however often this is called, across restarts too."""
@@ -550,6 +569,10 @@ class RunService:
             return None
         try:
             ts = await self.notifier.post(run, event)
+        except DeliveryError as exc:
+            await self.storage.notices.release(run.id, key)
+            log.warning("run %s: %s could not be posted: %s", run.id, type(event).__name__, exc)
+            return None
         except BaseException:
             await self.storage.notices.release(run.id, key)
             raise
@@ -585,7 +608,11 @@ class RunService:
                                        message: str) -> None:
         approval = await self.storage.approvals.require(approval.id)
         if approval.message_ts:
-            await self.notifier.update(run, approval.message_ts, ApprovalDecided(approval, actor, outcome, message))
+            try:
+                await self.notifier.update(run, approval.message_ts,
+                                           ApprovalDecided(approval, actor, outcome, message))
+            except DeliveryError as exc:
+                log.warning("run %s: approval %s could not be updated: %s", run.id, approval.id, exc)
 
     async def _stage_failed(self, run_id: int, message: str, error_id: str | None) -> None:
         run = await self.storage.runs.update(run_id, state="failed", error=message)

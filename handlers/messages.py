@@ -76,6 +76,11 @@ SLACK_ERRORS = {
 }
 
 
+def card_moved() -> str:
+    return (":card_index: This run's card was deleted, so the bot posted it again here: the run continues in this "
+            "thread. Share files for it here.")
+
+
 def slack_refused(error: str, needed: str | None = None) -> str | None:
     """What a Slack API error means for the user, for the errors a user can fix; None for the others.
     Plain text: it travels as an error message and is escaped where it is shown."""

@@ -4,7 +4,13 @@ The run card is the thread's root message. Its first showing posts it (and store
 first post failed is posted by the next refresh); later showings edit it in place, at most once per
 `card_interval` seconds per run, newest card wins. chat.update is a Tier 3 method (about 50 calls a minute,
 https://docs.slack.dev/reference/methods/chat.update) and a collection refreshes the card on every
-progress report, so edits in between are coalesced rather than sent.
+progress report, so edits in between are coalesced rather than sent. An edit Slack still rate-limits after the
+client's retries is tried again later (the newest card still wins).
+
+A card someone deleted is posted again as a new thread root and the run moves to that thread (Slack keeps
+no thread under a deleted root without replies: posts into it get thread_not_found). Any other refusal
+becomes a bot.notify.DeliveryError, which stages log and commands report, so a lost message never changes a
+run's state.
 """
 
 from __future__ import annotations
@@ -13,22 +19,27 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.cards import Card
+from bot.cards import Card, build_card
 from bot.events import Event, TableReady
+from bot.notify import DeliveryError
+from handlers import messages
 from handlers.mrkdwn import masked
-from handlers.render import Message, Renderer
+from handlers.render import Message, Renderer, section
 from storage import Storage
 from storage.runs import Run
 
 log = logging.getLogger(__name__)
 
 CARD_INTERVAL_SECONDS = 2.0
+CARD_GONE = frozenset({"message_not_found", "cant_update_message"})
+THREAD_GONE = frozenset({"thread_not_found"})
 
 
 class SlackNotifier:
@@ -76,11 +87,31 @@ class SlackNotifier:
         run, card = self._pending.pop(run_id)
         async with self._lock(run_id):
             self._last_edit[run_id] = self.clock()
+            run = await self.storage.runs.require(run_id)  # the card may have moved since this edit was queued
             try:
                 await self.client.chat_update(channel=run.channel_id, ts=run.card_ts,
                                               **self._outgoing(self.renderer.card(run, card)))
             except SlackApiError as exc:
-                log.warning("could not update the card of run %s: %s", run_id, exc.response.get("error"))
+                error = exc.response.get("error")
+                if error in CARD_GONE:
+                    await self._repost_card(run, card)
+                elif error == "ratelimited":
+                    retry_after = float(exc.response.headers.get("Retry-After", self.card_interval))
+                    self._pending.setdefault(run_id, (run, card))  # a newer card, if any, wins
+                    if run_id not in self._timers:
+                        self._schedule(run_id, max(retry_after, self.card_interval))
+                else:
+                    log.warning("could not update the card of run %s: %s", run_id, error)
+
+    async def _repost_card(self, run: Run, card: Card) -> Run:
+        """The card was deleted: post it as a new thread root, move the run there and say why in it."""
+        try:
+            ts = await self.send(run.channel_id, None, self.renderer.card(run, card))
+            run = await self.storage.runs.update(run.id, thread_ts=ts, card_ts=ts)
+            await self.send(run.channel_id, ts, Message(messages.card_moved(), [section(messages.card_moved())]))
+        except SlackApiError as exc:
+            log.warning("could not post the card of run %s again: %s", run.id, exc.response.get("error"))
+        return run
 
     def _lock(self, run_id: int) -> asyncio.Lock:
         return self._locks.setdefault(run_id, asyncio.Lock())
@@ -100,10 +131,11 @@ class SlackNotifier:
     # ----- the thread --------------------------------------------------------------------------------------
 
     async def post(self, run: Run, event: Event) -> str | None:
-        thread_ts = run.thread_ts or (await self.storage.runs.require(run.id)).thread_ts
+        run = await self.storage.runs.require(run.id)  # the thread moves when its card was deleted
         first = None
         for message in self.renderer.event(run, event):
-            ts = await self.send(run.channel_id, thread_ts, message)
+            ts = await self._delivered(run, lambda run=run, message=message: self.send(
+                run.channel_id, run.thread_ts, message))
             first = first or ts
         if isinstance(event, TableReady) and event.chart is not None:
             await self.upload(run, event.chart, event.title)
@@ -111,11 +143,31 @@ class SlackNotifier:
 
     async def update(self, run: Run, ts: str, event: Event) -> None:
         [message, *_] = self.renderer.event(run, event)
-        await self.client.chat_update(channel=run.channel_id, ts=ts, **self._outgoing(message))
+        await self._delivered(run, lambda run: self.client.chat_update(channel=run.channel_id, ts=ts,
+                                                                        **self._outgoing(message)))
 
     async def upload(self, run: Run, path: Path, title: str) -> None:
-        await self.client.files_upload_v2(channel=run.channel_id, thread_ts=run.thread_ts, file=str(path),
-                                          filename=path.name, title=masked(title, self.secrets))
+        run = await self.storage.runs.require(run.id)
+        await self._delivered(run, lambda run: self.client.files_upload_v2(
+            channel=run.channel_id, thread_ts=run.thread_ts, file=str(path), filename=path.name,
+            title=masked(title, self.secrets)))
+
+    async def _delivered(self, run: Run, call: Callable[[Run], Awaitable[Any]]) -> Any:
+        """Make a call into the run's thread; a thread lost with its deleted card moves to a new card first.
+        Refusals become DeliveryError, with the fix when the workspace can make one."""
+        try:
+            try:
+                return await call(run)
+            except SlackApiError as exc:
+                if exc.response.get("error") not in THREAD_GONE:
+                    raise
+                run = await self._repost_card(run, await build_card(self.storage, run))
+                return await call(run)
+        except SlackApiError as exc:
+            error = str(exc.response.get("error"))
+            explained = messages.slack_refused(error, exc.response.get("needed"))
+            raise DeliveryError(explained or f"Slack refused a message for run '{run.name}' ({error}).",
+                                reason=error) from exc
 
     async def send(self, channel: str, thread_ts: str | None, message: Message) -> str:
         """Post one message (into a thread when thread_ts is given); returns its ts."""

@@ -194,10 +194,18 @@ async def test_card_buttons_do_what_the_subcommand_of_the_same_name_does(bot):
     assert "awaiting_approval" in str(card["blocks"]) and buttons(card) == {}
 
 
-async def test_an_unexpected_failure_gets_an_error_id_in_the_reply_the_thread_and_the_log(bot, caplog):
+async def test_a_message_slack_keeps_refusing_is_explained_to_the_person_who_asked(bot):
     await bot.ready_run("tickets")
     bot.slack.inject_ratelimit("chat.postMessage", count=4, retry_after=0)  # outlasts the client's 3 retries
     await bot.command("estimate tickets")
+    [shown] = bot.said_to("alice")
+    assert "Slack refused a message for run 'tickets' (ratelimited)" in shown and "error id" not in shown
+
+
+async def test_an_unexpected_failure_gets_an_error_id_in_the_reply_the_thread_and_the_log(bot, caplog):
+    await bot.ready_run("tickets")
+    await bot.bot.storage.db.execute("DROP TABLE audit_log")  # a database that lost a table: a bug, not a user error
+    await bot.command("set tickets eval=20")
     [shown] = bot.said_to("alice")
     error_id = re.search(r"error id ([0-9a-f]{8})", shown).group(1)
     assert shown.startswith(":x: Something went wrong")
