@@ -22,6 +22,7 @@ from sandbox.openai.ids import request_id
 from sandbox.openai.models import ModelCatalog, model_routes
 from sandbox.openai.ratelimit import RateLimiter
 from sandbox.openai.requestlog import RECORD_KEY, RequestLog, RequestRecord
+from sandbox.serving import serve
 
 log = logging.getLogger(__name__)
 
@@ -87,11 +88,8 @@ class OpenAISandbox:
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Serve on host:port (0 = a free port) and return the base URL, ending in /v1."""
         self._stopping.clear()
-        self._runner = web.AppRunner(self.app(), access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, host, port).start()
-        bound_host, bound_port = self._runner.addresses[0][:2]
-        self.url = f"http://{bound_host}:{bound_port}/v1"
+        self._runner, root = await serve(self.app(), host, port)
+        self.url = f"{root}/v1"
         return self.url
 
     async def stop(self) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
+from sandbox.serving import serve
 from sandbox.slack.calls import ApiCall, ApiError, RateLimits
 from sandbox.slack.ids import opaque
 from sandbox.slack.methods import JSON_METHODS, WebApi
@@ -73,11 +74,8 @@ class SlackSandbox:
             web.post(r"/{kind:commands|actions}/{team}/{n}/{secret}", self._response_url),
             web.get("/socket-mode/{ticket}", self.socket_mode.handle),
         ])
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, host, port).start()
-        bound_host, bound_port = self._runner.addresses[0][:2]
-        self.workspace.base_url = self.socket_mode.base_url = f"http://{bound_host}:{bound_port}"
+        self._runner, root = await serve(app, host, port)
+        self.workspace.base_url = self.socket_mode.base_url = root
         return self.api_url
 
     async def stop(self) -> None:

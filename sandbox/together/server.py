@@ -17,6 +17,7 @@ from sandbox.openai.files import Files
 from sandbox.openai.ids import request_id
 from sandbox.openai.ratelimit import RateLimiter
 from sandbox.openai.requestlog import RECORD_KEY, RequestLog, RequestRecord
+from sandbox.serving import serve
 from sandbox.together.catalog import TogetherCatalog
 from sandbox.together.endpoints import Endpoints
 from sandbox.together.files import TogetherFiles
@@ -59,11 +60,8 @@ class TogetherSandbox:
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Serve on host:port (0 = a free port) and return the base URL, ending in /v1."""
-        self._runner = web.AppRunner(self.app(), access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, host, port).start()
-        bound_host, bound_port = self._runner.addresses[0][:2]
-        self.url = f"http://{bound_host}:{bound_port}/v1"
+        self._runner, root = await serve(self.app(), host, port)
+        self.url = f"{root}/v1"
         return self.url
 
     async def stop(self) -> None:
