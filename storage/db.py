@@ -46,6 +46,10 @@ class Database:
         self._writer = writer
         self._reader = reader
         self._write_lock = asyncio.Lock()
+        # One statement at a time on the reader, closed before the next starts: while any statement of a connection
+        # is open, SQLite keeps its read transaction, so a read interleaved with another task's would see the
+        # database as it was when that one began, without rows committed since (a write read back could be missing).
+        self._read_lock = asyncio.Lock()
 
     @classmethod
     async def open(
@@ -102,11 +106,11 @@ class Database:
             await conn.executemany(sql, rows)
 
     async def fetchall(self, sql: str, params: Sequence[Any] | dict = ()) -> list[sqlite3.Row]:
-        async with self._reader.execute(sql, params) as cursor:
+        async with self._read_lock, self._reader.execute(sql, params) as cursor:
             return list(await cursor.fetchall())
 
     async def fetchone(self, sql: str, params: Sequence[Any] | dict = ()) -> sqlite3.Row | None:
-        async with self._reader.execute(sql, params) as cursor:
+        async with self._read_lock, self._reader.execute(sql, params) as cursor:
             return await cursor.fetchone()
 
     async def schema_version(self) -> int:
