@@ -18,7 +18,6 @@ from bot.examples import TICKETS_CSV
 from handlers.commands import COMMANDS, UsageError, parse
 from sandbox.slack import payloads
 from tests.handlers.conftest import CHANNEL, thread_texts
-from tests.reliability.known_bugs import KnownBug, unless_known_bug
 
 MAX_MB, MAX_ROWS = 1, 1_000  # the bot's limits in these tests (DISTILL_MAX_CSV_MB, DISTILL_MAX_ROWS)
 REFUSED, LOADED = ":warning: Could not use *", ":white_check_mark: Loaded *"
@@ -128,17 +127,17 @@ def test_the_corpus_has_at_least_twenty_hostile_files():
     assert len(CORPUS) >= 20 and len({c.name for c in CORPUS}) == len(CORPUS)
 
 
-@pytest.mark.xfail(strict=True, raises=KnownBug, reason=(
-    "bot/datasets.py _column_names strips spaces around column names (with a warning) but keeps zero-width "
-    "characters, so `label=label` is refused with \"Did you mean 'la\u200cbel'?\": a name that looks the same."))
 async def test_zero_width_characters_in_the_header_do_not_hide_a_column(with_data):
+    """Regression: `label=label` was refused with "Did you mean 'la\u200cbel'?", a name that looks the same."""
     bot = with_data
-    header = "te\u200bxt,\ufeffla\u200cbel\n"
-    await bot.share((header + LINES).encode(), "invisible.csv", thread_ts=(await bot.run("tickets")).thread_ts)
-    assert any(t.startswith(f"{LOADED}invisible.csv*") for t in thread_texts(await bot.thread("tickets")))
-    await bot.command("set tickets label=label template={text}")
-    refusals = bot.said_to("alice")
-    unless_known_bug(refusals == [], refusals[0] if refusals else "")
+    data_rows = rows(30).decode().split("\n", 1)[1]
+    await bot.share(f"te\u200bxt,\ufeffla\u200cbel\n{data_rows}".encode(), "invisible.csv",
+                    thread_ts=(await bot.run("tickets")).thread_ts)
+    texts = thread_texts(await bot.thread("tickets"))
+    assert any(t.startswith(f"{LOADED}invisible.csv*") for t in texts)
+    assert any("Invisible characters (zero-width spaces or joiners) were removed" in t for t in texts)
+    await bot.command("set tickets label=label template={text} train=20 eval=5")
+    assert bot.said_to("alice") == [] and (await bot.run("tickets")).spec["label"] == "label"
 
 
 # ----- /distill arguments --------------------------------------------------------------------------------------

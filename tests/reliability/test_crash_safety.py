@@ -12,7 +12,6 @@ import pytest
 from bot.examples import TICKETS_CSV
 from sandbox.slack import SlackDriver
 from tests.reliability.crash import POLL_SECONDS, KillPoint, World, crash_and_restart, until
-from tests.reliability.known_bugs import KnownBug, unless_known_bug
 
 TRAIN, EVAL = 200, 50
 REQUESTS = TRAIN + 2 * EVAL  # the teacher on train and eval, the base student on eval
@@ -82,14 +81,10 @@ async def test_a_collection_killed_at_a_random_point_is_finished_by_a_restart_wi
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, raises=KnownBug, reason=(
-    "bot/collect.py Collector.collect: a worker hands its answer to the writer's queue and sends its next request "
-    "without waiting for the commit, so while SQLite writes lag (three collections' writers share the one write "
-    "lock) answers received but not stored pile up: over 100 from a 5 ms provider on 2 cores against "
-    f"{CONCURRENCY * TASKS_AT_ONCE} requests in flight. A SIGKILL then loses them and the restart pays again. Fix: "
-    "each worker awaits its answer's commit before sending the next request."))
 async def test_answers_paid_but_not_yet_stored_never_exceed_the_requests_in_flight(make_world):
-    """What a SIGKILL at any instant would make the restart pay again, sampled through a whole collection."""
+    """What a SIGKILL at any instant would make the restart pay again, sampled through a whole collection.
+    Regression: workers sent their next request before their answer was committed, and over 100 answers from a
+    5 ms provider waited unstored at once."""
     world = await make_world(0.005)  # a fast provider: answers arrive faster than a lagging writer stores them
     bot = world.bot()
     await bot.start()
@@ -104,17 +99,13 @@ async def test_answers_paid_but_not_yet_stored_never_exceed_the_requests_in_flig
     finally:
         await bot.kill()
     assert world.stored_answers() == REQUESTS
-    unless_known_bug(at_risk <= CONCURRENCY * TASKS_AT_ONCE,
-                     f"{at_risk} answers were paid for but not stored at once; {CONCURRENCY * TASKS_AT_ONCE} in flight")
+    assert at_risk <= CONCURRENCY * TASKS_AT_ONCE
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, raises=TimeoutError, reason=(
-    "A SIGTERM right after 'Collection finished' is posted: Bot.close -> RunService.close -> BackgroundTasks.shutdown "
-    "cancels RunService._collection_finished before its refresh_card, and RunService.resume (bot/runs.py) only "
-    "restarts runs still 'collecting', so the card says 'collecting' until someone types /distill status. Fix: "
-    "resume() refreshes the cards of unfinished runs, or close() lets a stage finish its last steps."))
 async def test_a_clean_stop_just_after_the_collection_finished_leaves_the_card_right_after_a_restart(make_world):
+    """Regression: the stop cancelled the stage between its last post and its card refresh, and nothing showed the
+    card again, so it said 'collecting' for good."""
     world = await make_world(0.005)
     bot = world.bot()
     await bot.start()
