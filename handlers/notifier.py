@@ -51,7 +51,8 @@ class SlackNotifier:
         self.secrets = tuple(secrets)
         self.card_interval = card_interval
         self.clock = clock
-        self._pending: dict[int, tuple[Run, Card]] = {}
+        self._pending: dict[int, tuple[int, Run, Card]] = {}  # run -> (its number in _shown, run, card)
+        self._shown: dict[int, int] = {}  # how many cards of each run were shown: the newest wins
         self._last_edit: dict[int, float] = {}
         self._timers: dict[int, asyncio.Task] = {}  # runs whose next edit is scheduled but not started
         self._edits: set[asyncio.Task] = set()  # every edit task, scheduled or sending
@@ -68,7 +69,8 @@ class SlackNotifier:
                 self._last_edit[run.id] = self.clock()
             await self.storage.runs.update(run.id, thread_ts=ts, card_ts=ts)
             return ts
-        self._pending[run.id] = (run, card)
+        self._shown[run.id] = self._shown.get(run.id, 0) + 1
+        self._pending[run.id] = (self._shown[run.id], run, card)
         if run.id not in self._timers:
             delay = max(0.0, self._last_edit.get(run.id, -math.inf) + self.card_interval - self.clock())
             self._schedule(run.id, delay)
@@ -84,7 +86,7 @@ class SlackNotifier:
         await asyncio.sleep(delay)
         # Taken off the books before sending, so a card shown while this edit is in flight gets its own turn.
         del self._timers[run_id]
-        run, card = self._pending.pop(run_id)
+        shown, run, card = self._pending.pop(run_id)
         async with self._lock(run_id):
             self._last_edit[run_id] = self.clock()
             run = await self.storage.runs.require(run_id)  # the card may have moved since this edit was queued
@@ -96,10 +98,11 @@ class SlackNotifier:
                 if error in CARD_GONE:
                     await self._repost_card(run, card)
                 elif error == "ratelimited":
-                    retry_after = float(exc.response.headers.get("Retry-After", self.card_interval))
-                    self._pending.setdefault(run_id, (run, card))  # a newer card, if any, wins
-                    if run_id not in self._timers:
-                        self._schedule(run_id, max(retry_after, self.card_interval))
+                    if self._shown[run_id] == shown:  # sent again only while no newer card was shown
+                        retry_after = float(exc.response.headers.get("Retry-After", self.card_interval))
+                        self._pending[run_id] = (shown, run, card)
+                        if run_id not in self._timers:
+                            self._schedule(run_id, max(retry_after, self.card_interval))
                 else:
                     log.warning("could not update the card of run %s: %s", run_id, error)
 
