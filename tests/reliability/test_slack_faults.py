@@ -13,7 +13,6 @@ import pytest
 from bot.examples import TICKETS_CSV
 from sandbox.slack import payloads
 from tests.handlers.conftest import CHANNEL, thread_texts
-from tests.reliability.known_bugs import KnownBug, unless_known_bug
 
 ROWS = 120  # Harness.ready_run: train 60, eval 30 for the teacher and the base student
 FINISHED = ":white_check_mark: Collection finished."
@@ -49,11 +48,6 @@ async def stored_answers(bot) -> int:
     return len(await bot.bot.storage.completions.for_run((await bot.run("tickets")).id))
 
 
-@pytest.mark.xfail(strict=True, raises=KnownBug, reason=(
-    "handlers/notifier.py SlackNotifier._edit_after (b064882): an edit still rate-limited after the client's retries "
-    "is queued again with setdefault, but a newer card shown meanwhile was already taken off _pending by its own "
-    "timer (waiting on the run's lock), so the older card is sent after the newer one: the card ends 'collecting' "
-    "on a collected run. Fix: count the cards shown per run and requeue a refused edit only if none came after it."))
 async def test_429s_on_card_edits_during_a_collection_delay_them_and_the_card_ends_right(ready):
     await collecting(ready)
     ready.slack.inject_ratelimit("chat.update", count=5, retry_after=0)  # one edit outlasts the client's 3 retries
@@ -62,7 +56,7 @@ async def test_429s_on_card_edits_during_a_collection_delay_them_and_the_card_en
     assert run.state == "collected" and await stored_answers(ready) == ROWS
     assert [c.status for c in ready.slack.calls_to("chat.update")].count(429) == 5
     assert posted_twice(ready) == []
-    unless_known_bug(card_state(ready, run.card_ts) == "collected", f"the card says {card_state(ready, run.card_ts)}")
+    assert card_state(ready, run.card_ts) == "collected"  # regression: an older refused edit came after a newer one
 
 
 async def test_a_card_edit_refused_past_the_retries_is_sent_again(ready):
