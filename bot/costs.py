@@ -286,3 +286,18 @@ def _quote_hash(spec: RunSpec, stages: Sequence[Stage], prices: Mapping[str, Any
         "prices": prices,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class StageQuote:
+    """What a spending stage will cost: the estimate to show and the most it can cost (the cap to approve)."""
+
+    stage: str
+    quote_hash: str
+    estimate_micro_usd: int
+    max_micro_usd: int
+    detail: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"stage": self.stage, "quote_hash": self.quote_hash, "estimate_micro_usd": self.estimate_micro_usd,
+                "max_micro_usd": self.max_micro_usd, **self.detail}

@@ -6,7 +6,8 @@ is announced, so a restarted bot resumes where it stopped (`resume`). Spending s
 (bot/approvals.py); the approved amount is the stage's spending cap.
 
 The Slack layer calls the public methods here; they raise DistillError subclasses with messages meant for
-the user. Slow work (collection, training, evaluation) runs as tracked background tasks.
+the user. Slow work runs as tracked background tasks: the collect stage (bot/collection.py), the train and
+evaluate stages (bot/training.py).
 """
 
 from __future__ import annotations
@@ -20,18 +21,16 @@ from pathlib import Path
 from typing import Any
 
 from bot.approvals import ApprovalPolicy, DecisionResult, Directory
-from bot.batch import BatchCollector
-from bot.budget import Budget
 from bot.cards import build_card, spend_micro_usd, usd
-from bot.collect import Collector, CollectRequest, CollectTask, Progress
+from bot.collect import Collector
+from bot.collection import CollectionStage
 from bot.config import Settings
-from bot.costs import Quote, answer_tokens, count_chat_tokens, estimate
+from bot.costs import Quote, StageQuote, estimate
 from bot.datasets import load_and_profile, store_dataset
 from bot.errors import USER_ERRORS, DatasetError, SpecError, StateError
 from bot.events import (
     ApprovalDecided,
     ApprovalRequested,
-    CollectionFinished,
     DatasetLoaded,
     DatasetRefused,
     Event,
@@ -43,43 +42,24 @@ from bot.events import (
 )
 from bot.notify import DeliveryError, Notifier
 from bot.prices import PriceTable
-from bot.prompts import build_messages, response_format
-from bot.provider import ChatProvider
 from bot.spec import RunSpec
-from bot.splits import PreparedRow, PreparedRun, prepare
+from bot.splits import PreparedRun, prepare
 from bot.tasks import BackgroundTasks, describe
 from bot.trainers import get_trainer
-from bot.trainers.base import Deployment, Trainer
+from bot.trainers.base import Trainer
 from bot.training import TrainingStage
 from storage import Storage
 from storage.approvals import Approval
-from storage.batches import BATCH_TERMINAL
-from storage.runs import Run, RunRow
+from storage.runs import Run
 
 log = logging.getLogger(__name__)
 
 RUN_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 BUSY_STATES = ("collecting", "training", "evaluating")
 UNFINISHED_STATES = ("created", "ready", "awaiting_approval", "collecting", "collected", "training", "evaluating")
-COLLECT_ROLES = ("teacher", "student_base")
 # Spec keys whose change alters the prompts or the rows: answers must be collected (or reused) again.
 PROMPT_KEYS = {"label", "template", "system", "choices", "min_per_label", "train", "eval", "seed", "teacher",
                "student", "validation"}
-
-
-@dataclass(frozen=True)
-class StageQuote:
-    """What a spending stage will cost: the estimate to show and the most it can cost (the cap to approve)."""
-
-    stage: str
-    quote_hash: str
-    estimate_micro_usd: int
-    max_micro_usd: int
-    detail: dict[str, Any]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"stage": self.stage, "quote_hash": self.quote_hash, "estimate_micro_usd": self.estimate_micro_usd,
-                "max_micro_usd": self.max_micro_usd, **self.detail}
 
 
 @dataclass(frozen=True)
@@ -108,10 +88,8 @@ class RunService:
         self.collector = collector
         self.approvals = approvals or ApprovalPolicy(storage, settings, directory)
         self.tasks = BackgroundTasks(self._stage_failed)
+        self.collection = CollectionStage(self, collector)
         self.training = TrainingStage(self, trainers or (lambda name: get_trainer(name, settings)))
-        self.batches = BatchCollector(storage, collector.provider.client, prices, store=collector.provider.store)
-        self._cancels: dict[int, asyncio.Event] = {}
-        self._collectors: dict[str, Collector] = {}
 
     # ----- finding runs -------------------------------------------------------------------------------
 
@@ -207,7 +185,7 @@ class RunService:
         """Ask the team to approve a spending stage; it starts at once when auto-approved."""
         if stage == "collect":
             self._require_state(run, ("ready", "collected", "failed", "cancelled"), "collect answers")
-            quote = await self._collect_quote(run)
+            quote = await self.collection.quote(run)
         elif stage == "train":
             self._require_state(run, ("collected", "done", "failed", "cancelled"), "train the student")
             quote = await self._train_quote(run)
@@ -248,24 +226,6 @@ class RunService:
                 await self.refresh_card(run)
         return result
 
-    async def _collect_quote(self, run: Run) -> StageQuote:
-        spec, prepared = await self.prepare_run(run)
-        quote = await asyncio.to_thread(estimate, prepared, spec, self.prices)
-        tasks = await self._collect_tasks(run.id, spec, prepared)
-        batch = spec.mode == "batch"
-        most = 0
-        for task in tasks:
-            price = self.prices.get(task.model)
-            most += sum(price.cost_micro_usd(r.prompt_tokens, task.max_completion_tokens, batch=batch)
-                        for r in task.requests)
-        stage = quote.stage("collect")
-        return StageQuote(
-            stage="collect", quote_hash=quote.quote_hash, estimate_micro_usd=quote.amount_micro_usd("collect"),
-            max_micro_usd=most,
-            detail={"mode": spec.mode, "teacher": spec.teacher, "student": spec.student,
-                    "rows": prepared.to_dict(), "collect": stage.to_dict()},
-        )
-
     async def _train_quote(self, run: Run) -> StageQuote:
         spec, prepared = await self.prepare_run(run)
         if not await self.storage.completions.answered_rows(run.id, "train", "teacher"):
@@ -278,7 +238,7 @@ class RunService:
                           detail=quote.to_dict(spec, len(prepared.eval)))
 
     async def _quote(self, run: Run, stage: str) -> StageQuote:
-        return await (self._collect_quote(run) if stage == "collect" else self._train_quote(run))
+        return await (self.collection.quote(run) if stage == "collect" else self._train_quote(run))
 
     # ----- running stages -------------------------------------------------------------------------------
 
@@ -307,103 +267,7 @@ class RunService:
                                                       f"{run.spec['student']} (base student).",
                                            approval.amount_micro_usd))
         await self.refresh_card(run)
-        self.tasks.spawn(f"run-{run.id}", run.id, self._collect(run.id, approval))
-
-    async def _collect(self, run_id: int, approval: Approval) -> None:
-        run = await self.storage.runs.require(run_id)
-        spec, prepared = await self.prepare_run(run)
-        await self._store_rows(run, prepared)
-        tasks = await self._collect_tasks(run.id, spec, prepared)
-        already = await self.storage.completions.spend_micro_usd(run.id, roles=COLLECT_ROLES,
-                                                                 since=approval.decided_at)
-        budget = Budget(cap_micro_usd=approval.amount_micro_usd, spent_micro_usd=already)
-        if spec.mode == "batch":
-            await self._submit_batches(run, tasks, budget)
-            return
-        cancel = self._cancels.setdefault(run.id, asyncio.Event())
-        student = self.training.trainer(spec.trainer).base_model_endpoint(spec.student)
-
-        async def on_progress(progress: Progress) -> None:
-            await self.refresh_card(await self.storage.runs.require(run.id))
-
-        try:
-            outcomes = await asyncio.gather(*(
-                self.collector_for(student if task.role == "student_base" else None).collect(
-                    task, budget, cancel=cancel, on_progress=on_progress)
-                for task in tasks
-            ))
-        finally:
-            self._cancels.pop(run.id, None)
-        stops = [o.stopped for o in outcomes]
-        stopped = next((s for s in ("fatal", "budget", "cancelled") if s in stops), "done")
-        message = next((o.message for o in outcomes if o.stopped == stopped and o.message), "")
-        counts = {f"{t.role}/{t.split}": {"ok": o.answered + o.already_answered, "invalid": o.invalid,
-                                          "failed": o.failed, "reused": o.reused}
-                  for t, o in zip(tasks, outcomes, strict=True)}
-        errors: dict[str, int] = {}
-        for outcome in outcomes:
-            for reason, n in outcome.errors.items():
-                errors[reason] = errors.get(reason, 0) + n
-        await self._collection_finished(run.id, approval, stopped, message, counts, errors, budget)
-
-    async def _collection_finished(self, run_id: int, approval: Approval, stopped: str, message: str,
-                                   counts: dict[str, dict[str, int]], errors: dict[str, int],
-                                   budget: Budget) -> None:
-        run = await self.storage.runs.require(run_id)
-        if run.state == "cancelled":
-            return
-        if stopped == "done" and not any(c["ok"] + c.get("reused", 0) for key, c in counts.items()
-                                         if key.startswith("teacher/")):
-            why = ", ".join(f"{reason} ×{n}" for reason, n in errors.items()) or "see the errors above"
-            stopped, message = "fatal", f"The teacher answered no row ({why}). Fix the cause and collect again."
-        state = {"done": "collected", "budget": "ready", "cancelled": "cancelled", "fatal": "failed"}[stopped]
-        run = await self.storage.runs.update(run.id, state=state, error=message if stopped == "fatal" else None)
-        await self.storage.audit.add(run_id=run.id, actor="system", action="collection-finished",
-                                     detail={"stopped": stopped, "spend_micro_usd": budget.spent_micro_usd})
-        await self.post_once(run, f"collection-finished-approval{approval.id}", CollectionFinished(
-            stopped, message, budget.spent_micro_usd, budget.cap_micro_usd, counts, errors))
-        if stopped == "done":
-            await self.training.post_baseline(run, key=f"baseline-approval{approval.id}")
-        await self.refresh_card(run)
-
-    # ----- Batch API collections ---------------------------------------------------------------------
-
-    async def _submit_batches(self, run: Run, tasks: list[CollectTask], budget: Budget) -> None:
-        """Send each task as one batch (the scheduler polls them); a task with a batch under way is skipped."""
-        under_way = {(b.split, b.role) for b in await self.storage.batches.for_run(run.id)
-                     if b.status not in BATCH_TERMINAL}
-        sent = 0
-        for task in tasks:
-            if (task.split, task.role) not in under_way and await self.batches.submit(task, budget):
-                sent += 1
-        await self.post_once(run, f"batches-submitted-{len(await self.storage.batches.for_run(run.id))}", Note(
-            f"Sent {sent} batch(es) to the Batch API at half price. The provider has up to 24 h; the bot checks "
-            f"every {self.settings.poll_seconds:g} s and posts here when the answers are in."))
-
-    async def poll_batches(self) -> None:
-        """Poll every batch under way; a run whose batches have all ended finishes its collection."""
-        runs = set()
-        for batch in await self.storage.batches.active():
-            if batch.external_id:
-                await self.batches.poll(batch)
-                runs.add(batch.run_id)
-        for run_id in runs:
-            batches = await self.storage.batches.for_run(run_id)
-            run = await self.storage.runs.require(run_id)
-            if run.state != "collecting" or any(b.status not in BATCH_TERMINAL for b in batches):
-                continue
-            approval = await self.storage.approvals.latest(run_id, "collect")
-            errors = [b.error for b in batches if b.error]
-            spent = await self.storage.completions.spend_micro_usd(run_id, roles=COLLECT_ROLES,
-                                                                   since=approval.decided_at)
-            counts: dict[str, dict[str, int]] = {}
-            for (split, role, status), n in (await self.storage.completions.counts(run_id)).items():
-                if role in COLLECT_ROLES:
-                    counts.setdefault(f"{role}/{split}", {"ok": 0, "invalid": 0, "failed": 0, "reused": 0})[status] = n
-            stopped = "done" if not errors else "fatal"
-            # The wrap-up posts tables and a chart: a tracked task of the run, not the scheduler's tick.
-            self.tasks.spawn(f"run-{run_id}", run_id, self._collection_finished(
-                run_id, approval, stopped, " ".join(errors), counts, {}, Budget(approval.amount_micro_usd, spent)))
+        self.tasks.spawn(f"run-{run.id}", run.id, self.collection.run(run.id, approval))
 
     async def poll_external_work(self) -> None:
         """The scheduler's tick: training jobs, then batches. One failing poll does not stop the others."""
@@ -417,45 +281,14 @@ class RunService:
             except Exception as exc:
                 log.warning("polling job %s of run %s failed: %s", job.id, job.run_id, describe(exc)[0])
         try:
-            await self.poll_batches()
+            await self.collection.poll_batches()
         except Exception as exc:
             log.warning("polling batches failed: %s", describe(exc)[0])
-
-    async def _collect_tasks(self, run_id: int, spec: RunSpec, prepared: PreparedRun) -> list[CollectTask]:
-        """Teacher on every split, the base student on eval: the requests with their exact token counts."""
-        plan = [("teacher", spec.teacher, "train", prepared.train),
-                ("teacher", spec.teacher, "validation", prepared.validation),
-                ("teacher", spec.teacher, "eval", prepared.eval),
-                ("student_base", spec.student, "eval", prepared.eval)]
-        choices = list(prepared.choices)
-        fmt = response_format(choices)
-
-        def build() -> list[CollectTask]:
-            tasks = []
-            for role, model, split, rows in plan:
-                if not rows:
-                    continue
-                tasks.append(CollectTask(
-                    run_id=run_id, split=split, role=role, model=model,
-                    requests=_requests(spec, rows, model), response_format=fmt, choices=choices,
-                    max_completion_tokens=max(answer_tokens(c, model) for c in choices),
-                ))
-            return tasks
-
-        return await asyncio.to_thread(build)
-
-    async def _store_rows(self, run: Run, prepared: PreparedRun) -> None:
-        rows = [RunRow(split, r.row_index, r.input_hash, r.gold_label)
-                for split, group in (("train", prepared.train), ("validation", prepared.validation),
-                                     ("eval", prepared.eval))
-                for r in group]
-        await self.storage.runs.replace_rows(run.id, rows)
 
     async def cancel(self, run: Run, user: str) -> None:
         if run.state in ("done", "cancelled"):
             raise StateError(f"Run '{run.name}' is already {run.state}; there is nothing to cancel.")
-        if run.id in self._cancels:
-            self._cancels[run.id].set()
+        self.collection.cancel(run.id)
         if run.state == "training":
             await self.training.cancel(run)
         voided = await self.storage.approvals.void_pending(run.id)
@@ -482,7 +315,7 @@ class RunService:
                 continue
             jobs = await self.storage.jobs.for_run(run.id)
             if run.state == "collecting":
-                work, what = self._collect(run.id, approval), "the collection"
+                work, what = self.collection.run(run.id, approval), "the collection"
             elif run.state == "evaluating":
                 work, what = self.training.evaluate(run.id), "the evaluation of the distilled model"
             elif not jobs or jobs[-1].external_id is None:
@@ -505,8 +338,7 @@ class RunService:
     async def close(self) -> None:
         await self.tasks.shutdown()
         await self.training.close()
-        for collector in self._collectors.values():
-            await collector.provider.close()
+        await self.collection.close()
 
     async def models(self, channel_id: str) -> list[ModelInfo]:
         """The configured models and those of this channel's runs, with the provider's shutdown dates."""
@@ -584,26 +416,6 @@ class RunService:
         """Where the run's files go (training file, chart, export)."""
         return self.settings.data_dir / f"run-{run.id}-{run.name}"
 
-    def collector_for(self, endpoint: Deployment | None) -> Collector:
-        """The collector for a model served at `endpoint` (None: OPENAI_BASE_URL). One per base URL, sharing
-        the rate limiters; closed with the service."""
-        if endpoint is None or endpoint.base_url.rstrip("/") == self.collector.provider.base_url.rstrip("/"):
-            return self.collector
-        if endpoint.base_url not in self._collectors:
-            provider = ChatProvider(base_url=endpoint.base_url, api_key=endpoint.api_key.reveal(), store=False)
-            self._collectors[endpoint.base_url] = Collector(
-                self.storage, provider, self.prices, self.collector.limiters, concurrency=self.collector.concurrency)
-        return self._collectors[endpoint.base_url]
-
-    @staticmethod
-    def requests_for(spec: RunSpec, rows: list[PreparedRow], model: str) -> list[CollectRequest]:
-        """The exact requests for these rows, with their prompt tokens for `model` (CPU work)."""
-        return _requests(spec, rows, model)
-
-    @staticmethod
-    def response_format_for(prepared: PreparedRun) -> dict[str, Any]:
-        return response_format(list(prepared.choices))
-
     async def _update_approval_message(self, run: Run, approval: Approval, actor: str, outcome: str,
                                        message: str) -> None:
         approval = await self.storage.approvals.require(approval.id)
@@ -618,12 +430,3 @@ class RunService:
         run = await self.storage.runs.update(run_id, state="failed", error=message)
         await self._post(run, RunFailed(message, error_id))
         await self.refresh_card(run)
-
-
-def _requests(spec: RunSpec, rows: list[PreparedRow], model: str) -> list[CollectRequest]:
-    requests = []
-    for row in rows:
-        messages = build_messages(spec, row.user_prompt)
-        requests.append(CollectRequest(row.row_index, messages, count_chat_tokens(messages, model)))
-    return requests
-

@@ -23,6 +23,7 @@ from bot.budget import Budget
 from bot.cards import usd
 from bot.charts import render_chart
 from bot.collect import CollectTask
+from bot.collection import requests_for, response_format_for
 from bot.costs import answer_tokens
 from bot.errors import StateError
 from bot.evals import DISTILLED, EVAL_SPLIT, baseline_for_run, report_for_run
@@ -102,7 +103,7 @@ class TrainingStage:
         data = await training_data_for_run(self.service.storage, run.id, spec, prepared, self.service.prices, trainer)
         fine_tuned = self.service.prices.get(f"ft:{spec.student}")
         most_tokens = max(answer_tokens(c, spec.student) for c in prepared.choices)
-        requests = await asyncio.to_thread(self.service.requests_for, spec, prepared.eval, spec.student)
+        requests = await asyncio.to_thread(requests_for, spec, prepared.eval, spec.student)
         eval_max = sum(fine_tuned.cost_micro_usd(r.prompt_tokens, most_tokens, batch=spec.mode == "batch")
                        for r in requests)
         billing = await trainer.quote(spec.student, data.training_file_tokens, data.quote.epochs, len(requests))
@@ -256,14 +257,15 @@ class TrainingStage:
         approval = await service.storage.approvals.latest(run.id, "train")
         cap = None if approval is None else max(0, approval.amount_micro_usd - (job.cost_micro_usd or 0))
         spent = await service.storage.completions.spend_micro_usd(run.id, roles=[DISTILLED])
-        requests = await asyncio.to_thread(service.requests_for, spec, prepared.eval, deployment.model)
+        requests = await asyncio.to_thread(requests_for, spec, prepared.eval, deployment.model)
         task = CollectTask(
             run_id=run.id, split=EVAL_SPLIT, role=DISTILLED, model=deployment.model, requests=requests,
-            response_format=service.response_format_for(prepared), choices=list(prepared.choices),
+            response_format=response_format_for(prepared), choices=list(prepared.choices),
             max_completion_tokens=max(answer_tokens(c, deployment.model) for c in prepared.choices),
             price_model=f"ft:{job.base_model}",
         )
-        return await service.collector_for(deployment).collect(task, Budget(cap_micro_usd=cap, spent_micro_usd=spent))
+        collector = service.collection.collector_for(deployment)
+        return await collector.collect(task, Budget(cap_micro_usd=cap, spent_micro_usd=spent))
 
     async def post_baseline(self, run: Run, key: str) -> None:
         """The teacher vs base student table, once per collection (`key`)."""
