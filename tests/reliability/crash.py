@@ -19,7 +19,6 @@ from typing import Any
 
 from sandbox.openai import OpenAISandbox
 from sandbox.slack import SlackDriver, SlackSandbox
-from tests.conftest import SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET
 from tests.handlers.conftest import CHANNEL, thread_texts
 from tests.reliability.bot_process import BotProcess
 
@@ -56,7 +55,7 @@ class World:
 
     @classmethod
     def create(cls, slack: SlackSandbox, openai: OpenAISandbox, folder: Path, **env: str) -> World:
-        base = {"SLACK_BOT_TOKEN": SLACK_BOT_TOKEN, "SLACK_SIGNING_SECRET": SLACK_SIGNING_SECRET,
+        base = {"SLACK_BOT_TOKEN": slack.bot_token, "SLACK_SIGNING_SECRET": slack.signing_secret,
                 "OPENAI_API_KEY": openai.api_key, "OPENAI_BASE_URL": str(openai.url),
                 "DISTILL_DB": str(folder / "distill.db"), "DISTILL_DATA_DIR": str(folder / "data"),
                 "DISTILL_APPROVERS": "U0ALICE,U0BOB", "LOG_LEVEL": "INFO"}
