@@ -123,7 +123,7 @@ def profile(loaded: LoadedCsv) -> DatasetProfile:
         values = frame[name].dropna()
         # Most frequent first, ties by value, so the profile is the same on every run.
         distinct = sorted(values.value_counts().items(), key=lambda item: (-item[1], item[0]))
-        numeric = bool(len(values)) and bool(pd.to_numeric(values, errors="coerce").notna().all())
+        numeric = _numeric(values)
         sample = [_shorten(value) for value, _ in distinct[:3]]
         columns.append(ColumnProfile(name, len(values), len(distinct), numeric, sample))
         mean_chars = values.str.len().mean() if len(values) else 0
@@ -160,6 +160,17 @@ async def store_dataset(storage: Storage, loaded: LoadedCsv, profile: DatasetPro
         rows=loaded.rows(),
         profile=profile.to_dict(),
     )
+
+
+def _numeric(values: pd.Series) -> bool:
+    """Whether every value is a number. A sample is tried first: a text column fails it at once, instead of
+    converting every row (one long call that holds the GIL, stalling the event loop, on a large file)."""
+    if not len(values):
+        return False
+    sample = values.iloc[:200]
+    if not pd.to_numeric(sample, errors="coerce").notna().all():
+        return False
+    return bool(pd.to_numeric(values, errors="coerce").notna().all())
 
 
 def _shorten(value: str) -> str:
@@ -250,6 +261,11 @@ def _parse(text: str, delimiter: str, filename: str, max_rows: int) -> tuple[lis
             if header is None:
                 header = record
                 continue
+            if len(record) != len(header) and line - start > 1 and "\n" in record[-1]:
+                raise DatasetError(
+                    f"{filename}: a double quote opened on line {start} is never closed, so the value runs on "
+                    f"to line {line - 1}. Close the quote, or double it (\"\") where it is part of the text."
+                )
             if len(record) != len(header):
                 raise DatasetError(
                     f"{filename}: line {start} has {len(record)} fields but the header has {len(header)} "
@@ -263,6 +279,11 @@ def _parse(text: str, delimiter: str, filename: str, max_rows: int) -> tuple[lis
                     "the rows, or raise DISTILL_MAX_ROWS."
                 )
     except csv.Error as exc:
+        if "field larger than field limit" in str(exc):
+            raise DatasetError(
+                f"{filename}: line {line} has a value longer than {csv.field_size_limit():,} characters. Shorten "
+                "it: a prompt that long would not fit a model's context anyway."
+            ) from exc
         raise DatasetError(
             f"{filename}: cannot parse line {line} ({exc}). This is often a quote that is never closed; "
             "check that line."

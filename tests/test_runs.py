@@ -66,12 +66,13 @@ class NoGroups:
 
 
 @pytest.fixture
-async def service_for(storage, openai_sandbox):
+async def service_for(storage, openai_sandbox, tmp_path):
     made = []
 
     def make(**env):
         settings = Settings.from_env({"DISTILL_APPROVERS": "U0ALICE,U0BOB,U0CAROL", "OPENAI_API_KEY": "sk-sandbox",
-                                     "OPENAI_BASE_URL": openai_sandbox.url, **env})
+                                     "OPENAI_BASE_URL": openai_sandbox.url,
+                                     "DISTILL_DATA_DIR": str(tmp_path / "data"), **env})
         provider = ChatProvider(base_url=openai_sandbox.url, api_key="sk-sandbox")
         collector = Collector(storage, provider, PriceTable.load(),
                               RateLimiters(requests_per_minute=10_000, tokens_per_minute=10_000_000))

@@ -93,7 +93,7 @@ async def make_bot(tmp_path, slack_sandbox, openai_sandbox):
         settings = Settings.from_env({
             "SLACK_BOT_TOKEN": SLACK_BOT_TOKEN, "SLACK_SIGNING_SECRET": SLACK_SIGNING_SECRET,
             "OPENAI_API_KEY": "sk-sandbox", "OPENAI_BASE_URL": openai_sandbox.url,
-            "DISTILL_DB": str(tmp_path / f"distill-{len(started)}.db"),
+            "DISTILL_DB": str(tmp_path / f"distill-{len(started)}.db"), "DISTILL_DATA_DIR": str(tmp_path / "data"),
             "DISTILL_APPROVERS": "U0ALICE,U0BOB,U0CAROL", **env,
         })
         bot = await build_bot(settings, slack_api_url=slack_sandbox.api_url, approval_clock=approval_clock,
