@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Awaitable
 
 from aiohttp import web
+
+log = logging.getLogger(__name__)
 
 
 class APIError(Exception):
@@ -50,3 +54,16 @@ def server_error(status: int) -> APIError:
         503: "The server is overloaded or not ready yet.",
     }.get(status, f"The sandbox answered HTTP {status} on purpose (fault injection).")
     return APIError(status, message, type="server_error")
+
+
+async def error_response_on_failure(request: web.Request, answer: Awaitable[web.StreamResponse]) -> web.StreamResponse:
+    """`answer`'s response, or the OpenAI-shaped error it failed with (an unexpected exception is a 500)."""
+    try:
+        return await answer
+    except APIError as exc:
+        return exc.response()
+    except web.HTTPException as exc:
+        return APIError(exc.status, f"Invalid URL ({request.method} {request.path})").response()
+    except Exception:
+        log.exception("Sandbox bug while answering %s %s", request.method, request.path)
+        return server_error(500).response()

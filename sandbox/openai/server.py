@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -14,7 +13,7 @@ from sandbox.openai.batches import Batches
 from sandbox.openai.chat import ChatEngine
 from sandbox.openai.clock import Clock
 from sandbox.openai.completions import Completions
-from sandbox.openai.errors import APIError, server_error
+from sandbox.openai.errors import APIError, error_response_on_failure, server_error
 from sandbox.openai.faults import Faults, Injection
 from sandbox.openai.files import Files
 from sandbox.openai.finetuning import FineTuning
@@ -23,8 +22,6 @@ from sandbox.openai.models import ModelCatalog, model_routes
 from sandbox.openai.ratelimit import RateLimiter
 from sandbox.openai.requestlog import RECORD_KEY, RequestLog, RequestRecord
 from sandbox.serving import serve
-
-log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _MAX_UPLOAD_BYTES = 512 * 1024 * 1024  # OpenAI's per-file upload limit
@@ -116,15 +113,7 @@ class OpenAISandbox:
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         record = RequestRecord(time.time(), request.method, request.path, request_id())
         request[RECORD_KEY] = record
-        try:
-            response = await self._answer(request, handler, record)
-        except APIError as exc:
-            response = exc.response()
-        except web.HTTPException as exc:
-            response = APIError(exc.status, f"Invalid URL ({request.method} {request.path})").response()
-        except Exception:
-            log.exception("Sandbox bug while answering %s %s", request.method, request.path)
-            response = server_error(500).response()
+        response = await error_response_on_failure(request, self._answer(request, handler, record))
         response.headers["x-request-id"] = record.request_id
         if request.path.startswith("/v1/"):
             record.status = response.status

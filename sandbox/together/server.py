@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Awaitable, Callable
 
@@ -11,7 +10,7 @@ from aiohttp import web
 from sandbox.openai.chat import ChatEngine
 from sandbox.openai.clock import Clock
 from sandbox.openai.completions import Completions
-from sandbox.openai.errors import APIError, server_error
+from sandbox.openai.errors import APIError, error_response_on_failure, server_error
 from sandbox.openai.faults import Faults
 from sandbox.openai.files import Files
 from sandbox.openai.ids import request_id
@@ -22,8 +21,6 @@ from sandbox.together.catalog import TogetherCatalog
 from sandbox.together.endpoints import Endpoints
 from sandbox.together.files import TogetherFiles
 from sandbox.together.finetunes import FineTunes
-
-log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _MAX_UPLOAD_BYTES = 64 * 1024 * 1024
@@ -73,26 +70,21 @@ class TogetherSandbox:
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         record = RequestRecord(time.time(), request.method, request.path, request_id())
         request[RECORD_KEY] = record
-        try:
-            self._authorize(request)
-            injection = self.faults.take_injection(request.path)
-            if injection is not None:
-                record.fault = f"injected {injection.outcome}"
-                raise server_error(int(injection.outcome)) if injection.outcome != 429 else APIError(
-                    429, "Rate limit reached (injected by the sandbox).", type="rate_limit_exceeded",
-                    headers={"retry-after": "1"})
-            response = await handler(request)
-        except APIError as exc:
-            response = exc.response()
-        except web.HTTPException as exc:
-            response = APIError(exc.status, f"Invalid URL ({request.method} {request.path})").response()
-        except Exception:
-            log.exception("Sandbox bug while answering %s %s", request.method, request.path)
-            response = server_error(500).response()
+        response = await error_response_on_failure(request, self._answer(request, handler, record))
         record.status = response.status
         record.paid = response.status == 200 and record.usage is not None
         self.requests.append(record)
         return response
+
+    async def _answer(self, request: web.Request, handler: Handler, record: RequestRecord) -> web.StreamResponse:
+        self._authorize(request)
+        injection = self.faults.take_injection(request.path)
+        if injection is not None:
+            record.fault = f"injected {injection.outcome}"
+            raise server_error(int(injection.outcome)) if injection.outcome != 429 else APIError(
+                429, "Rate limit reached (injected by the sandbox).", type="rate_limit_exceeded",
+                headers={"retry-after": "1"})
+        return await handler(request)
 
     def _authorize(self, request: web.Request) -> None:
         header = request.headers.get("Authorization", "")
