@@ -46,7 +46,7 @@ class ModelPrice:
             explicit_input, explicit_output = self.batch_input_usd_per_1m, self.batch_output_usd_per_1m
             input_price = explicit_input if explicit_input is not None else input_price * kept
             output_price = explicit_output if explicit_output is not None else output_price * kept
-        return _ceil(prompt_tokens * input_price + completion_tokens * output_price)
+        return micro_usd_rounded_up(prompt_tokens * input_price + completion_tokens * output_price)
 
     def training_cost_micro_usd(self, trained_tokens: int) -> int:
         """Fine-tuning cost of `trained_tokens` (training-file tokens times epochs), rounded up."""
@@ -55,7 +55,7 @@ class ModelPrice:
                 f"The price table has no training price for {self.model}, so it cannot be the student. Pick a "
                 f"model with one (see bot/prices.json), or add a \"training\" price through DISTILL_PRICES."
             )
-        return _ceil(trained_tokens * self.training_usd_per_1m)
+        return micro_usd_rounded_up(trained_tokens * self.training_usd_per_1m)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -72,8 +72,23 @@ class ModelPrice:
         }
 
 
-def _ceil(micro_usd: Decimal) -> int:
+def micro_usd_rounded_up(micro_usd: Decimal) -> int:
+    """A Decimal amount of micro-dollars as a whole number of them, rounded up so a quote never under-states."""
     return int(micro_usd.to_integral_value(rounding=ROUND_CEILING))
+
+
+def price_files(override_path: Path | None) -> list[tuple[str, str]]:
+    """(text, where) of the bundled bot/prices.json and then, if set, of the DISTILL_PRICES file."""
+    files = [(importlib.resources.files("bot").joinpath("prices.json").read_text(encoding="utf-8"), "bot/prices.json")]
+    if override_path is not None:
+        try:
+            files.append((Path(override_path).read_text(encoding="utf-8"), str(override_path)))
+        except OSError as exc:
+            raise PriceError(
+                f"DISTILL_PRICES points to {override_path}, which cannot be read ({exc.strerror}). "
+                "Fix the path or unset DISTILL_PRICES."
+            ) from exc
+    return files
 
 
 def _text(value: Decimal | None) -> str | None:
@@ -87,17 +102,9 @@ class PriceTable:
     @classmethod
     def load(cls, override_path: Path | None = None) -> PriceTable:
         """The bundled table, with the entries of `override_path` (DISTILL_PRICES) on top."""
-        bundled = importlib.resources.files("bot").joinpath("prices.json").read_text(encoding="utf-8")
-        prices = _parse(bundled, "bot/prices.json")
-        if override_path is not None:
-            try:
-                text = Path(override_path).read_text(encoding="utf-8")
-            except OSError as exc:
-                raise PriceError(
-                    f"DISTILL_PRICES points to {override_path}, which cannot be read ({exc.strerror}). "
-                    "Fix the path or unset DISTILL_PRICES."
-                ) from exc
-            prices.update(_parse(text, str(override_path)))
+        prices: dict[str, ModelPrice] = {}
+        for text, where in price_files(override_path):
+            prices.update(_parse(text, where))
         return cls(prices)
 
     def get(self, model: str) -> ModelPrice:

@@ -11,16 +11,16 @@ Amounts are Decimal dollars in, whole micro-dollars out, rounded up so a quote n
 
 from __future__ import annotations
 
-import importlib.resources
 import json
 import math
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Literal
 
 from bot.costs import format_usd
 from bot.errors import PriceError
+from bot.prices import micro_usd_rounded_up, price_files
 
 TrainingType = Literal["lora", "full"]
 TRAINING_TYPES: tuple[TrainingType, ...] = ("lora", "full")
@@ -85,7 +85,7 @@ class EndpointQuote:
 
 
 def _ceil_micro(usd: Decimal) -> int:
-    return int((usd * _MICRO).to_integral_value(rounding=ROUND_CEILING))
+    return micro_usd_rounded_up(usd * _MICRO)
 
 
 class TogetherPrices:
@@ -98,14 +98,10 @@ class TogetherPrices:
     @classmethod
     def load(cls, override_path: Path | None = None) -> TogetherPrices:
         """The bundled "together" section, with the one in `override_path` (DISTILL_PRICES) on top."""
-        bundled = importlib.resources.files("bot").joinpath("prices.json").read_text(encoding="utf-8")
-        section = _section(bundled, "bot/prices.json")
-        if override_path is not None:
-            try:
-                extra = _section(Path(override_path).read_text(encoding="utf-8"), str(override_path), required=False)
-            except OSError as exc:
-                raise PriceError(f"DISTILL_PRICES points to {override_path}, which cannot be read ({exc.strerror}). "
-                                 "Fix the path or unset DISTILL_PRICES.") from exc
+        (bundled, where), *overrides = price_files(override_path)
+        section = _section(bundled, where)
+        for text, override_where in overrides:
+            extra = _section(text, override_where, required=False)
             section["billion_params"] = {**section.get("billion_params", {}), **extra.get("billion_params", {})}
             hourly = (extra.get("dedicated") or {}).get("usd_per_hour", {})
             section["dedicated"] = {"usd_per_hour": {**section["dedicated"]["usd_per_hour"], **hourly}}
