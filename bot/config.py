@@ -167,6 +167,9 @@ VARIABLES: tuple[Variable, ...] = (
              "How often the scheduler polls training jobs and batches."),
     Variable("DISTILL_MAX_CSV_MB", "max_csv_mb", "100", _whole(1), "Largest CSV accepted, in MB."),
     Variable("DISTILL_MAX_ROWS", "max_rows", "500000", _whole(1), "Most data rows accepted in a CSV."),
+    Variable("DISTILL_PROCESS_OVER_MB", "process_over_mb", "5", _whole(0),
+             "CSVs over this size (MB) are loaded, checked and estimated in a separate process, so the bot "
+             "stays responsive; 0 sends every one there."),
     Variable("DISTILL_PRICES", "prices_path", "", lambda raw: Path(raw) if raw else None,
              "Optional JSON price table that overrides or extends the bundled one."),
     Variable("DISTILL_RPM", "requests_per_minute", "500", _whole(1),
@@ -204,6 +207,7 @@ class Settings:
     poll_seconds: float = 30.0
     max_csv_mb: int = 100
     max_rows: int = 500_000
+    process_over_mb: int = 5
     prices_path: Path | None = None
     requests_per_minute: int = 500
     tokens_per_minute: int = 200_000
@@ -238,6 +242,10 @@ class Settings:
     @property
     def max_csv_bytes(self) -> int:
         return self.max_csv_mb * 1024 * 1024
+
+    @property
+    def process_over_bytes(self) -> int:
+        return self.process_over_mb * 1024 * 1024
 
     def require(self, *names: str) -> None:
         """Raise a ConfigError naming every listed variable that is not set."""

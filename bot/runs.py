@@ -12,7 +12,6 @@ evaluate stages (bot/training.py).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 from collections.abc import Callable, Iterable
@@ -25,8 +24,8 @@ from bot.cards import build_card, spend_micro_usd, usd
 from bot.collect import Collector
 from bot.collection import CollectionStage
 from bot.config import Settings
-from bot.costs import Quote, StageQuote, estimate
-from bot.datasets import load_and_profile, store_dataset
+from bot.costs import Quote, StageQuote
+from bot.dataset_worker import DatasetWorker, check_dataset, ingest_csv, prepare_dataset, quote_dataset
 from bot.errors import USER_ERRORS, DatasetError, SpecError, StateError
 from bot.events import (
     ApprovalDecided,
@@ -43,13 +42,14 @@ from bot.events import (
 from bot.notify import DeliveryError, Notifier
 from bot.prices import PriceTable
 from bot.spec import RunSpec
-from bot.splits import PreparedRun, prepare
+from bot.splits import PreparedRun
 from bot.tasks import BackgroundTasks, describe
 from bot.trainers import get_trainer
 from bot.trainers.base import Trainer
 from bot.training import TrainingStage
 from storage import Storage
 from storage.approvals import Approval
+from storage.datasets import Dataset
 from storage.runs import Run
 
 log = logging.getLogger(__name__)
@@ -88,6 +88,8 @@ class RunService:
         self.collector = collector
         self.approvals = approvals or ApprovalPolicy(storage, settings, directory)
         self.tasks = BackgroundTasks(self._stage_failed)
+        self.datasets = DatasetWorker(storage, prices, prices_path=settings.prices_path,
+                                      process_over_bytes=settings.process_over_bytes)
         self.collection = CollectionStage(self, collector)
         self.training = TrainingStage(self, trainers or (lambda name: get_trainer(name, settings)))
 
@@ -132,22 +134,21 @@ class RunService:
         """Load, profile and store a CSV shared in the run's thread; any problem is posted there."""
         self._require_idle(run, "upload a new CSV")
         try:
-            loaded, profile = await load_and_profile(
-                data, filename=filename, max_bytes=self.settings.max_csv_bytes, max_rows=self.settings.max_rows
-            )
+            ingested = await self.datasets.run(len(data), ingest_csv, data, filename, self.settings.max_csv_bytes,
+                                               self.settings.max_rows)
         except DatasetError as exc:
             await self._post(run, DatasetRefused(filename, str(exc)))
             return
-        seen_before = await self.storage.datasets.get_by_sha256(loaded.sha256) is not None
-        dataset = await store_dataset(self.storage, loaded, profile)
+        dataset = await self.storage.datasets.get(ingested.dataset_id)
+        assert dataset is not None
         voided = await self.storage.approvals.void_pending(run.id)
         run = await self.storage.runs.update(run.id, dataset_id=dataset.id, state="ready", error=None)
         await self.storage.audit.add(run_id=run.id, actor=user, action="dataset-attached",
-                                     detail={"dataset": dataset.id, "filename": filename, "sha256": loaded.sha256,
+                                     detail={"dataset": dataset.id, "filename": filename, "sha256": dataset.sha256,
                                              "voided_approvals": len(voided)})
         await self._post(run, DatasetLoaded(
             filename=filename, dataset_id=dataset.id, rows=dataset.row_count, columns=list(dataset.columns),
-            profile=dataset.profile, warnings=list(loaded.warnings), seen_before=seen_before,
+            profile=dataset.profile, warnings=ingested.warnings, seen_before=ingested.seen_before,
             label=run.spec.get("label"),
         ))
         await self.refresh_card(run)
@@ -157,7 +158,9 @@ class RunService:
         self._require_idle(run, "change the settings")
         spec = RunSpec.from_dict(run.spec).with_assignments(assignments)
         if run.dataset_id:
-            await self.prepare_run(run, spec)  # raises SpecError / DatasetError naming what does not fit
+            dataset = await self._dataset(run)
+            # Raises SpecError or DatasetError naming what does not fit the data.
+            await self.datasets.run(dataset.size_bytes, check_dataset, dataset.id, spec)
         voided = await self.storage.approvals.void_pending(run.id)
         before = (run.state_before if run.state == "awaiting_approval" else run.state) or "ready"
         changes_prompts = bool(PROMPT_KEYS & set(assignments)) and before in ("collected", "done", "failed")
@@ -176,8 +179,8 @@ class RunService:
     # ----- quotes and approvals ------------------------------------------------------------------------
 
     async def estimate(self, run: Run) -> Quote:
-        spec, prepared = await self.prepare_run(run)
-        quote = await asyncio.to_thread(estimate, prepared, spec, self.prices)
+        dataset = await self._dataset(run)
+        quote = await self.datasets.run(dataset.size_bytes, quote_dataset, dataset.id, RunSpec.from_dict(run.spec))
         await self.notifier.post(run, QuoteReady(quote))
         return quote
 
@@ -339,6 +342,7 @@ class RunService:
         await self.tasks.shutdown()
         await self.training.close()
         await self.collection.close()
+        await self.datasets.close()
 
     async def models(self, channel_id: str) -> list[ModelInfo]:
         """The configured models and those of this channel's runs, with the provider's shutdown dates."""
@@ -360,13 +364,16 @@ class RunService:
     # ----- helpers ----------------------------------------------------------------------------------
 
     async def prepare_run(self, run: Run, spec: RunSpec | None = None) -> tuple[RunSpec, PreparedRun]:
-        """The run's spec and its rows rendered and split (CPU work, done in a thread)."""
-        if not run.dataset_id:
-            raise StateError(f"Run '{run.name}' has no data yet: reply in its thread with a CSV file.")
+        """The run's spec and its rows rendered and split (off the event loop: see bot/dataset_worker.py)."""
         spec = spec or RunSpec.from_dict(run.spec)
-        dataset = await self.storage.datasets.get(run.dataset_id)
-        rows = await self.storage.datasets.rows(run.dataset_id)
-        return spec, await asyncio.to_thread(prepare, spec, dataset.columns, rows)
+        dataset = await self._dataset(run)
+        return spec, await self.datasets.run(dataset.size_bytes, prepare_dataset, dataset.id, spec)
+
+    async def _dataset(self, run: Run) -> Dataset:
+        dataset = await self.storage.datasets.get(run.dataset_id) if run.dataset_id else None
+        if dataset is None:
+            raise StateError(f"Run '{run.name}' has no data yet: reply in its thread with a CSV file.")
+        return dataset
 
     def _require_idle(self, run: Run, doing: str) -> None:
         if run.state in BUSY_STATES:

@@ -70,3 +70,19 @@ async def test_files_outside_a_run_thread_are_left_alone(bot):
     assert bot.slack.downloads == [] and (await bot.run("tickets")).dataset_id is None
     bot_id = bot.slack.workspace.bot_user_id
     assert [m for m in bot.slack.thread(CHANNEL, other["ts"]) if m.get("user") == bot_id] == []
+
+
+async def test_a_csv_over_the_process_threshold_gets_the_same_messages_from_the_worker_process(make_bot):
+    in_thread, in_process = await make_bot(), await make_bot(DISTILL_PROCESS_OVER_MB="0")
+    for bot in (in_thread, in_process):
+        await bot.ready_run("tickets", settings="label=colour")  # refused: not a column
+        await bot.command("set tickets label=category train=60 eval=30")
+        await bot.command("estimate tickets")
+        thread_ts = (await bot.run("tickets")).thread_ts
+        await bot.share(b"only one column\n", "empty.csv", thread_ts=thread_ts)
+    assert in_process.bot.service.datasets._pool is not None and in_thread.bot.service.datasets._pool is None
+    texts = [thread_texts(await bot.thread("tickets"))[1:] for bot in (in_thread, in_process)]
+    assert texts[0] == texts[1]
+    assert any("Estimate for tickets" in t for t in texts[1]) and "Could not use *empty.csv*" in texts[1][-1]
+    assert in_thread.said_to("alice") == in_process.said_to("alice")
+    assert any("colour" in said for said in in_process.said_to("alice"))
