@@ -18,6 +18,7 @@ from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
 from bot.config import Settings
+from bot.startup import ready_for_serving
 from handlers.wiring import SLACK_API_URL, build_bot
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ async def serve(settings: Settings, *, stop: asyncio.Event, host: str = "0.0.0.0
     bot = await build_bot(settings, slack_api_url=slack_api_url)
     try:
         await bot.start()
+        ready_for_serving(settings)
         if settings.slack_app_token:
             handler = AsyncSocketModeHandler(bot.app, settings.slack_app_token.reveal())
             await handler.connect_async()

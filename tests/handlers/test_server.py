@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 
 import aiohttp
 import pytest
@@ -20,6 +21,14 @@ def clean_env(monkeypatch):
     for var in VARIABLES:
         monkeypatch.delenv(var.name, raising=False)
     return monkeypatch
+
+
+@pytest.fixture
+def thawed():
+    """serve() freezes what start-up made (bot/startup.py): give the test process its collector back after."""
+    gc.unfreeze()
+    yield
+    gc.unfreeze()
 
 
 async def _new_run_then_stop(driver: SlackDriver, stop: asyncio.Event, server: asyncio.Task) -> None:
@@ -46,7 +55,7 @@ def test_socket_mode_needs_the_app_token_instead_of_the_signing_secret(clean_env
     assert "Missing configuration: OPENAI_API_KEY." in err and "xapp-1" not in err and "xoxb-" not in err
 
 
-async def test_serve_resumes_stored_runs_then_answers_slack_over_http(tmp_path, slack_sandbox, openai_sandbox):
+async def test_serve_resumes_stored_runs_then_answers_slack_over_http(tmp_path, slack_sandbox, openai_sandbox, thawed):
     db = tmp_path / "distill.db"
     storage = await Storage.open(db)
     stranded = await storage.runs.create(name="old", channel_id="C0GENERAL", requester="U0ALICE", spec={})
@@ -56,10 +65,12 @@ async def test_serve_resumes_stored_runs_then_answers_slack_over_http(tmp_path, 
                                   "OPENAI_API_KEY": "sk-sandbox", "OPENAI_BASE_URL": openai_sandbox.url,
                                   "DISTILL_DB": str(db)})
     stop, urls = asyncio.Event(), []
+    assert gc.get_freeze_count() == 0
     server = asyncio.create_task(serve(settings, stop=stop, host="127.0.0.1", port=0,
                                        slack_api_url=slack_sandbox.api_url, on_ready=urls.append))
     while not urls:
         await asyncio.sleep(0.01)
+    assert gc.get_freeze_count() > 100_000  # start-up's objects are out of every later collection's way
     async with aiohttp.ClientSession() as session, session.get(f"{urls[0]}/healthz") as health:
         assert health.status == 200
     await _new_run_then_stop(SlackDriver(slack_sandbox, deliver=urls[0]), stop, server)
@@ -71,7 +82,8 @@ async def test_serve_resumes_stored_runs_then_answers_slack_over_http(tmp_path, 
         await storage.close()
 
 
-async def test_serve_connects_over_socket_mode_when_the_app_token_is_set(tmp_path, slack_sandbox, openai_sandbox):
+async def test_serve_connects_over_socket_mode_when_the_app_token_is_set(tmp_path, slack_sandbox, openai_sandbox,
+                                                                        thawed):
     settings = Settings.from_env({"SLACK_BOT_TOKEN": SLACK_BOT_TOKEN,
                                   "SLACK_APP_TOKEN": slack_sandbox.socket_mode.app_token,
                                   "OPENAI_API_KEY": "sk-sandbox", "OPENAI_BASE_URL": openai_sandbox.url,

@@ -90,9 +90,13 @@ async def _serve() -> None:
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     meter = StallMeter()
-    meter.start()
+
+    def ready(url: str) -> None:
+        meter.start()  # from the first request it can take: start-up work before that keeps no one waiting
+        print(READY + url, flush=True)
+
     await serve(settings, stop=stop, host="127.0.0.1", port=0, slack_api_url=os.environ[SLACK_URL_VARIABLE],
-                on_ready=lambda url: print(READY + url, flush=True))
+                on_ready=ready)
     await meter.stop()
     print(json.dumps({"longest_seconds": meter.longest_seconds, "stalls": meter.stalls}), flush=True)
 
