@@ -28,8 +28,9 @@ class Card:
 
 NEXT_STEP = {
     "created": "Reply in this thread with a CSV of examples.",
-    "ready": "Set the label column with `/distill set {name} label=COLUMN`, check `/distill estimate {name}`, "
-             "then `/distill collect {name}`.",
+    "ready": "Set the label column with `/distill set {name} label=COLUMN` (without one the run measures agreement "
+             "with the teacher), check `/distill estimate {name}`, then `/distill collect {name}`.",
+    "ready_with_label": "Check the cost with `/distill estimate {name}`, then `/distill collect {name}`.",
     "awaiting_approval": "Waiting for an approver to review the spending request below.",
     "collecting": "Collecting answers from the teacher and the base student.",
     "collected": "Compare teacher and student below, then `/distill train {name}` to distill.",
@@ -103,7 +104,7 @@ async def build_card(storage: Storage, run: Run) -> Card:
     return Card(
         run_name=run.name,
         state=run.state,
-        next_step=NEXT_STEP.get(run.state, "").format(name=run.name),
+        next_step=_next_step(run),
         figures=figures,
         actions=list(ACTIONS.get(run.state, [])),
     )
@@ -114,3 +115,8 @@ def _accuracy(metrics: dict) -> str:
     if value is None:
         value = metrics.get("agreement")
     return "n/a" if value is None else f"{value:.1%}"
+
+
+def _next_step(run: Run) -> str:
+    key = "ready_with_label" if run.state == "ready" and run.spec.get("label") else run.state
+    return NEXT_STEP.get(key, "").format(name=run.name)

@@ -211,3 +211,15 @@ async def test_an_unexpected_failure_gets_an_error_id_in_the_reply_the_thread_an
     assert shown.startswith(":x: Something went wrong")
     assert f"error id {error_id}" in thread_texts(await bot.thread("tickets"))[-1]
     assert any(f"error {error_id}" in r.getMessage() and r.exc_info for r in caplog.records)
+
+
+async def test_the_cards_next_step_stops_asking_for_a_label_once_one_is_set(bot):
+    await bot.command("new tickets")
+    run = await bot.run("tickets")
+    await bot.share(TICKETS_CSV.read_bytes(), "it-tickets.csv", thread_ts=run.thread_ts)
+    card = str(bot.slack.message(CHANNEL, run.thread_ts))
+    assert "Set the label column with `/distill set tickets label=COLUMN`" in card
+    await bot.command("set tickets label=category")
+    card = str(bot.slack.message(CHANNEL, run.thread_ts))
+    assert "Set the label column" not in card
+    assert "Check the cost with `/distill estimate tickets`, then `/distill collect tickets`." in card
