@@ -6,7 +6,8 @@ A request binds to one quote (its hash and amount). The rules, from DISTILL_* se
 - the requester cannot approve their own spend unless self-approval is allowed;
 - DISTILL_MIN_APPROVALS distinct approvers grant it; one approver's rejection is final for that quote;
 - a quote at or under the auto-approval amount is granted at once and recorded as auto-approved;
-- a request expires after DISTILL_APPROVAL_HOURS; any spec or dataset change voids it;
+- a request expires after DISTILL_APPROVAL_HOURS (the scheduler's next tick, or the first click after, marks
+  it); any spec or dataset change voids it;
 - clicking twice changes nothing.
 Every decision, refusal included, lands in the audit log.
 """
@@ -110,6 +111,25 @@ class ApprovalPolicy:
                                   "Approved. The stage is starting.")
         return DecisionResult(approval, "recorded", f"Approval recorded: {have} of {need} needed.")
 
+    async def expire_due(self) -> list[Approval]:
+        """Mark every pending request past its expiry as expired; returns them as they are now."""
+        expired = []
+        for approval in await self.storage.approvals.pending_expired_by(self.clock().isoformat()):
+            if await self._expire(approval):
+                expired.append(await self.storage.approvals.require(approval.id))
+        return expired
+
+    def expired_message(self) -> str:
+        return (f"This request expired after {self.settings.approval_hours} h without enough approvals. "
+                "Ask again to get a fresh quote.")
+
+    async def _expire(self, approval: Approval) -> bool:
+        """False when a decision or a void got there first."""
+        if not await self.storage.approvals.set_status(approval.id, "expired"):
+            return False
+        await self._audit(approval, "system", "approval-expired", {})
+        return True
+
     def _counted(self, approval: Approval) -> set[str]:
         approvers = approval.approvers()
         if not self.settings.allow_self_approval:
@@ -123,10 +143,8 @@ class ApprovalPolicy:
         if approval.status == "expired":
             return "This request has expired. Ask again to get a fresh quote."
         if approval.status == "pending" and self.clock() >= datetime.fromisoformat(approval.expires_at):
-            await self.storage.approvals.set_status(approval.id, "expired")
-            await self._audit(approval, "system", "approval-expired", {})
-            return (f"This request expired after {self.settings.approval_hours} h without enough approvals. "
-                    "Ask again to get a fresh quote.")
+            await self._expire(approval)
+            return self.expired_message()
         if approval.status != "pending":
             return None
         if not await self.is_approver(user_id):

@@ -229,6 +229,15 @@ class RunService:
                 await self.refresh_card(run)
         return result
 
+    async def expire_approvals(self) -> None:
+        """The scheduler's tick: requests past their expiry lose their buttons and give their run back."""
+        for approval in await self.approvals.expire_due():
+            run = await self.storage.runs.require(approval.run_id)
+            await self._update_approval_message(run, approval, "system", "expired", self.approvals.expired_message())
+            if run.state == "awaiting_approval":
+                run = await self.storage.runs.update(run.id, state=run.state_before or "ready")
+                await self.refresh_card(run)
+
     async def _train_quote(self, run: Run) -> StageQuote:
         spec, prepared = await self.prepare_run(run)
         if not await self.storage.completions.answered_rows(run.id, "train", "teacher"):

@@ -1,6 +1,7 @@
 """The poller: every DISTILL_POLL_SECONDS it looks at each training job and Batch API collection that the
-database lists as active. The list is read from the database each time, never kept in the scheduler's
-memory, so a restarted bot picks up exactly where the last one stopped.
+database lists as active, and expires the spending requests past their time. Everything is read from the
+database each time, never kept in the scheduler's memory, so a restarted bot picks up exactly where the last
+one stopped.
 """
 
 from __future__ import annotations
@@ -37,9 +38,11 @@ class Scheduler:
         if task is not None:
             self._ticks.add(task)
         try:
-            await self.service.poll_external_work()
-        except Exception:
-            log.exception("polling training jobs and batches failed; trying again in %s s", self.poll_seconds)
+            for step in (self.service.poll_external_work, self.service.expire_approvals):
+                try:
+                    await step()
+                except Exception:
+                    log.exception("%s failed; trying again in %s s", step.__name__, self.poll_seconds)
         finally:
             if task is not None:
                 self._ticks.discard(task)

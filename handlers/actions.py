@@ -52,7 +52,7 @@ def decision_listener(surface: Surface) -> Listener:
             run.append(await surface.run_here(click.channel, str(approval.run_id if approval else "")))
             result = await surface.service.decide(int(click.value), click.user, click.action_id)
             if result.approval.status == "expired" and result.approval.message_ts:
-                # Nobody is told when a request expires; the first click after it takes its buttons away.
+                # Expired since the scheduler's last tick: take its buttons away now, not at the next one.
                 await surface.notifier.update(run[0], result.approval.message_ts,
                                               ApprovalDecided(result.approval, click.user, "expired", result.message))
             if not result.changed:

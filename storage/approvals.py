@@ -86,6 +86,13 @@ class ApprovalsRepo(TableRepo):
         rows = await self.db.fetchall("SELECT id, status FROM approvals WHERE run_id = ? ORDER BY id", (run_id,))
         return [await self.require(r[0]) for r in rows if statuses is None or r[1] in statuses]
 
+    async def pending_expired_by(self, now: str) -> list[Approval]:
+        """Requests still pending whose expires_at (ISO 8601, UTC) is at or before `now`."""
+        rows = await self.db.fetchall(
+            "SELECT id FROM approvals WHERE status = 'pending' AND expires_at <= ? ORDER BY id", (now,)
+        )
+        return [await self.require(r[0]) for r in rows]
+
     async def record_decision(self, approval_id: int, user_id: str, decision: str) -> bool:
         """Store one user's decision; False when that user had already decided (a second click)."""
         async with self.db.transaction() as conn:

@@ -106,6 +106,27 @@ async def test_a_request_expires_and_the_first_click_after_says_so(make_bot):
     assert (await bot.run("tickets")).state == "ready"
 
 
+async def test_the_scheduler_expires_a_request_nobody_answered_and_gives_the_run_back(make_bot):
+    now = [datetime(2026, 11, 22, 9, 0, tzinfo=UTC)]
+    bot = await make_bot(approval_clock=lambda: now[0], DISTILL_POLL_SECONDS="0.05")
+    await _requested(bot)
+    await asyncio.sleep(0.2)  # ticks before the expiry change nothing
+    assert (await _request_now(bot))[1].status == "pending"
+    now[0] += timedelta(hours=24, minutes=1)
+    for _ in range(200):
+        updated, approval = await _request_now(bot)
+        if approval.status != "pending" and not buttons(updated):
+            break
+        await asyncio.sleep(0.02)
+    await bot.bot.idle()
+    assert approval.status == "expired" and buttons(updated) == {}
+    assert "Expired without enough approvals" in "\n".join(thread_texts([updated]))
+    run = await bot.run("tickets")
+    assert run.state == "ready" and "collect" in buttons(bot.slack.message("C0GENERAL", run.thread_ts))
+    audit = [(e.actor, e.action) for e in await bot.bot.storage.audit.for_run(run.id)]
+    assert audit.count(("system", "approval-expired")) == 1 and bot.said_to("bob") == []
+
+
 async def test_a_spec_change_voids_the_pending_request(bot):
     request = await _requested(bot)
     await bot.command("set tickets eval=20")
