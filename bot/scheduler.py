@@ -1,5 +1,6 @@
 """The poller: every DISTILL_POLL_SECONDS it looks at each training job and Batch API collection that the
-database lists as active, and expires the spending requests past their time. Everything is read from the
+database lists as active, expires the spending requests past their time, and forgets the ids of Slack events
+handled more than a day ago. Everything is read from the
 database each time, never kept in the scheduler's memory, so a restarted bot picks up exactly where the last
 one stopped.
 """
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -17,6 +18,8 @@ if TYPE_CHECKING:
     from bot.runs import RunService
 
 log = logging.getLogger(__name__)
+
+EVENT_MEMORY = timedelta(days=1)  # how long a handled Slack event id is kept (Slack's retries end within minutes)
 
 
 class Scheduler:
@@ -38,7 +41,7 @@ class Scheduler:
         if task is not None:
             self._ticks.add(task)
         try:
-            for step in (self.service.poll_external_work, self.service.expire_approvals):
+            for step in (self.service.poll_external_work, self.service.expire_approvals, self._forget_old_events):
                 try:
                     await step()
                 except Exception:
@@ -46,6 +49,9 @@ class Scheduler:
         finally:
             if task is not None:
                 self._ticks.discard(task)
+
+    async def _forget_old_events(self) -> None:
+        await self.service.storage.slack_events.forget_before(datetime.now(UTC) - EVENT_MEMORY)
 
     async def close(self) -> None:
         if self._scheduler is not None:

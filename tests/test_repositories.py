@@ -1,6 +1,7 @@
 """Each repository stores and returns its records unchanged."""
 
 import asyncio
+from datetime import UTC, datetime
 
 from storage.completions import Completion
 from storage.runs import RunRow
@@ -125,6 +126,10 @@ async def test_batches_evals_audit_notices_and_slack_events_round_trip(storage):
 
     assert await storage.slack_events.first_time("Ev1") is True
     assert await storage.slack_events.first_time("Ev1") is False
+    await storage.db.execute("UPDATE slack_events SET received_at = '2026-01-01T00:00:00.000000+00:00'")
+    assert await storage.slack_events.first_time("Ev2") is True
+    assert await storage.slack_events.forget_before(datetime(2026, 6, 1, tzinfo=UTC)) == 1  # Ev1 only
+    assert await storage.slack_events.first_time("Ev2") is False
 
 
 async def test_fifty_concurrent_tasks_inserting_completions_lose_none(storage):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
+from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import pytest
@@ -66,6 +68,21 @@ async def test_an_event_whose_first_delivery_never_arrived_is_handled_on_retry(b
     await bot.driver.send_event(event, retry_num=1, retry_reason="http_error")
     await bot.bot.idle()
     assert (await bot.run("tickets")).dataset_id is not None
+
+
+async def test_the_scheduler_forgets_slack_event_ids_after_a_day(make_bot):
+    bot = await make_bot(DISTILL_POLL_SECONDS="0.05")
+    events = bot.bot.storage.slack_events
+    assert await events.first_time("Ev-old") and await events.first_time("Ev-new")
+    day_and_more = (datetime.now(UTC) - timedelta(days=1, minutes=1)).isoformat()
+    await bot.bot.storage.db.execute("UPDATE slack_events SET received_at = ? WHERE event_id = 'Ev-old'",
+                                     (day_and_more,))
+    for _ in range(200):
+        if await bot.bot.storage.db.fetchone("SELECT 1 FROM slack_events WHERE event_id = 'Ev-old'") is None:
+            break
+        await asyncio.sleep(0.02)
+    remaining = [r[0] for r in await bot.bot.storage.db.fetchall("SELECT event_id FROM slack_events")]
+    assert "Ev-old" not in remaining and "Ev-new" in remaining
 
 
 async def test_files_shared_by_a_bot_are_ignored(bot):
