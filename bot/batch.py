@@ -2,10 +2,13 @@
 
 `submit` writes the unanswered rows as a JSONL of chat requests (custom_id = the row index), uploads it
 (purpose "batch") and creates the batch. The batch is recorded before anything is sent, and each id is
-stored as soon as it exists, so the scheduler's `poll` resumes after a restart. When the batch completes,
-the output file's answers are stored by custom_id with the same checks, hashes and costs (at the batch
-discount) as live answers; rows listed in the error file are stored as failed. An expired or cancelled batch
-keeps whatever part of the output exists.
+stored as soon as it exists, so the scheduler's `poll` resumes after a restart. A record left without the
+provider's id (a stop, or an error, between the steps) is taken up by the next `submit` of its task: the
+provider's batch made for it is found by its metadata key and adopted, or the batch is created then. The create
+call itself is retried only after such a look (bot/retries.py), so a timeout never makes a second batch. When
+the batch completes, the output file's answers are stored by custom_id with the same checks, hashes and
+costs (at the batch discount) as live answers; rows listed in the error file are stored as failed. An expired
+or cancelled batch keeps whatever part of the output exists.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+from datetime import datetime
 from typing import Any
 
 from openai import AsyncOpenAI
@@ -22,13 +26,21 @@ from bot.collect import CollectTask, request_hash
 from bot.errors import BudgetExceeded
 from bot.prices import PriceTable
 from bot.prompts import parse_answer
+from bot.retries import find_or_create
 from storage import Storage
-from storage.batches import Batch
+from storage.batches import BATCH_TERMINAL, Batch
 from storage.completions import Completion
 
 log = logging.getLogger(__name__)
 
 RUNNING_STATUSES = ("validating", "in_progress", "finalizing", "cancelling")
+KEY_METADATA = "distill_batch_key"  # ties the provider's batch to its record, across installations
+CREATE_ATTEMPTS = 4
+CLOCK_SKEW_SECONDS = 300  # how far the provider's clock may trail ours when looking for a batch made before a stop
+
+
+def _key(batch: Batch) -> str:
+    return f"{batch.id}@{batch.created_at}"
 
 
 def _custom_id(row_index: int) -> str:
@@ -72,19 +84,43 @@ class BatchCollector:
                                                   "role": task.role})
             lines.append(json.dumps({"custom_id": _custom_id(request.row_index), "method": "POST",
                                      "url": "/v1/chat/completions", "body": body}, ensure_ascii=False))
-        batch = await self.storage.batches.create(run_id=task.run_id, split=task.split, role=task.role,
-                                                  model=task.model)
-        upload = await self.client.files.create(
-            file=(f"distill-run{task.run_id}-{task.split}-{task.role}.jsonl",
-                  io.BytesIO("\n".join(lines).encode("utf-8"))),
-            purpose="batch",
+        batch = await self._interrupted(task) or await self.storage.batches.create(
+            run_id=task.run_id, split=task.split, role=task.role, model=task.model)
+        remote = await self._created_before(batch) if batch.status == "uploaded" else None
+        if remote is None:
+            upload = await self.client.files.create(
+                file=(f"distill-run{task.run_id}-{task.split}-{task.role}.jsonl",
+                      io.BytesIO("\n".join(lines).encode("utf-8"))),
+                purpose="batch",
+            )
+            batch = await self.storage.batches.update(batch.id, input_file_id=upload.id, status="uploaded")
+            remote = await find_or_create(lambda: self._created_before(batch), lambda: self._create(batch),
+                                          attempts=CREATE_ATTEMPTS)
+        return await self.storage.batches.update(batch.id, external_id=remote.id, status=remote.status)
+
+    async def _create(self, batch: Batch) -> Any:
+        # Without the SDK's retries: the API takes no idempotency key (see find_or_create).
+        return await self.client.with_options(max_retries=0).batches.create(
+            input_file_id=batch.input_file_id, endpoint="/v1/chat/completions", completion_window="24h",
+            metadata={"distill_run": str(batch.run_id), "distill_batch": str(batch.id), KEY_METADATA: _key(batch)},
         )
-        batch = await self.storage.batches.update(batch.id, input_file_id=upload.id, status="uploaded")
-        created = await self.client.batches.create(
-            input_file_id=upload.id, endpoint="/v1/chat/completions", completion_window="24h",
-            metadata={"distill_run": str(task.run_id), "distill_batch": str(batch.id)},
-        )
-        return await self.storage.batches.update(batch.id, external_id=created.id, status=created.status)
+
+    async def _interrupted(self, task: CollectTask) -> Batch | None:
+        """The task's batch record that a stop or an error left before the provider's id was stored."""
+        records = await self.storage.batches.for_run(task.run_id)
+        return next((b for b in reversed(records) if (b.split, b.role) == (task.split, task.role)
+                     and b.external_id is None and b.status not in BATCH_TERMINAL), None)
+
+    async def _created_before(self, batch: Batch) -> Any | None:
+        """The provider's batch made for this record, if the create call got through before the stop. The list
+        has no filter: walk it, newest first, back to the record's creation."""
+        since = datetime.fromisoformat(batch.created_at).timestamp() - CLOCK_SKEW_SECONDS
+        async for remote in self.client.batches.list(limit=100):
+            if (remote.metadata or {}).get(KEY_METADATA) == _key(batch):
+                return remote
+            if remote.created_at < since:
+                break
+        return None
 
     async def poll(self, batch: Batch) -> Batch:
         """Check the batch once; store its answers when it has finished. Returns the updated record."""

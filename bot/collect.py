@@ -17,7 +17,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from bot.prices import PriceTable
 from bot.prompts import parse_answer
 from bot.provider import ChatAnswer, ChatProvider, ProviderFailure
 from bot.ratelimit import RateLimiters
+from bot.retries import backoff_seconds
 from storage import Storage
 from storage.completions import Completion
 
@@ -93,12 +93,6 @@ def request_hash(model: str, messages: Sequence[dict[str, Any]], response_format
     canonical = json.dumps({"model": model, "messages": messages, "response_format": response_format},
                            sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-
-
-def backoff_seconds(attempt: int, retry_after: float | None, *, base: float = 0.5, cap: float = 20.0) -> float:
-    """Exponential backoff with full jitter; never shorter than what the provider asked for."""
-    jittered = random.uniform(0, min(cap, base * 2 ** (attempt - 1)))
-    return max(jittered, retry_after or 0.0)
 
 
 class _Fatal(Exception):

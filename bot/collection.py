@@ -125,9 +125,11 @@ class CollectionStage:
     # ----- Batch API collections ---------------------------------------------------------------------
 
     async def _submit_batches(self, run: Run, tasks: list[CollectTask], budget: Budget) -> None:
-        """Send each task as one batch (the scheduler polls them); a task with a batch under way is skipped."""
+        """Send each task as one batch (the scheduler polls them); a task with a batch under way at the provider
+        is skipped."""
         storage = self.service.storage
-        under_way = {(b.split, b.role) for b in await storage.batches.for_run(run.id) if b.status not in BATCH_TERMINAL}
+        under_way = {(b.split, b.role) for b in await storage.batches.for_run(run.id)
+                     if b.external_id and b.status not in BATCH_TERMINAL}
         sent = 0
         for task in tasks:
             if (task.split, task.role) not in under_way and await self.batches.submit(task, budget):

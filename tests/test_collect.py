@@ -239,3 +239,42 @@ async def test_an_expired_batch_keeps_its_explanation_and_the_rows_stay_unanswer
         await asyncio.sleep(0.05)
     assert record.status == "expired" and "expired" in record.error and "collect again" in record.error
     assert await storage.batches.active() == []
+
+
+async def test_a_batch_whose_id_was_never_stored_is_taken_up_by_the_next_submit_and_sent_once(
+        collector_for, storage, openai_sandbox):
+    run = await _run(storage)
+    batches = BatchCollector(storage, collector_for(storage, openai_sandbox).provider.client, PriceTable.load())
+
+    def creates() -> int:
+        return sum(1 for r in openai_sandbox.requests if (r.method, r.path, r.status) == ("POST", "/v1/batches", 200))
+
+    # Stopped after the provider made the batch, before its id was stored: found by its key and adopted.
+    train = make_task(run.id, 12)
+    sent = await batches.submit(train, unlimited())
+    await storage.db.execute("UPDATE batches SET external_id = NULL, status = 'uploaded' WHERE id = ?", (sent.id,))
+    adopted = await batches.submit(train, unlimited())
+    assert (adopted.id, adopted.external_id) == (sent.id, sent.external_id) and creates() == 1
+
+    # Stopped between the upload and the create call, or before the upload: the same record goes on.
+    for status, split in (("uploaded", "eval"), ("created", "validation")):
+        task = make_task(run.id, 8, split=split)
+        record = await storage.batches.create(run_id=run.id, split=task.split, role=task.role, model=task.model)
+        await storage.batches.update(record.id, status=status)
+        finished = await batches.submit(task, unlimited())
+        assert finished.id == record.id and finished.external_id
+    assert creates() == 3
+    assert len(await storage.batches.for_run(run.id)) == 3
+    remote = await batches.client.batches.retrieve(adopted.external_id)
+    assert remote.metadata["distill_batch_key"] == f"{sent.id}@{sent.created_at}"
+
+
+async def test_a_batch_create_whose_answer_is_lost_is_found_not_made_twice(collector_for, storage, openai_sandbox):
+    run = await _run(storage)
+    batches = BatchCollector(storage, collector_for(storage, openai_sandbox).provider.client, PriceTable.load())
+    openai_sandbox.inject("/v1/batches", "lost", method="POST")  # the batch is made, then the reply is a 502
+    record = await batches.submit(make_task(run.id, 10), unlimited())
+    posts = [r for r in openai_sandbox.requests if (r.method, r.path) == ("POST", "/v1/batches")]
+    assert [r.status for r in posts] == [502]  # not asked again: the look-up found it
+    [remote] = [b async for b in batches.client.batches.list()]
+    assert record.external_id == remote.id

@@ -14,7 +14,6 @@ Provider quirks handled here:
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import datetime as dt
 import logging
@@ -24,10 +23,9 @@ from typing import Any
 import openai
 from openai import AsyncOpenAI
 
-from bot.collect import backoff_seconds
 from bot.config import Secret, Settings
 from bot.logs import mask_secrets
-from bot.provider import RETRYABLE_STATUSES, retry_after_seconds
+from bot.retries import find_or_create
 from bot.tokens import base_model_name
 from bot.trainers.base import (
     Deployment,
@@ -107,18 +105,12 @@ class OpenAITrainer:
         return uploaded.id
 
     async def start(self, request: JobRequest) -> str:
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                return await self._find(request.idempotency_key) or await self._create_once(request)
-            except (openai.APIConnectionError, openai.APIStatusError) as exc:
-                status = getattr(exc, "status_code", None)
-                if (status is not None and status not in RETRYABLE_STATUSES) or attempt >= self.start_attempts:
-                    raise self._error("start the fine-tuning job", exc) from exc
-                headers = exc.response.headers if isinstance(exc, openai.APIStatusError) else {}
-                await asyncio.sleep(backoff_seconds(attempt, retry_after_seconds(headers),
-                                                    base=self.retry_base_seconds))
+        try:
+            return await find_or_create(lambda: self._find(request.idempotency_key),
+                                        lambda: self._create_once(request),
+                                        attempts=self.start_attempts, base_seconds=self.retry_base_seconds)
+        except (openai.APIConnectionError, openai.APIStatusError) as exc:
+            raise self._error("start the fine-tuning job", exc) from exc
 
     async def poll(self, external_id: str) -> JobState:
         async with self._errors(f"report on fine-tuning job {external_id}"):

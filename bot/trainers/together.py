@@ -36,11 +36,11 @@ from typing import Any
 
 import aiohttp
 
-from bot.collect import backoff_seconds
 from bot.config import Secret, Settings
 from bot.costs import default_epochs
 from bot.logs import mask_secrets
 from bot.provider import RETRYABLE_STATUSES, retry_after_seconds
+from bot.retries import backoff_seconds
 from bot.trainers.base import (
     Deployment,
     EventPage,

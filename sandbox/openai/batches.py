@@ -21,6 +21,7 @@ from sandbox.openai.clock import Clock
 from sandbox.openai.errors import APIError, bad_request, not_found
 from sandbox.openai.files import Files
 from sandbox.openai.ids import new_id, request_id
+from sandbox.openai.paging import limit_param, list_body, page
 from sandbox.openai.params import json_body, metadata, required_str
 from sandbox.openai.requestlog import RequestLog, RequestRecord
 
@@ -151,6 +152,7 @@ class Batches:
     def routes(self) -> list[web.RouteDef]:
         return [
             web.post("/v1/batches", self.create),
+            web.get("/v1/batches", self.list),
             web.get("/v1/batches/{batch_id}", self.retrieve),
             web.post("/v1/batches/{batch_id}/cancel", self.cancel),
         ]
@@ -177,6 +179,13 @@ class Batches:
                       errors)
         self._batches[batch.id] = batch
         return web.json_response(batch.as_json(now))
+
+    async def list(self, request: web.Request) -> web.Response:
+        """Newest first, paged with `after` and `limit` (the API has no filter: callers match metadata)."""
+        batches = list(reversed(self._batches.values()))
+        chunk, has_more = page(batches, request.query.get("after"), limit_param(request), key=lambda b: b.id)
+        now = self.clock.now()
+        return web.json_response(list_body([b.as_json(now) for b in chunk], has_more, cursor_ids=bool(chunk)))
 
     def _batch(self, request: web.Request) -> Batch:
         batch_id = request.match_info["batch_id"]

@@ -48,9 +48,11 @@ def not_found(message: str, param: str | None = None, code: str | None = None) -
 
 
 def server_error(status: int) -> APIError:
-    # Texts as OpenAI sends them on its 500 and 503 (status.openai.com incidents; openai-python issue reports).
+    # Texts as OpenAI sends them on its 500 and 503 (status.openai.com incidents; openai-python issue reports);
+    # a 502 comes from a gateway in front of the API, with a body of its own.
     message = {
         500: "The server had an error while processing your request. Sorry about that!",
+        502: "Bad gateway.",
         503: "The server is overloaded or not ready yet.",
     }.get(status, f"The sandbox answered HTTP {status} on purpose (fault injection).")
     return APIError(status, message, type="server_error")

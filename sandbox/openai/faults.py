@@ -4,6 +4,8 @@ Random faults draw from one `random.Random(seed)` in request order, so a test th
 the same order sees the same faults. An injection answers the next `count` requests whose path starts with
 `path_prefix` instead of the real handler: 429 (with retry-after), 500, 503, "malformed" (HTTP 200 whose
 body is cut-off JSON) or "timeout" (the connection is held until the client gives up or the sandbox stops).
+"lost" is the one that does run the handler: the request takes effect, then its answer is replaced by a 502,
+as when a gateway drops the reply of a call that went through.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-OUTCOMES = (429, 500, 503, "malformed", "timeout")
+OUTCOMES = (429, 500, 503, "malformed", "timeout", "lost")
 
 
 @dataclass
@@ -21,6 +23,7 @@ class Injection:
     outcome: int | str
     remaining: int
     retry_after: float
+    method: str | None = None  # None: any method
 
 
 class Faults:
@@ -42,16 +45,17 @@ class Faults:
         self.slow_seconds = slow_seconds
         self._injections: list[Injection] = []
 
-    def inject(self, path_prefix: str, outcome: int | str, count: int = 1, retry_after: float = 1) -> None:
+    def inject(self, path_prefix: str, outcome: int | str, count: int = 1, retry_after: float = 1,
+               method: str | None = None) -> None:
         if outcome not in OUTCOMES:
             raise ValueError(f"outcome must be one of {OUTCOMES}, got {outcome!r}")
         if count < 1:
             raise ValueError(f"count must be at least 1, got {count}")
-        self._injections.append(Injection(path_prefix, outcome, count, retry_after))
+        self._injections.append(Injection(path_prefix, outcome, count, retry_after, method))
 
-    def take_injection(self, path: str) -> Injection | None:
+    def take_injection(self, path: str, method: str) -> Injection | None:
         for injection in self._injections:
-            if path.startswith(injection.path_prefix):
+            if path.startswith(injection.path_prefix) and injection.method in (None, method):
                 injection.remaining -= 1
                 if injection.remaining == 0:
                     self._injections.remove(injection)

@@ -64,10 +64,10 @@ class OpenAISandbox:
         self._stopping = asyncio.Event()
 
     def inject(self, path_prefix: str = "/v1/chat/completions", outcome: int | str = 500, count: int = 1,
-               retry_after: float = 1) -> None:
-        """Answer the next `count` requests under `path_prefix` with `outcome` (429, 500, 503, "malformed",
-        "timeout") instead of the real handler."""
-        self.faults.inject(path_prefix, outcome, count, retry_after)
+               retry_after: float = 1, method: str | None = None) -> None:
+        """Answer the next `count` requests under `path_prefix` (of `method`, or any) with `outcome` (429, 500,
+        503, "malformed", "timeout" instead of the real handler; "lost" after it: see sandbox/openai/faults.py)."""
+        self.faults.inject(path_prefix, outcome, count, retry_after, method)
 
     def reset(self) -> None:
         """Forget the request log, pending injections and rate-limit usage (stored objects stay)."""
@@ -128,9 +128,12 @@ class OpenAISandbox:
         delay = self.latency_seconds + self.faults.random_delay()
         if delay:
             await asyncio.sleep(delay)
-        injection = self.faults.take_injection(request.path)
+        injection = self.faults.take_injection(request.path, request.method)
         if injection is not None:
             record.fault = f"injected {injection.outcome}"
+            if injection.outcome == "lost":
+                await handler(request)
+                raise server_error(502)
             return await self._injected(injection)
         status = self.faults.random_status()
         if status is not None:

@@ -78,7 +78,7 @@ class TogetherSandbox:
 
     async def _answer(self, request: web.Request, handler: Handler, record: RequestRecord) -> web.StreamResponse:
         self._authorize(request)
-        injection = self.faults.take_injection(request.path)
+        injection = self.faults.take_injection(request.path, request.method)
         if injection is not None:
             record.fault = f"injected {injection.outcome}"
             raise server_error(int(injection.outcome)) if injection.outcome != 429 else APIError(

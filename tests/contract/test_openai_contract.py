@@ -70,6 +70,8 @@ async def test_batch_and_model_shapes(sdk):
     batch = await sdk.batches.create(input_file_id="file-abc", endpoint="/v1/chat/completions",
                                      completion_window="24h", metadata={"run": "r1"})
     await sdk.batches.retrieve(batch.id)
+    await sdk.batches.list(limit=100)
+    await sdk.batches.list(limit=100, after="batch_abc")
     await sdk.batches.cancel(batch.id)
     await sdk.models.list()
     await sdk.models.retrieve("gpt-4o-mini")

@@ -77,3 +77,4 @@ async def test_files_jobs_and_batches_conform(make_openai_sandbox, conforms):
         batch_id = batch.parse().id
         await wait_until(lambda: sdk.batches.retrieve(batch_id), lambda b: b.status == "completed")
         conforms("Batch", await sdk.batches.with_raw_response.retrieve(batch_id))
+        conforms("ListBatchesResponse", await sdk.batches.with_raw_response.list(limit=100))
