@@ -60,8 +60,8 @@ def usd(micro_usd: int) -> str:
 
 
 async def spend_micro_usd(storage: Storage, run_id: int) -> int:
-    """All the run has cost: its paid answers and its training jobs."""
-    jobs = sum(job.cost_micro_usd or 0 for job in await storage.jobs.for_run(run_id))
+    """All the run has cost: its paid answers, its training jobs and the endpoints their models were hosted on."""
+    jobs = sum((job.cost_micro_usd or 0) + job.hosting_micro_usd for job in await storage.jobs.for_run(run_id))
     return await storage.completions.spend_micro_usd(run_id) + jobs
 
 

@@ -241,9 +241,14 @@ class TrainingStage:
         try:
             outcome = await self._collect_distilled(run, spec, prepared, job, deployment)
         finally:
-            await trainer.undeploy(deployment)
+            hosting = await trainer.undeploy(deployment)
             if deployment.endpoint_id:
-                await service.storage.jobs.update(job.id, endpoint_id=None)
+                job = await service.storage.jobs.update(job.id, endpoint_id=None,
+                                                        hosting_micro_usd=job.hosting_micro_usd + hosting)
+                if hosting:
+                    await service.post_once(run, f"endpoint-{deployment.endpoint_id}-deleted", Note(
+                        f"Deleted the eval's dedicated endpoint; hosting it cost {usd(hosting)} for the minutes "
+                        "it existed."))
         if outcome.stopped != "done":
             raise StateError(f"The distilled model's evaluation stopped: {outcome.message}")
         await self.post_report(run, once=True)

@@ -29,6 +29,7 @@ class Job:
     trained_tokens: int | None = None
     quote_micro_usd: int | None = None
     cost_micro_usd: int | None = None
+    hosting_micro_usd: int = 0  # the eval endpoint's minutes, where the back end bills them
     event_cursor: str | None = None
     error: str | None = None
     finished_at: str | None = None
@@ -39,8 +40,8 @@ class JobsRepo(TableRepo):
     record = Job
     updatable = frozenset({
         "external_id", "training_file_id", "validation_file_id", "status", "raw_status", "fine_tuned_model",
-        "endpoint_id", "trained_tokens", "quote_micro_usd", "cost_micro_usd", "event_cursor", "error",
-        "finished_at",
+        "endpoint_id", "trained_tokens", "quote_micro_usd", "cost_micro_usd", "hosting_micro_usd", "event_cursor",
+        "error", "finished_at",
     })
 
     async def create(self, *, run_id: int, trainer: str, idempotency_key: str, base_model: str,

@@ -20,7 +20,7 @@ from bot.prompts import build_messages, response_format
 from bot.trainers import get_trainer
 from bot.trainers.base import JobRequest, JobState, JobStatus, TrainerError
 from bot.trainers.together import TogetherTrainer, job_suffix
-from bot.trainers.together_pricing import STARTUP_MINUTES, TogetherPrices
+from bot.trainers.together_pricing import STARTUP_MINUTES, TogetherPrices, endpoint_cost_micro_usd
 from tests.collect_helpers import CHOICES, ticket_texts
 from tests.conftest import TOGETHER_API_KEY
 from tests.test_trainers_openai import examples, finished
@@ -174,8 +174,9 @@ async def test_the_deployed_model_answers_json_schema_chat_until_undeployed(toge
     assert json.loads(answer.choices[0].message.content)["label"] in CHOICES
     assert answer.usage.prompt_tokens > 0 and answer.usage.completion_tokens > 0
 
-    await trainer.undeploy(deployment)
-    await trainer.undeploy(deployment)  # already gone: nothing to do
+    hourly = trainer.prices.usd_per_hour["1x_nvidia_h100_80gb_sxm"]
+    assert await trainer.undeploy(deployment) == endpoint_cost_micro_usd(hourly, 1)  # under a real minute
+    assert await trainer.undeploy(deployment) == 0  # already gone: nothing to do, nothing to count again
     (bill,) = together_sandbox.endpoints.bills
     assert (bill.endpoint_id, bill.hardware) == (deployment.endpoint_id, "1x_nvidia_h100_80gb_sxm")
     assert bill.minutes >= 2  # it was STARTING for a simulated minute before it answered

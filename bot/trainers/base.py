@@ -14,6 +14,7 @@ import enum
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Literal, Protocol
 
 from bot.config import Secret
@@ -112,6 +113,9 @@ class Deployment:
     base_url: str
     api_key: Secret
     endpoint_id: str | None = None  # set by back ends that run a dedicated endpoint (stored so undeploy can stop it)
+    # A dedicated endpoint bills from its creation (the provider's clock) to its deletion, at this hourly price.
+    created_at: dt.datetime | None = None
+    usd_per_hour: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -182,7 +186,10 @@ class Trainer(Protocol):
 
     async def deploy(self, fine_tuned_model: str) -> Deployment: ...
 
-    async def undeploy(self, deployment: Deployment) -> None: ...
+    async def undeploy(self, deployment: Deployment) -> int:
+        """Stop what `deploy` started; returns what hosting the model cost, in micro-USD (0 when nothing bills by
+        the minute)."""
+        ...
 
     async def check_base_model(self, model: str, today: dt.date | None = None) -> ModelCheck: ...
 

@@ -167,8 +167,9 @@ class OpenAITrainer:
         # OpenAI serves a fine-tuned model on the same Chat Completions endpoint as soon as the job succeeds.
         return Deployment(fine_tuned_model, self.base_url, self.api_key)
 
-    async def undeploy(self, deployment: Deployment) -> None:
+    async def undeploy(self, deployment: Deployment) -> int:
         """Nothing to stop: OpenAI bills fine-tuned models per token, not per endpoint."""
+        return 0
 
     def base_model_endpoint(self, model: str) -> Deployment | None:
         return None  # the base student answers at OPENAI_BASE_URL, like the teacher

@@ -29,6 +29,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import math
 import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -56,7 +57,13 @@ from bot.trainers.base import (
     chat_jsonl,
     shutdown_check,
 )
-from bot.trainers.together_pricing import EndpointQuote, TogetherPrices, TrainingCost, TrainingType
+from bot.trainers.together_pricing import (
+    EndpointQuote,
+    TogetherPrices,
+    TrainingCost,
+    TrainingType,
+    endpoint_cost_micro_usd,
+)
 
 log = logging.getLogger(__name__)
 
@@ -243,19 +250,29 @@ class TogetherTrainer:
 
         endpoint = await self._started(await self._retrying(find_or_create))
         log.info("Endpoint %s (%s) serves %s", endpoint["id"], endpoint.get("hardware"), fine_tuned_model)
-        return Deployment(endpoint["name"], self.base_url, self.api_key, endpoint["id"])
+        return Deployment(endpoint["name"], self.base_url, self.api_key, endpoint["id"],
+                          created_at=_timestamp(endpoint.get("created_at")),
+                          usd_per_hour=self.prices.usd_per_hour.get(endpoint.get("hardware", "")))
 
-    async def undeploy(self, deployment: Deployment) -> None:
-        """Delete the endpoint: it bills every minute it exists. One already gone is fine."""
+    async def undeploy(self, deployment: Deployment) -> int:
+        """Delete the endpoint: it bills every minute it exists. Returns its cost: the minutes from its creation
+        to now, the last one whole, at its hardware's price (0 for one already gone: its deleter counted it)."""
         if deployment.endpoint_id is None:
-            return
+            return 0
         try:
             await self._call("DELETE", f"/endpoints/{deployment.endpoint_id}",
                              f"delete endpoint {deployment.endpoint_id}")
         except _Failure as failure:
             if failure.status != 404:
                 raise
+            return 0
         log.info("Deleted endpoint %s", deployment.endpoint_id)
+        if deployment.created_at is None or deployment.usd_per_hour is None:
+            log.warning("Endpoint %s: no creation time or no price for its hardware, so its cost is not recorded",
+                        deployment.endpoint_id)
+            return 0
+        seconds = (dt.datetime.now(dt.UTC) - deployment.created_at).total_seconds()
+        return endpoint_cost_micro_usd(deployment.usd_per_hour, max(1, math.ceil(seconds / 60)))
 
     # ----- costs the quote shows ---------------------------------------------------------------------
 
@@ -431,3 +448,12 @@ def _unix(iso: str) -> int:
         return int(dt.datetime.fromisoformat(iso).timestamp())
     except ValueError:
         return 0
+
+
+def _timestamp(iso: object) -> dt.datetime | None:
+    """Together's ISO 8601 time ("2025-01-01T00:00:00.000Z") as an aware datetime; None when missing or odd."""
+    try:
+        parsed = dt.datetime.fromisoformat(str(iso))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)

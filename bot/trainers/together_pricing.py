@@ -88,6 +88,11 @@ def _ceil_micro(usd: Decimal) -> int:
     return micro_usd_rounded_up(usd * _MICRO)
 
 
+def endpoint_cost_micro_usd(usd_per_hour: Decimal, minutes: int) -> int:
+    """A dedicated endpoint's price for whole minutes, rounded up to a micro-dollar."""
+    return _ceil_micro(usd_per_hour * minutes / 60)
+
+
 class TogetherPrices:
     def __init__(self, brackets: list[Bracket], billion_params: dict[str, Decimal],
                  usd_per_hour: dict[str, Decimal]) -> None:
@@ -133,7 +138,7 @@ class TogetherPrices:
             )
         usd_per_hour, chosen = min(priced)
         minutes = STARTUP_MINUTES + math.ceil(requests / EVAL_REQUESTS_PER_MINUTE) + 1  # +1: the minute it is deleted
-        return EndpointQuote(chosen, usd_per_hour, requests, minutes, _ceil_micro(usd_per_hour * minutes / 60))
+        return EndpointQuote(chosen, usd_per_hour, requests, minutes, endpoint_cost_micro_usd(usd_per_hour, minutes))
 
 
 def _section(text: str, where: str, *, required: bool = True) -> dict[str, Any]:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 
+from bot.cards import spend_micro_usd, usd
+from bot.trainers.together_pricing import TogetherPrices, endpoint_cost_micro_usd
 from tests.conftest import TOGETHER_API_KEY
 from tests.handlers.conftest import thread_texts
 from tests.handlers.test_distillation import REPORT_TITLE, _approve_newest, _wait_for_state
@@ -66,6 +68,12 @@ async def test_a_together_run_trains_deploys_evaluates_and_undeploys(make_bot, t
     [bill] = together_sandbox.endpoints.bills
     assert together_sandbox.endpoints.live() == [] and bill.minutes >= 2
     assert len(job_posts(together_sandbox)) == 1
+    # The endpoint lived under a minute of real time (the sandbox bills sped-up minutes): one minute is recorded.
+    hosting = endpoint_cost_micro_usd(TogetherPrices.load().usd_per_hour[bill.hardware], 1)
+    assert job.hosting_micro_usd == hosting > 0
+    assert sum(f"hosting it cost {usd(hosting)}" in t for t in texts) == 1
+    paid = await bot.bot.storage.completions.spend_micro_usd(run.id)
+    assert await spend_micro_usd(bot.bot.storage, run.id) == paid + job.cost_micro_usd + hosting
 
 
 async def test_a_failing_together_job_posts_togethers_error_and_fails_the_run(make_bot, make_together_sandbox):
