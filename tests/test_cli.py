@@ -3,6 +3,7 @@ import sys
 from pathlib import Path
 
 from bot.cli import COMMANDS, build_parser, main
+from storage.migrations import bundled_migrations
 
 
 def test_db_upgrade_then_check_on_a_fresh_path_prints_the_schema_version(tmp_path: Path):
@@ -11,11 +12,12 @@ def test_db_upgrade_then_check_on_a_fresh_path_prints_the_schema_version(tmp_pat
     upgrade = subprocess.run([sys.executable, "-m", "bot", "db", "upgrade", "--db", str(path)],
                              capture_output=True, text=True, cwd=root, check=False)
     assert upgrade.returncode == 0, upgrade.stderr
-    assert upgrade.stdout.strip() == "schema version 1"
+    latest = bundled_migrations()[-1].version
+    assert latest >= 2 and upgrade.stdout.strip() == f"schema version {latest}"
     check = subprocess.run([sys.executable, "-m", "bot", "db", "check", "--db", str(path)],
                            capture_output=True, text=True, cwd=root, check=False)
     assert check.returncode == 0, check.stderr
-    assert check.stdout.strip() == f"{path}: schema version 1, integrity ok"
+    assert check.stdout.strip() == f"{path}: schema version {latest}, integrity ok"
 
 
 def test_db_check_on_a_missing_file_says_how_to_create_it(tmp_path, capsys):

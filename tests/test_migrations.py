@@ -2,6 +2,7 @@ import sqlite3
 
 import pytest
 
+from storage import Storage
 from storage.db import Database
 from storage.errors import StorageError
 from storage.migrations import Migration, bundled_migrations
@@ -35,6 +36,22 @@ async def test_rerunning_migrations_is_a_no_op(tmp_path):
         assert (await db.fetchone("SELECT COUNT(*) FROM audit_log"))[0] == 1
     finally:
         await db.close()
+
+
+async def test_a_database_of_the_first_schema_is_upgraded_keeping_its_jobs(tmp_path):
+    path = tmp_path / "old.db"
+    db = await Database.open(path, migrations=bundled_migrations()[:1])
+    await db.execute("INSERT INTO runs (name, channel_id, requester, spec_json, state, created_at, updated_at)"
+                     " VALUES ('old', 'C1', 'U1', '{}', 'training', 'now', 'now')")
+    await db.execute("INSERT INTO jobs (run_id, trainer, idempotency_key, base_model, status, cost_micro_usd,"
+                     " created_at, updated_at) VALUES (1, 'together', 'k', 'm', 'SUCCEEDED', 5, 'now', 'now')")
+    await db.close()
+    storage = await Storage.open(path)
+    try:
+        [job] = await storage.jobs.for_run(1)
+        assert (job.cost_micro_usd, job.hosting_micro_usd) == (5, 0)
+    finally:
+        await storage.close()
 
 
 async def test_failing_migration_rolls_back(tmp_path):
