@@ -15,6 +15,9 @@ import asyncio
 import functools
 import logging
 import multiprocessing
+import os
+import threading
+import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -33,6 +36,7 @@ from storage import Storage
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+PARENT_CHECK_SECONDS = 1.0
 Work = Callable[..., Awaitable[T]]  # work(storage, prices, *args): runs in this process or in the child
 
 
@@ -88,7 +92,8 @@ class DatasetWorker:
         if size_bytes <= self.process_over_bytes:
             return await work(self.storage, self.prices, *args)
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                                             initializer=_exit_with_parent, initargs=(os.getpid(),))
         call = functools.partial(_in_child, str(self.storage.db.path), self.prices_path, work, args)
         try:
             return await asyncio.get_running_loop().run_in_executor(self._pool, call)
@@ -106,6 +111,18 @@ class DatasetWorker:
         if self._pool is not None:
             pool, self._pool = self._pool, None
             await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """In the child: end when the bot's process is gone. A SIGKILL leaves no one to shut the pool down, and the
+    child would wait for work forever (it holds both ends of its own task pipe, so it never sees an EOF)."""
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(PARENT_CHECK_SECONDS)
+        os._exit(0)  # an unfinished write transaction is rolled back by SQLite, as after any crash
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def _in_child(db_path: str, prices_path: Path | None, work: Work[T], args: tuple[Any, ...]) -> T:

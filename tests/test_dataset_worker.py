@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +19,7 @@ from bot.prices import PriceTable
 from bot.spec import RunSpec
 from storage import Storage
 
+ROOT = Path(__file__).resolve().parents[1]
 SPEC = RunSpec(label="category", train_size=60, eval_size=30)
 LIMITS = (10 * 1024 * 1024, 10_000)  # max bytes, max rows
 
@@ -76,3 +81,46 @@ async def test_a_child_that_dies_is_reported_and_the_next_call_starts_a_new_one(
             await child.run(1, check_dataset, ingested.dataset_id, SPEC)
     await child.run(1, check_dataset, ingested.dataset_id, SPEC)
     assert list(child._pool._processes) != [pid]
+
+
+def test_the_child_ends_when_the_bot_is_killed(tmp_path):
+    script = tmp_path / "the_bot.py"
+    script.write_text(f"""
+import asyncio
+
+from bot.dataset_worker import DatasetWorker, check_dataset
+from bot.errors import DatasetError
+from bot.prices import PriceTable
+from storage import Storage
+
+
+async def main():
+    storage = await Storage.open({str(tmp_path / "distill.db")!r})
+    worker = DatasetWorker(storage, PriceTable.load(), prices_path=None, process_over_bytes=0)
+    try:
+        await worker.run(1, check_dataset, 1, None)
+    except DatasetError:
+        pass  # no dataset 1: the point is that the child now exists
+    print(*worker._pool._processes, flush=True)
+    await asyncio.sleep(60)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
+""")
+    bot = subprocess.Popen([sys.executable, str(script)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        child = int(bot.stdout.readline())
+        os.kill(child, 0)  # alive
+    finally:
+        bot.kill()  # SIGKILL: no shutdown code runs
+        bot.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    os.kill(child, signal.SIGKILL)
+    pytest.fail(f"the worker process {child} outlived the bot")
