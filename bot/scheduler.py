@@ -46,6 +46,8 @@ class Scheduler:
                     await step()
                 except Exception:
                     log.exception("%s failed; trying again in %s s", step.__name__, self.poll_seconds)
+        except asyncio.CancelledError:
+            log.debug("a tick was cut short by close(); the next start picks its work up from the database")
         finally:
             if task is not None:
                 self._ticks.discard(task)
