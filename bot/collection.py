@@ -10,18 +10,20 @@ the baseline table (teacher vs base student), each posted once.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from bot.batch import BatchCollector
 from bot.budget import Budget
 from bot.collect import Collector, CollectRequest, CollectTask, Progress
 from bot.costs import StageQuote, answer_tokens, count_chat_tokens, estimate
+from bot.errors import StateError
 from bot.events import CollectionFinished, Note
 from bot.prompts import build_messages, response_format
 from bot.provider import ChatProvider
 from bot.spec import RunSpec
 from bot.splits import PreparedRow, PreparedRun
-from bot.trainers.base import Deployment
+from bot.trainers.base import SHUTDOWN_WARNING_DAYS, Deployment
 from storage.approvals import Approval
 from storage.batches import BATCH_TERMINAL
 from storage.runs import Run, RunRow
@@ -43,6 +45,7 @@ class CollectionStage:
 
     async def quote(self, run: Run) -> StageQuote:
         spec, prepared = await self.service.prepare_run(run)
+        await self.check_models(run, spec)
         quote = await asyncio.to_thread(estimate, prepared, spec, self.service.prices)
         tasks = await self.tasks(run.id, spec, prepared)
         batch = spec.mode == "batch"
@@ -57,6 +60,23 @@ class CollectionStage:
             detail={"mode": spec.mode, "teacher": spec.teacher, "student": spec.student,
                     "rows": prepared.to_dict(), "collect": quote.stage("collect").to_dict()},
         )
+
+    async def check_models(self, run: Run, spec: RunSpec) -> None:
+        """Refuse a teacher or base student that its provider no longer serves; warn in the thread (once) when
+        one shuts down within SHUTDOWN_WARNING_DAYS."""
+        today = dt.datetime.now(dt.UTC).date()
+        student = self.service.training.trainer(spec.trainer).base_model_endpoint(spec.student)
+        for setting, model, endpoint in (("teacher", spec.teacher, None), ("student", spec.student, student)):
+            shutdown = await self.collector_for(endpoint).provider.shutdown_date(model)
+            days = None if shutdown is None else (shutdown - today).days
+            if days is None or days > SHUTDOWN_WARNING_DAYS:
+                continue
+            if days <= 0:
+                raise StateError(f"{model} was shut down on {shutdown.isoformat()}: the provider no longer serves "
+                                 f"it. Pick another {setting} model (`/distill set {run.name} {setting}=...`).")
+            await self.service.post_once(run, f"serving-shutdown-{model}", Note(
+                f"{model} shuts down on {shutdown.isoformat()} (in {days} days): its provider stops answering "
+                f"then. Collect before that date, or pick another {setting} model ({setting}=...).", "warning"))
 
     async def run(self, run_id: int, approval: Approval) -> None:
         """Collect every answer the run still lacks, within the approved cap."""

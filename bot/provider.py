@@ -7,7 +7,9 @@ says whether a retry can help and how long the provider asked us to wait.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -15,6 +17,8 @@ from typing import Any
 
 import openai
 from openai import AsyncOpenAI
+
+log = logging.getLogger(__name__)
 
 # Statuses worth retrying: rate limit, the provider's own trouble, and a request timeout (OpenAI's
 # error-codes guide lists 429, 500, 503; 502/504 come from proxies in front of compatible servers).
@@ -63,6 +67,15 @@ def _error_message(exc: openai.APIStatusError) -> str:
     return f"HTTP {exc.status_code}: {detail or exc.message}"
 
 
+def provider_date(value: object) -> dt.date | None:
+    """An ISO date (OpenAI's shutdown_date) or Unix seconds (Azure's deprecation times) as a UTC date."""
+    if isinstance(value, str) and value:
+        return dt.date.fromisoformat(value[:10])
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return dt.datetime.fromtimestamp(value, dt.UTC).date()
+    return None
+
+
 class ChatProvider:
     """Chat Completions over AsyncOpenAI at any base URL."""
 
@@ -73,6 +86,16 @@ class ChatProvider:
 
     async def close(self) -> None:
         await self.client.close()
+
+    async def shutdown_date(self, model: str) -> dt.date | None:
+        """The date the provider will stop serving `model` (GET /models/{model}); None when it announces none,
+        or cannot say (servers without that endpoint, a model it does not list)."""
+        try:
+            found = await self.client.models.retrieve(model)
+        except (openai.APIStatusError, openai.APIConnectionError) as exc:
+            log.info("%s did not say whether %s has a shutdown date: %s", self.base_url, model, type(exc).__name__)
+            return None
+        return provider_date(found.to_dict().get("shutdown_date"))
 
     async def complete(self, *, model: str, messages: list[dict[str, Any]], response_format: dict[str, Any],
                        metadata: Mapping[str, str] | None = None) -> ChatAnswer:

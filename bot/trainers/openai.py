@@ -25,6 +25,7 @@ from openai import AsyncOpenAI
 
 from bot.config import Secret, Settings
 from bot.logs import mask_secrets
+from bot.provider import provider_date
 from bot.retries import find_or_create
 from bot.tokens import base_model_name
 from bot.trainers.base import (
@@ -196,7 +197,7 @@ class OpenAITrainer:
         # shutdown_date (learn.microsoft.com/rest/api/azureopenai/models/list).
         capabilities = details.get("capabilities") or {}
         deprecation = details.get("deprecation") or {}
-        shutdown = _date(details.get("shutdown_date")) or _date(deprecation.get("fine_tune"))
+        shutdown = provider_date(details.get("shutdown_date")) or provider_date(deprecation.get("fine_tune"))
         if capabilities.get("fine_tune") is False:
             return ModelCheck(model, False, shutdown, (
                 f"The provider says {model} cannot be fine-tuned. Pick a fine-tunable student model (student=...)."
@@ -276,10 +277,3 @@ def _reason(exc: openai.APIStatusError) -> str:
     return str(body.get("message") or exc.message)
 
 
-def _date(value: object) -> dt.date | None:
-    """An ISO date (OpenAI's shutdown_date) or Unix seconds (Azure's deprecation times) as a UTC date."""
-    if isinstance(value, str) and value:
-        return dt.date.fromisoformat(value[:10])
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return dt.datetime.fromtimestamp(value, dt.UTC).date()
-    return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 
 from bot.evals import report_for_run
 from tests.handlers.conftest import buttons, thread_texts
@@ -135,10 +136,31 @@ async def test_a_student_past_its_shutdown_date_is_refused_before_any_spend(make
 async def test_a_student_close_to_its_shutdown_date_gets_a_warning_in_the_thread(make_bot, openai_sandbox):
     bot = await make_bot(DISTILL_POLL_SECONDS="0.2")
     await _collected(bot)
-    openai_sandbox.catalog.set_shutdown_date("gpt-4o-mini-2024-07-18", "2026-12-24")  # today is 2026-11-22 or so
+    soon = (dt.datetime.now(dt.UTC).date() + dt.timedelta(days=32)).isoformat()
+    openai_sandbox.catalog.set_shutdown_date("gpt-4o-mini-2024-07-18", soon)
     await bot.command("train tickets")
     texts = thread_texts(await bot.thread("tickets"))
-    assert any("shuts down on 2026-12-24" in t for t in texts)
+    assert any(f"shuts down on {soon}" in t and "fine-tuned from it stops answering" in t for t in texts)
+
+
+async def test_a_teacher_close_to_its_shutdown_date_gets_one_warning_and_one_past_it_is_refused(
+        make_bot, openai_sandbox):
+    bot = await make_bot()
+    soon = (dt.datetime.now(dt.UTC).date() + dt.timedelta(days=30)).isoformat()
+    openai_sandbox.catalog.set_shutdown_date("gpt-4o", soon)
+    await bot.ready_run("tickets")
+    await bot.command("collect tickets")
+    await bot.command("collect tickets")  # asked again: the warning is not repeated
+    texts = thread_texts(await bot.thread("tickets"))
+    assert sum(f"gpt-4o shuts down on {soon} (in 30 days)" in t for t in texts) == 1
+    assert any("Spending request: collect" in t for t in texts)
+
+    openai_sandbox.catalog.set_shutdown_date("gpt-4o", "2026-01-01")
+    await bot.command("set tickets eval=20")
+    await bot.command("collect tickets")
+    refused = bot.said_to("alice")[-1]
+    assert "gpt-4o was shut down on 2026-01-01" in refused and "`/distill set tickets teacher=...`" in refused
+    assert (await bot.run("tickets")).state == "ready"
 
 
 async def test_batch_mode_collects_through_the_batch_api_and_the_scheduler(make_bot, openai_sandbox):
