@@ -77,6 +77,15 @@ def micro_usd_rounded_up(micro_usd: Decimal) -> int:
     return int(micro_usd.to_integral_value(rounding=ROUND_CEILING))
 
 
+def non_negative_decimal(raw: object) -> Decimal | None:
+    """A price read from JSON (a string or a number) as a Decimal; None when it is not a finite number >= 0."""
+    try:
+        value = Decimal(str(raw))
+    except InvalidOperation:
+        return None
+    return value if value.is_finite() and value >= 0 else None
+
+
 def price_files(override_path: Path | None) -> list[tuple[str, str]]:
     """(text, where) of the bundled bot/prices.json and then, if set, of the DISTILL_PRICES file."""
     files = [(importlib.resources.files("bot").joinpath("prices.json").read_text(encoding="utf-8"), "bot/prices.json")]
@@ -139,11 +148,8 @@ def _entry(model: str, fields: Any, where: str) -> ModelPrice:
         raw = fields.get(key)
         if raw is None and not required:
             return None
-        try:
-            value = Decimal(str(raw))
-        except InvalidOperation:
-            value = Decimal("NaN")
-        if not value.is_finite() or value < 0:
+        value = non_negative_decimal(raw)
+        if value is None:
             raise PriceError(f"{where}: model '{model}' needs \"{key}\" as a number >= 0 (got {raw!r}).")
         return value
 

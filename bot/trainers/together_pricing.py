@@ -14,13 +14,13 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
 from bot.costs import format_usd
 from bot.errors import PriceError
-from bot.prices import micro_usd_rounded_up, price_files
+from bot.prices import micro_usd_rounded_up, non_negative_decimal, price_files
 
 TrainingType = Literal["lora", "full"]
 TRAINING_TYPES: tuple[TrainingType, ...] = ("lora", "full")
@@ -155,11 +155,8 @@ def _section(text: str, where: str, *, required: bool = True) -> dict[str, Any]:
 
 
 def _amount(raw: object, what: str) -> Decimal:
-    try:
-        value = Decimal(str(raw))
-    except InvalidOperation:
-        value = Decimal("NaN")
-    if not value.is_finite() or value < 0:
+    value = non_negative_decimal(raw)
+    if value is None:
         raise PriceError(f"Price table, \"{_SECTION}\": {what} must be a number >= 0 (got {raw!r}).")
     return value
 
