@@ -1,16 +1,20 @@
 # One target per developer task. Each creates .venv on first use.
+# What gets installed is pinned by constraints.txt (made from pyproject.toml by `make lock`), so a release
+# upstream cannot change what CI runs; PIP_CONSTRAINT also pins pip and the build backend.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+EXTRAS := dev
+PINNED := PIP_CONSTRAINT=$(CURDIR)/constraints.txt
 
-.PHONY: install test lint demo bench clean
+.PHONY: install test lint demo bench lock clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "distill-bot needs Python 3.11 or newer")'
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(PINNED) $(BIN)/pip install --quiet --upgrade pip setuptools
+	$(PINNED) $(BIN)/pip install --quiet -e '.[$(EXTRAS)]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -27,6 +31,17 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# Refresh the pins on purpose: resolve pyproject.toml afresh in a scratch venv and write what it installed.
+lock:
+	rm -rf .lock-venv
+	$(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install --quiet --upgrade pip setuptools
+	.lock-venv/bin/pip install --quiet '.[$(EXTRAS)]'
+	{ echo "# Made by \`make lock\` from pyproject.toml on $$(date -u +%F) (Python $$($(PYTHON) -c 'import platform; print(platform.python_version())')). Do not edit by hand."; \
+	  .lock-venv/bin/pip freeze --all --exclude distill-bot; } > constraints.txt
+	rm -rf .lock-venv build
+	@echo "constraints.txt refreshed: review its diff, then run make test."
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -14,11 +14,11 @@ Every decision, refusal included, lands in the audit log.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from bot.clock import Clock
 from bot.config import Settings
 from storage import Storage
 from storage.approvals import Approval
@@ -41,17 +41,13 @@ class DecisionResult:
         return self.outcome in {"recorded", "approved", "rejected"}
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 class ApprovalPolicy:
     def __init__(self, storage: Storage, settings: Settings, directory: Directory,
-                 clock: Callable[[], datetime] = _now) -> None:
+                 clock: Clock | None = None) -> None:
         self.storage = storage
         self.settings = settings
         self.directory = directory
-        self.clock = clock
+        self.clock = clock or Clock()
 
     async def request(self, *, run_id: int, stage: str, quote_hash: str, amount_micro_usd: int,
                       quote: dict[str, Any], requester: str) -> Approval:
@@ -64,7 +60,7 @@ class ApprovalPolicy:
         approval = await self.storage.approvals.create(
             run_id=run_id, stage=stage, quote_hash=quote_hash, amount_micro_usd=amount_micro_usd, quote=quote,
             requester=requester, status="approved" if auto else "pending", auto_approved=auto,
-            expires_at=(self.clock() + timedelta(hours=self.settings.approval_hours)).isoformat(),
+            expires_at=(self.clock.now() + timedelta(hours=self.settings.approval_hours)).isoformat(),
         )
         await self.storage.audit.add(
             run_id=run_id, actor=requester, action="auto-approved" if auto else "approval-requested",
@@ -114,7 +110,7 @@ class ApprovalPolicy:
     async def expire_due(self) -> list[Approval]:
         """Mark every pending request past its expiry as expired; returns them as they are now."""
         expired = []
-        for approval in await self.storage.approvals.pending_expired_by(self.clock().isoformat()):
+        for approval in await self.storage.approvals.pending_expired_by(self.clock.now().isoformat()):
             if await self._expire(approval):
                 expired.append(await self.storage.approvals.require(approval.id))
         return expired
@@ -142,7 +138,7 @@ class ApprovalPolicy:
             return "This request was voided because the run's spec, data or quote changed. Ask again."
         if approval.status == "expired":
             return "This request has expired. Ask again to get a fresh quote."
-        if approval.status == "pending" and self.clock() >= datetime.fromisoformat(approval.expires_at):
+        if approval.status == "pending" and self.clock.now() >= datetime.fromisoformat(approval.expires_at):
             await self._expire(approval)
             return self.expired_message()
         if approval.status != "pending":

@@ -10,7 +10,6 @@ the baseline table (teacher vs base student), each posted once.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from bot.batch import BatchCollector
@@ -64,7 +63,7 @@ class CollectionStage:
     async def check_models(self, run: Run, spec: RunSpec) -> None:
         """Refuse a teacher or base student that its provider no longer serves; warn in the thread (once) when
         one shuts down within SHUTDOWN_WARNING_DAYS."""
-        today = dt.datetime.now(dt.UTC).date()
+        today = self.service.clock.today()
         student = self.service.training.trainer(spec.trainer).base_model_endpoint(spec.student)
         for setting, model, endpoint in (("teacher", spec.teacher, None), ("student", spec.student, student)):
             shutdown = await self.collector_for(endpoint).provider.shutdown_date(model)

@@ -94,7 +94,8 @@ class DatasetWorker:
         if self._pool is None:
             self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
                                              initializer=_exit_with_parent, initargs=(os.getpid(),))
-        call = functools.partial(_in_child, str(self.storage.db.path), self.prices_path, work, args)
+        call = functools.partial(_in_child, str(self.storage.db.path), self.storage.db.now, self.prices_path, work,
+                                 args)
         try:
             return await asyncio.get_running_loop().run_in_executor(self._pool, call)
         except BrokenProcessPool:
@@ -125,12 +126,14 @@ def _exit_with_parent(parent_pid: int) -> None:
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
-def _in_child(db_path: str, prices_path: Path | None, work: Work[T], args: tuple[Any, ...]) -> T:
-    return asyncio.run(_with_storage(db_path, prices_path, work, args))
+def _in_child(db_path: str, now: Callable[[], str], prices_path: Path | None, work: Work[T],
+              args: tuple[Any, ...]) -> T:
+    return asyncio.run(_with_storage(db_path, now, prices_path, work, args))
 
 
-async def _with_storage(db_path: str, prices_path: Path | None, work: Work[T], args: tuple[Any, ...]) -> T:
-    storage = await Storage.open(db_path)
+async def _with_storage(db_path: str, now: Callable[[], str], prices_path: Path | None, work: Work[T],
+                        args: tuple[Any, ...]) -> T:
+    storage = await Storage.open(db_path, now=now)  # the bot's clock (bot/clock.py), sent over
     try:
         return await work(storage, _child_prices(prices_path), *args)
     finally:

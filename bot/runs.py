@@ -21,6 +21,7 @@ from typing import Any
 
 from bot.approvals import ApprovalPolicy, DecisionResult, Directory
 from bot.cards import build_card, spend_micro_usd, usd
+from bot.clock import Clock
 from bot.collect import Collector
 from bot.collection import CollectionStage
 from bot.config import Settings
@@ -80,18 +81,19 @@ class RunSummary:
 class RunService:
     def __init__(self, *, storage: Storage, settings: Settings, prices: PriceTable, notifier: Notifier,
                  directory: Directory, collector: Collector, approvals: ApprovalPolicy | None = None,
-                 trainers: Callable[[str], Trainer] | None = None) -> None:
+                 trainers: Callable[[str], Trainer] | None = None, clock: Clock | None = None) -> None:
         self.storage = storage
+        self.clock = clock or Clock()
         self.settings = settings
         self.prices = prices
         self.notifier = notifier
         self.collector = collector
-        self.approvals = approvals or ApprovalPolicy(storage, settings, directory)
+        self.approvals = approvals or ApprovalPolicy(storage, settings, directory, self.clock)
         self.tasks = BackgroundTasks(self._stage_failed)
         self.datasets = DatasetWorker(storage, prices, prices_path=settings.prices_path,
                                       process_over_bytes=settings.process_over_bytes)
         self.collection = CollectionStage(self, collector)
-        self.training = TrainingStage(self, trainers or (lambda name: get_trainer(name, settings)))
+        self.training = TrainingStage(self, trainers or (lambda name: get_trainer(name, settings, self.clock)))
 
     # ----- finding runs -------------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -31,8 +31,10 @@ class Scheduler:
 
     async def start(self) -> None:
         self._scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop())
-        # One poll at a time (max_instances), and a late poll is not repeated to catch up (coalesce).
-        self._scheduler.add_job(self._tick, "interval", seconds=self.poll_seconds, next_run_time=datetime.now(),
+        # One poll at a time (max_instances), and a late poll is not repeated to catch up (coalesce). The first
+        # poll runs at once: "now" in APScheduler's own time, which its trigger compares with the system clock.
+        self._scheduler.add_job(self._tick, "interval", seconds=self.poll_seconds,
+                                next_run_time=datetime.now(self._scheduler.timezone),
                                 max_instances=1, coalesce=True, id="poll-external-work")
         self._scheduler.start()
 
@@ -53,7 +55,7 @@ class Scheduler:
                 self._ticks.discard(task)
 
     async def _forget_old_events(self) -> None:
-        await self.service.storage.slack_events.forget_before(datetime.now(UTC) - EVENT_MEMORY)
+        await self.service.storage.slack_events.forget_before(self.service.clock.now() - EVENT_MEMORY)
 
     async def close(self) -> None:
         if self._scheduler is not None:

@@ -15,7 +15,6 @@ import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -190,7 +189,7 @@ class TrainingStage:
         cost = price.training_cost_micro_usd(trained)
         job = await service.storage.jobs.update(
             job.id, fine_tuned_model=state.fine_tuned_model, trained_tokens=trained, cost_micro_usd=cost,
-            finished_at=datetime.now(UTC).isoformat(),
+            finished_at=service.clock.iso(),
         )
         run = await service.storage.runs.update(run.id, state="evaluating")
         await service.storage.audit.add(run_id=run.id, actor="system", action="training-succeeded",
@@ -206,7 +205,7 @@ class TrainingStage:
     async def _ended(self, run: Run, job: Job, state: JobState) -> None:
         service = self.service
         reason = state.error or f"the job ended as {state.raw_status}"
-        await service.storage.jobs.update(job.id, error=reason, finished_at=datetime.now(UTC).isoformat())
+        await service.storage.jobs.update(job.id, error=reason, finished_at=service.clock.iso())
         if state.status is JobStatus.CANCELLED:
             run = await service.storage.runs.update(run.id, state="cancelled")
             message = f"The fine-tuning job was cancelled at the trainer: {reason}"

@@ -7,9 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Protocol
 
 from aiohttp import web
@@ -20,7 +18,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.approvals import ApprovalPolicy
+from bot.clock import Clock
 from bot.collect import Collector
 from bot.config import Settings
 from bot.logs import secret_values
@@ -110,15 +108,16 @@ def slack_client(token: str, api_url: str = SLACK_API_URL) -> AsyncWebClient:
 
 
 async def build_bot(settings: Settings, *, slack_api_url: str = SLACK_API_URL, openai_base_url: str | None = None,
-                    approval_clock: Callable[[], datetime] | None = None,
-                    card_interval: float = CARD_INTERVAL_SECONDS) -> Bot:
-    """The bot for these settings. Needs SLACK_BOT_TOKEN and OPENAI_API_KEY (callers check with Settings.require)."""
+                    clock: Clock | None = None, card_interval: float = CARD_INTERVAL_SECONDS) -> Bot:
+    """The bot for these settings. Needs SLACK_BOT_TOKEN and OPENAI_API_KEY (callers check with Settings.require).
+    `clock` is every "now" of the bot and its database (tests pin "today" with it)."""
+    clock = clock or Clock()
     if openai_base_url:  # the provider, the trainer and the models list all use it
         settings = dataclasses.replace(settings, openai_base_url=openai_base_url)
     settings.require("SLACK_BOT_TOKEN", "OPENAI_API_KEY")
     assert settings.slack_bot_token is not None and settings.openai_api_key is not None
     token = settings.slack_bot_token.reveal()
-    storage = await Storage.open(settings.db_path)
+    storage = await Storage.open(settings.db_path, now=clock.iso)
     prices = await asyncio.to_thread(PriceTable.load, settings.prices_path)
     provider = ChatProvider(base_url=settings.openai_base_url,
                             api_key=settings.openai_api_key.reveal(), store=settings.store_completions)
@@ -130,9 +129,8 @@ async def build_bot(settings: Settings, *, slack_api_url: str = SLACK_API_URL, o
     renderer = Renderer(settings)
     secrets = tuple(secret_values(settings))
     notifier = SlackNotifier(client, renderer, storage, secrets=secrets, card_interval=card_interval)
-    approvals = ApprovalPolicy(storage, settings, directory, **({"clock": approval_clock} if approval_clock else {}))
     service = RunService(storage=storage, settings=settings, prices=prices, notifier=notifier, directory=directory,
-                         collector=collector, approvals=approvals)
+                         collector=collector, clock=clock)
     surface = Surface(service, settings, notifier, renderer, Followups(), secrets)
     files = SlackFiles(token, api_url=slack_api_url)
     signing_secret = settings.slack_signing_secret.reveal() if settings.slack_signing_secret else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,7 +11,7 @@ from storage.audit import AuditRepo
 from storage.batches import BatchesRepo
 from storage.completions import CompletionsRepo
 from storage.datasets import DatasetsRepo
-from storage.db import Database
+from storage.db import Database, utcnow
 from storage.evals import EvalsRepo
 from storage.jobs import JobsRepo
 from storage.notices import NoticesRepo
@@ -33,9 +34,10 @@ class Storage:
     slack_events: SlackEventsRepo
 
     @classmethod
-    async def open(cls, path: str | Path) -> Storage:
-        """Open the database at `path`, migrating it to the latest schema."""
-        db = await Database.open(path)
+    async def open(cls, path: str | Path, now: Callable[[], str] = utcnow) -> Storage:
+        """Open the database at `path`, migrating it to the latest schema; `now` stamps its rows (the bot's
+        clock: bot/clock.py)."""
+        db = await Database.open(path, now=now)
         return cls(
             db=db,
             datasets=DatasetsRepo(db),

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from storage.db import utcnow
 from storage.records import TableRepo, dumps, to_record
 
 
@@ -55,7 +54,7 @@ class ApprovalsRepo(TableRepo):
         status: str = "pending",
         auto_approved: bool = False,
     ) -> Approval:
-        now = utcnow()
+        now = self.db.now()
         approval_id = await self.db.execute(
             "INSERT INTO approvals (run_id, stage, quote_hash, amount_micro_usd, quote_json, requester, status,"
             " auto_approved, created_at, expires_at, decided_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -99,7 +98,7 @@ class ApprovalsRepo(TableRepo):
             cursor = await conn.execute(
                 "INSERT OR IGNORE INTO approval_decisions (approval_id, user_id, decision, created_at)"
                 " VALUES (?, ?, ?, ?)",
-                (approval_id, user_id, decision, utcnow()),
+                (approval_id, user_id, decision, self.db.now()),
             )
             return cursor.rowcount == 1
 
@@ -108,7 +107,7 @@ class ApprovalsRepo(TableRepo):
         async with self.db.transaction() as conn:
             cursor = await conn.execute(
                 "UPDATE approvals SET status = ?, decided_at = ? WHERE id = ? AND (? IS NULL OR status = ?)",
-                (status, utcnow(), approval_id, only_if, only_if),
+                (status, self.db.now(), approval_id, only_if, only_if),
             )
             return cursor.rowcount == 1
 
@@ -120,6 +119,6 @@ class ApprovalsRepo(TableRepo):
         pending = await self.for_run(run_id, statuses=("pending",))
         await self.db.execute(
             "UPDATE approvals SET status = 'voided', decided_at = ? WHERE run_id = ? AND status = 'pending'",
-            (utcnow(), run_id),
+            (self.db.now(), run_id),
         )
         return pending

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from storage.db import utcnow
 from storage.records import TableRepo, dumps
 
 
@@ -27,5 +26,5 @@ class AuditRepo(TableRepo):
     async def add(self, *, run_id: int | None, actor: str, action: str, detail: dict[str, Any] | None = None) -> None:
         await self.db.execute(
             "INSERT INTO audit_log (run_id, actor, action, detail_json, created_at) VALUES (?, ?, ?, ?, ?)",
-            (run_id, actor, action, dumps(detail or {}), utcnow()),
+            (run_id, actor, action, dumps(detail or {}), self.db.now()),
         )

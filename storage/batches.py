@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from storage.db import utcnow
 from storage.records import TableRepo
 
 BATCH_TERMINAL = ("stored", "failed", "expired", "cancelled")
@@ -33,7 +32,7 @@ class BatchesRepo(TableRepo):
     updatable = frozenset({"external_id", "input_file_id", "output_file_id", "error_file_id", "status", "error"})
 
     async def create(self, *, run_id: int, split: str, role: str, model: str) -> Batch:
-        now = utcnow()
+        now = self.db.now()
         batch_id = await self.db.execute(
             "INSERT INTO batches (run_id, split, role, model, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
             (run_id, split, role, model, now, now),

@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
-from storage.db import Database, utcnow
+from storage.db import Database
 from storage.records import to_record
 
 _COLUMNS = (
@@ -51,7 +51,7 @@ class CompletionsRepo:
 
     async def save_many(self, completions: Iterable[Completion]) -> None:
         """Insert or replace (a failed row retried later replaces its failure) in one transaction."""
-        now = utcnow()
+        now = self.db.now()
         values = []
         for c in completions:
             record = asdict(c)

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from storage.db import Database, utcnow
+from storage.db import Database
 from storage.records import dumps, to_record
 
 _INSERT_CHUNK = 5_000
@@ -54,7 +54,7 @@ class DatasetsRepo:
                 "INSERT INTO datasets (sha256, filename, size_bytes, encoding, delimiter, columns_json,"
                 " row_count, profile_json, created_at) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?)",
                 (sha256, filename, size_bytes, encoding, delimiter, dumps(list(columns)), dumps(profile),
-                 utcnow()),
+                 self.db.now()),
             )
             dataset_id = cursor.lastrowid
             numbered = ((dataset_id, index, dumps(row)) for index, row in enumerate(rows))

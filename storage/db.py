@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,7 +25,7 @@ BUSY_TIMEOUT_MS = 10_000
 
 
 def utcnow() -> str:
-    """Now, as the ISO-8601 UTC text the schema stores."""
+    """Now, as the ISO-8601 UTC text the schema stores (the system clock; the bot passes its own: bot/clock.py)."""
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
@@ -41,8 +41,10 @@ async def _connect(path: Path) -> aiosqlite.Connection:
 class Database:
     """One writer connection behind a lock and one reader connection."""
 
-    def __init__(self, path: Path, writer: aiosqlite.Connection, reader: aiosqlite.Connection) -> None:
+    def __init__(self, path: Path, writer: aiosqlite.Connection, reader: aiosqlite.Connection,
+                 now: Callable[[], str] = utcnow) -> None:
         self.path = path
+        self.now = now
         self._writer = writer
         self._reader = reader
         self._write_lock = asyncio.Lock()
@@ -53,7 +55,8 @@ class Database:
 
     @classmethod
     async def open(
-        cls, path: str | Path, *, migrations: Sequence[Migration] | None = None, migrate: bool = True
+        cls, path: str | Path, *, migrations: Sequence[Migration] | None = None, migrate: bool = True,
+        now: Callable[[], str] = utcnow,
     ) -> Database:
         """Open (creating if needed) and, unless `migrate` is false, migrate to the latest schema."""
         path = Path(path)
@@ -75,7 +78,7 @@ class Database:
             if isinstance(exc, sqlite3.DatabaseError):
                 raise StorageError(f"Cannot open the database at {path}: {exc}. Check DISTILL_DB.") from exc
             raise
-        return cls(path, writer, reader)
+        return cls(path, writer, reader, now)
 
     async def close(self) -> None:
         await self._reader.close()

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from storage.db import utcnow
 from storage.records import TableRepo, dumps
 
 
@@ -27,7 +26,7 @@ class EvalsRepo(TableRepo):
     async def save(self, *, run_id: int, role: str, model: str, metrics: dict[str, Any]) -> EvalResult:
         eval_id = await self.db.execute(
             "INSERT INTO evals (run_id, role, model, metrics_json, created_at) VALUES (?, ?, ?, ?, ?)",
-            (run_id, role, model, dumps(metrics), utcnow()),
+            (run_id, role, model, dumps(metrics), self.db.now()),
         )
         return await self.require(eval_id)
 

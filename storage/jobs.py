@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from storage.db import utcnow
 from storage.records import TableRepo, to_record
 
 JOB_TERMINAL = ("SUCCEEDED", "FAILED", "CANCELLED")
@@ -47,7 +46,7 @@ class JobsRepo(TableRepo):
     async def create(self, *, run_id: int, trainer: str, idempotency_key: str, base_model: str,
                      quote_micro_usd: int | None = None) -> Job:
         """Create the job record, or return the one already made with this idempotency key."""
-        now = utcnow()
+        now = self.db.now()
         async with self.db.transaction() as conn:
             await conn.execute(
                 "INSERT OR IGNORE INTO jobs (run_id, trainer, idempotency_key, base_model, quote_micro_usd,"

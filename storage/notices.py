@@ -6,7 +6,7 @@ message ts is stored afterwards so the message can be edited later.
 
 from __future__ import annotations
 
-from storage.db import Database, utcnow
+from storage.db import Database
 
 
 class NoticesRepo:
@@ -17,7 +17,7 @@ class NoticesRepo:
         """True for the first caller with this (run, key); False for every later one."""
         async with self.db.transaction() as conn:
             cursor = await conn.execute(
-                "INSERT OR IGNORE INTO notices (run_id, key, created_at) VALUES (?, ?, ?)", (run_id, key, utcnow())
+                "INSERT OR IGNORE INTO notices (run_id, key, created_at) VALUES (?, ?, ?)", (run_id, key, self.db.now())
             )
             return cursor.rowcount == 1
 

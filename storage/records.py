@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
-from storage.db import Database, utcnow
+from storage.db import Database
 
 T = TypeVar("T")
 
@@ -73,7 +73,7 @@ class TableRepo:
                 columns[f"{name}_json"] = dumps(value)
             else:
                 columns[name] = value
-        columns["updated_at"] = utcnow()
+        columns["updated_at"] = self.db.now()
         async with self.db.transaction() as conn:
             await update_columns(conn, self.table, row_id, columns, self.updatable | {"updated_at"})
         return await self.require(row_id)

@@ -6,7 +6,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from storage.db import utcnow
 from storage.records import TableRepo, dumps
 
 # States in which background work belongs to the run; a restart resumes them.
@@ -44,7 +43,7 @@ class RunsRepo(TableRepo):
     updatable = frozenset({"thread_ts", "card_ts", "dataset_id", "spec_json", "state", "state_before", "error"})
 
     async def create(self, *, name: str, channel_id: str, requester: str, spec: dict[str, Any]) -> Run:
-        now = utcnow()
+        now = self.db.now()
         run_id = await self.db.execute(
             "INSERT INTO runs (name, channel_id, requester, spec_json, state, created_at, updated_at)"
             " VALUES (?, ?, ?, ?, 'created', ?, ?)",

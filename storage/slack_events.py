@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from storage.db import Database, utcnow
+from storage.db import Database
 
 
 class SlackEventsRepo:
@@ -19,7 +19,7 @@ class SlackEventsRepo:
         """Record the event id; True only the first time it is seen."""
         async with self.db.transaction() as conn:
             cursor = await conn.execute(
-                "INSERT OR IGNORE INTO slack_events (event_id, received_at) VALUES (?, ?)", (event_id, utcnow())
+                "INSERT OR IGNORE INTO slack_events (event_id, received_at) VALUES (?, ?)", (event_id, self.db.now())
             )
             return cursor.rowcount == 1
 

@@ -6,14 +6,24 @@ from pathlib import Path
 
 import pytest
 
+from bot.clock import Clock
 from storage import Storage
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+# The day the fixtures pin for the bot and its stand-ins alike, so the suite passes on any real date: the
+# sandbox keeps OpenAI's real shutdown dates, and a test about them sets its own day (`Clock.at`).
+TODAY = "2026-11-29"
 
 
 @pytest.fixture
-async def storage(tmp_path: Path):
-    store = await Storage.open(tmp_path / "distill.db")
+def clock() -> Clock:
+    """The test's clock, pinned to TODAY at noon UTC and running from there; shared by bot and sandboxes."""
+    return Clock.at(TODAY)
+
+
+@pytest.fixture
+async def storage(tmp_path: Path, clock: Clock):
+    store = await Storage.open(tmp_path / "distill.db", now=clock.iso)
     yield store
     await store.close()
 
@@ -32,25 +42,25 @@ def readme_text() -> str:
 
 
 @pytest.fixture
-async def openai_sandbox():
+async def openai_sandbox(clock: Clock):
     """A started OpenAI sandbox (key "sk-sandbox", seed 0, clock at 60x: a fine-tuning job takes about 1 s)."""
     from sandbox.openai import OpenAISandbox
 
-    sandbox = OpenAISandbox(api_key="sk-sandbox", seed=0, clock_speed=60)
+    sandbox = OpenAISandbox(api_key="sk-sandbox", seed=0, clock_speed=60, clock=clock)
     await sandbox.start()
     yield sandbox
     await sandbox.stop()
 
 
 @pytest.fixture
-async def make_openai_sandbox():
+async def make_openai_sandbox(clock: Clock):
     """Start OpenAI sandboxes with any knobs: `sb = await make_openai_sandbox(tpm_limits={"gpt-4o": 500})`."""
     from sandbox.openai import OpenAISandbox
 
     started = []
 
     async def make(**knobs):
-        sandbox = OpenAISandbox(**{"api_key": "sk-sandbox", **knobs})
+        sandbox = OpenAISandbox(**{"api_key": "sk-sandbox", "clock": clock, **knobs})
         await sandbox.start()
         started.append(sandbox)
         return sandbox
@@ -87,14 +97,14 @@ TOGETHER_API_KEY = "together-sandbox-key"
 
 
 @pytest.fixture
-async def make_together_sandbox():
+async def make_together_sandbox(clock: Clock):
     """Start Together sandboxes with any knobs: `sb = await make_together_sandbox(fail_jobs_with="...")`."""
     from sandbox.together import TogetherSandbox
 
     started = []
 
     async def make(**knobs):
-        sandbox = TogetherSandbox(**{"api_key": TOGETHER_API_KEY, "clock_speed": 600, **knobs})
+        sandbox = TogetherSandbox(**{"api_key": TOGETHER_API_KEY, "clock_speed": 600, "clock": clock, **knobs})
         await sandbox.start()
         started.append(sandbox)
         return sandbox

@@ -66,7 +66,7 @@ class NoGroups:
 
 
 @pytest.fixture
-async def service_for(storage, openai_sandbox, tmp_path):
+async def service_for(storage, openai_sandbox, tmp_path, clock):
     made = []
 
     def make(**env):
@@ -78,7 +78,7 @@ async def service_for(storage, openai_sandbox, tmp_path):
                               RateLimiters(requests_per_minute=10_000, tokens_per_minute=10_000_000))
         notifier = RecordingNotifier()
         service = RunService(storage=storage, settings=settings, prices=PriceTable.load(), notifier=notifier,
-                             directory=NoGroups(), collector=collector)
+                             directory=NoGroups(), collector=collector, clock=clock)
         made.append((service, provider))
         return service, notifier
 

@@ -9,6 +9,7 @@ import json
 
 import pytest
 
+from bot.clock import Clock
 from bot.collect import CollectRequest, CollectTask
 from bot.config import Secret
 from bot.costs import answer_tokens, count_chat_tokens
@@ -27,8 +28,10 @@ FAST = 600  # sandbox clock: a whole job (60 simulated seconds) in 0.1 s
 STEADY = 60  # about 1 s, so polls see the job running
 
 
-def trainer_for(sandbox) -> OpenAITrainer:
-    return OpenAITrainer(base_url=sandbox.url, api_key=Secret(sandbox.api_key), retry_base_seconds=0.01)
+def trainer_for(sandbox, today: str | None = None) -> OpenAITrainer:
+    """A trainer for the sandbox, on its clock (or one pinned to `today`)."""
+    clock = Clock.at(today) if today else sandbox.clock.wall
+    return OpenAITrainer(base_url=sandbox.url, api_key=Secret(sandbox.api_key), retry_base_seconds=0.01, clock=clock)
 
 
 def examples(count: int) -> list[list[dict[str, str]]]:
@@ -79,7 +82,7 @@ async def test_collected_answers_to_a_trained_model_that_answers_the_eval_split(
         assert (await collector.collect(task, unlimited())).failed == 0
 
     data = await training_data_for_run(storage, run.id, SPEC, prepared, prices, trainer)
-    check = await trainer.check_base_model(STUDENT, today=dt.date(2026, 6, 1))
+    check = await trainer_for(sandbox, today="2026-06-01").check_base_model(STUDENT)
     assert (check.trainable, check.shutdown_date, check.message) == (True, dt.date(2027, 1, 14), "")
     training_id = await trainer.upload(data.training_file, "train.jsonl")
     validation_id = await trainer.upload(data.validation_file, "validation.jsonl")
@@ -188,13 +191,13 @@ async def test_cancel_stops_a_queued_job_and_a_second_cancel_is_harmless(make_op
 
 async def test_base_model_checks_use_the_providers_shutdown_dates(make_openai_sandbox):
     sandbox = await make_openai_sandbox(shutdown_dates={"gpt-4o-mini": "2026-01-31", "gpt-4.1-mini": None})
-    trainer = trainer_for(sandbox)
-    past = await trainer.check_base_model(STUDENT, today=dt.date(2026, 3, 1))
+    past = await trainer_for(sandbox, today="2026-03-01").check_base_model(STUDENT)
     assert (past.trainable, past.shutdown_date) == (False, dt.date(2026, 1, 31))
     assert "was shut down on 2026-01-31" in past.message and "student=" in past.message
-    soon = await trainer.check_base_model(STUDENT, today=dt.date(2026, 1, 1))
+    trainer = trainer_for(sandbox, today="2026-01-01")
+    soon = await trainer.check_base_model(STUDENT)
     assert soon.trainable and soon.warning and "in 30 days" in soon.message
-    undated = await trainer.check_base_model("gpt-4.1-mini-2025-04-14", today=dt.date(2026, 1, 1))
+    undated = await trainer.check_base_model("gpt-4.1-mini-2025-04-14")
     assert (undated.trainable, undated.shutdown_date, undated.warning) == (True, None, False)
     unknown = await trainer.check_base_model("gpt-9-mini")
     assert not unknown.trainable and "does not exist" in unknown.message

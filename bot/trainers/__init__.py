@@ -4,19 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from bot.clock import Clock
 from bot.config import Settings
 from bot.errors import ConfigError
 from bot.trainers.base import Trainer
 from bot.trainers.openai import OpenAITrainer
 from bot.trainers.together import TogetherTrainer
 
-TRAINERS: dict[str, Callable[[Settings], Trainer]] = {
+TRAINERS: dict[str, Callable[[Settings, Clock], Trainer]] = {
     OpenAITrainer.name: OpenAITrainer.from_settings,
     TogetherTrainer.name: TogetherTrainer.from_settings,
 }
 
 
-def get_trainer(name: str, settings: Settings) -> Trainer:
+def get_trainer(name: str, settings: Settings, clock: Clock | None = None) -> Trainer:
     """The back end called `name`, configured from the settings (ConfigError names what is missing)."""
     factory = TRAINERS.get(name)
     if factory is None:
@@ -24,4 +25,4 @@ def get_trainer(name: str, settings: Settings) -> Trainer:
             f"No trainer called {name!r} in this version of the bot. Available: {', '.join(TRAINERS)}. "
             f"Set trainer={next(iter(TRAINERS))} on the run."
         )
-    return factory(settings)
+    return factory(settings, clock or Clock())

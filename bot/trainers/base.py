@@ -191,7 +191,9 @@ class Trainer(Protocol):
         the minute)."""
         ...
 
-    async def check_base_model(self, model: str, today: dt.date | None = None) -> ModelCheck: ...
+    async def check_base_model(self, model: str) -> ModelCheck:
+        """Whether `model` can be trained today (the trainer's clock), with a warning when it shuts down soon."""
+        ...
 
     async def quote(self, base_model: str, file_tokens: int, epochs: int, eval_requests: int) -> TrainerQuote:
         """How this back end bills training `file_tokens` for `epochs`, and hosting the result for the eval."""

@@ -15,7 +15,6 @@ Provider quirks handled here:
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
@@ -23,6 +22,7 @@ from typing import Any
 import openai
 from openai import AsyncOpenAI
 
+from bot.clock import Clock
 from bot.config import Secret, Settings
 from bot.logs import mask_secrets
 from bot.provider import provider_date
@@ -75,8 +75,9 @@ class OpenAITrainer:
     name = "openai"
 
     def __init__(self, *, base_url: str, api_key: Secret, timeout: float = 60.0, start_attempts: int = 3,
-                 retry_base_seconds: float = 0.5) -> None:
+                 retry_base_seconds: float = 0.5, clock: Clock | None = None) -> None:
         self.base_url = base_url
+        self.clock = clock or Clock()
         self.api_key = api_key
         self.start_attempts = start_attempts
         self.retry_base_seconds = retry_base_seconds
@@ -84,10 +85,10 @@ class OpenAITrainer:
         self.client = AsyncOpenAI(base_url=base_url, api_key=api_key.reveal(), timeout=timeout, max_retries=2)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> OpenAITrainer:
+    def from_settings(cls, settings: Settings, clock: Clock | None = None) -> OpenAITrainer:
         settings.require("OPENAI_API_KEY")
         assert settings.openai_api_key is not None
-        return cls(base_url=settings.openai_base_url, api_key=settings.openai_api_key)
+        return cls(base_url=settings.openai_base_url, api_key=settings.openai_api_key, clock=clock)
 
     async def close(self) -> None:
         await self.client.close()
@@ -182,8 +183,8 @@ class OpenAITrainer:
                                 f"{base_model}'s training price. The fine-tuned model answers on the normal "
                                 "endpoint, billed per token like any model.",))
 
-    async def check_base_model(self, model: str, today: dt.date | None = None) -> ModelCheck:
-        today = today or dt.datetime.now(dt.UTC).date()
+    async def check_base_model(self, model: str) -> ModelCheck:
+        today = self.clock.today()
         try:
             found = await self.client.models.retrieve(model)
         except openai.NotFoundError as exc:

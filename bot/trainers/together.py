@@ -37,6 +37,7 @@ from typing import Any
 
 import aiohttp
 
+from bot.clock import Clock
 from bot.config import Secret, Settings
 from bot.costs import default_epochs
 from bot.logs import mask_secrets
@@ -110,8 +111,9 @@ class TogetherTrainer:
     def __init__(self, *, base_url: str, api_key: Secret, training_type: TrainingType = "lora",
                  prices: TogetherPrices | None = None, timeout: float = 60.0, attempts: int = 3,
                  retry_base_seconds: float = 0.5, deploy_poll_seconds: float = 10.0,
-                 deploy_timeout_seconds: float = 20 * 60) -> None:
+                 deploy_timeout_seconds: float = 20 * 60, clock: Clock | None = None) -> None:
         self.base_url = base_url.rstrip("/")
+        self.clock = clock or Clock()
         self.api_key = api_key
         self.training_type = training_type
         self.prices = prices or TogetherPrices.load()
@@ -125,12 +127,13 @@ class TogetherTrainer:
         self._session: aiohttp.ClientSession | None = None
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> TogetherTrainer:
+    def from_settings(cls, settings: Settings, clock: Clock | None = None) -> TogetherTrainer:
         settings.require("TOGETHER_API_KEY")
         assert settings.together_api_key is not None
         # The endpoint is watched as often as jobs are (DISTILL_POLL_SECONDS): both take minutes to change.
         return cls(base_url=settings.together_base_url, api_key=settings.together_api_key,
-                   prices=TogetherPrices.load(settings.prices_path), deploy_poll_seconds=settings.poll_seconds)
+                   prices=TogetherPrices.load(settings.prices_path), deploy_poll_seconds=settings.poll_seconds,
+                   clock=clock)
 
     async def close(self) -> None:
         if self._session is not None:
@@ -215,7 +218,7 @@ class TogetherTrainer:
             raise
         return await self.poll(external_id)
 
-    async def check_base_model(self, model: str, today: dt.date | None = None) -> ModelCheck:
+    async def check_base_model(self, model: str) -> ModelCheck:
         supported = (await self._call("GET", "/fine-tunes/models/supported", "list fine-tunable models")).get(
             "models") or []
         if model not in supported:
@@ -228,7 +231,7 @@ class TogetherTrainer:
             return ModelCheck(model, False, None, f"Together fine-tunes {model} with LoRA only, and this trainer is "
                                                   "set to full fine-tuning. Use LoRA or another student.")
         # Together's models API publishes no shutdown dates, so there is nothing to warn about.
-        return shutdown_check(model, None, today or dt.datetime.now(dt.UTC).date())
+        return shutdown_check(model, None, self.clock.today())
 
     # ----- the dedicated endpoint --------------------------------------------------------------------
 
@@ -271,7 +274,7 @@ class TogetherTrainer:
             log.warning("Endpoint %s: no creation time or no price for its hardware, so its cost is not recorded",
                         deployment.endpoint_id)
             return 0
-        seconds = (dt.datetime.now(dt.UTC) - deployment.created_at).total_seconds()
+        seconds = (self.clock.now() - deployment.created_at).total_seconds()
         return endpoint_cost_micro_usd(deployment.usd_per_hour, max(1, math.ceil(seconds / 60)))
 
     # ----- costs the quote shows ---------------------------------------------------------------------

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from sandbox.openai.chat import ChatAnswer, ChatEngine
-from sandbox.openai.clock import Clock
+from sandbox.openai.clock import JobClock
 from sandbox.openai.errors import APIError, bad_request, not_found
 from sandbox.openai.files import Files
 from sandbox.openai.ids import new_id, request_id
@@ -140,7 +140,7 @@ def parse_input(content: bytes) -> tuple[list[tuple[str, dict]], str | None, lis
 
 
 class Batches:
-    def __init__(self, files: Files, engine: ChatEngine, clock: Clock, log: RequestLog,
+    def __init__(self, files: Files, engine: ChatEngine, clock: JobClock, log: RequestLog,
                  expire_batches: bool = False) -> None:
         self.files = files
         self.engine = engine

@@ -11,12 +11,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from bot.tokens import encoding_for_model
+from sandbox.openai.clock import JobClock
 from sandbox.openai.errors import bad_request
 from sandbox.openai.ids import new_id
 from sandbox.openai.lexical import LexicalClassifier
@@ -84,8 +84,9 @@ def _check_messages(messages: Any) -> list[dict]:
 
 
 class ChatEngine:
-    def __init__(self, catalog: ModelCatalog, seed: int = 0) -> None:
+    def __init__(self, catalog: ModelCatalog, clock: JobClock, seed: int = 0) -> None:
         self.catalog = catalog
+        self.clock = clock
         self.seed = seed
         self._teacher = LexicalClassifier(seed)
         self._student = LexicalClassifier(seed, recall=STUDENT_RECALL)
@@ -149,7 +150,7 @@ class ChatEngine:
         completion = {
             "id": new_id("chatcmpl-", 29),
             "object": "chat.completion",
-            "created": int(time.time()),
+            "created": int(self.clock.now()),
             "model": model.snapshot,
             "choices": [
                 {"index": i, "message": dict(choice), "logprobs": None, "finish_reason": finish_reason}

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 from aiohttp import web
 
+from sandbox.openai.clock import JobClock
 from sandbox.openai.errors import bad_request, not_found
 from sandbox.openai.ids import new_id
 
@@ -34,11 +34,12 @@ class StoredFile:
 
 
 class Files:
-    def __init__(self) -> None:
+    def __init__(self, clock: JobClock) -> None:
+        self.clock = clock
         self._files: dict[str, StoredFile] = {}
 
     def add(self, filename: str, purpose: str, content: bytes) -> StoredFile:
-        stored = StoredFile(new_id("file-", 22), filename, purpose, content, int(time.time()))
+        stored = StoredFile(new_id("file-", 22), filename, purpose, content, int(self.clock.now()))
         self._files[stored.id] = stored
         return stored
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from sandbox.openai.clock import Clock
+from sandbox.openai.clock import JobClock
 from sandbox.openai.errors import APIError, bad_request, not_found
 from sandbox.openai.files import Files
 from sandbox.openai.ids import new_id
@@ -156,7 +156,7 @@ def _train(training: bytes, validation: bytes | None, model: str) -> tuple[list[
 
 
 class FineTuning:
-    def __init__(self, files: Files, catalog: ModelCatalog, clock: Clock, fail_jobs_with: str | None = None) -> None:
+    def __init__(self, files: Files, catalog: ModelCatalog, clock: JobClock, fail_jobs_with: str | None = None) -> None:
         self.files = files
         self.catalog = catalog
         self.clock = clock

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from bot.clock import Clock
 from sandbox.openai.errors import APIError
 
 GPT4_SHUTDOWN = "2027-01-14"
@@ -68,9 +69,11 @@ class ModelCatalog:
         self,
         shutdown_dates: dict[str, str | None] | None = None,
         finetuned: Callable[[], Iterable[FineTunedModel]] = tuple,
+        today: Callable[[], dt.date] | None = None,
     ) -> None:
         self._overrides = dict(shutdown_dates or {})
         self._finetuned = finetuned
+        self._today = today or Clock().today
 
     def set_shutdown_date(self, model: str, date: str | None) -> None:
         """Change a model's (or family's) shutdown date while the sandbox runs, as a provider announcement would."""
@@ -107,7 +110,7 @@ class ModelCatalog:
     def find(self, model_id: str) -> Model | None:
         return next((m for m in self.all() if m.id == model_id), None)
 
-    def get(self, model_id: str, today: dt.date | None = None) -> Model:
+    def get(self, model_id: str) -> Model:
         """The model, or OpenAI's 404 when it is unknown or already shut down."""
         model = self.find(model_id)
         if model is None:
@@ -117,7 +120,7 @@ class ModelCatalog:
                 param="model",
                 code="model_not_found",
             )
-        today = today or dt.datetime.now(dt.UTC).date()
+        today = self._today()
         if model.shutdown_date and dt.date.fromisoformat(model.shutdown_date) <= today:
             raise APIError(
                 404,

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import math
-import time
 from collections.abc import Awaitable, Callable, Sequence
 
 from aiohttp import web
 
+from bot.clock import Clock
 from sandbox.openai.batches import Batches
 from sandbox.openai.chat import ChatEngine
-from sandbox.openai.clock import Clock
+from sandbox.openai.clock import JobClock
 from sandbox.openai.completions import Completions
 from sandbox.openai.errors import APIError, error_response_on_failure, server_error
 from sandbox.openai.faults import Faults, Injection
@@ -47,16 +47,18 @@ class OpenAISandbox:
         fail_jobs_with: str | None = None,
         expire_batches: bool = False,
         rate_window_seconds: float = 60.0,
+        clock: Clock | None = None,
     ) -> None:
         self.api_key = api_key
         self.latency_seconds = latency_seconds
         self.requests = RequestLog()
-        self.clock = Clock(clock_speed)
+        self.clock = JobClock(clock_speed, clock)
         self.faults = Faults(seed, fault_rate, fault_statuses, slow_rate, slow_seconds)
-        self.files = Files()
-        self.catalog = ModelCatalog(shutdown_dates, finetuned=lambda: self.fine_tuning.succeeded_models())
+        self.files = Files(self.clock)
+        self.catalog = ModelCatalog(shutdown_dates, finetuned=lambda: self.fine_tuning.succeeded_models(),
+                                    today=self.clock.today)
         self.fine_tuning = FineTuning(self.files, self.catalog, self.clock, fail_jobs_with)
-        engine = ChatEngine(self.catalog, seed)
+        engine = ChatEngine(self.catalog, self.clock, seed)
         self.completions = Completions(engine, RateLimiter(rpm_limits, tpm_limits, rate_window_seconds))
         self.batches = Batches(self.files, engine, self.clock, self.requests, expire_batches)
         self.url: str | None = None
@@ -111,7 +113,7 @@ class OpenAISandbox:
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        record = RequestRecord(time.time(), request.method, request.path, request_id())
+        record = RequestRecord(self.clock.now(), request.method, request.path, request_id())
         request[RECORD_KEY] = record
         response = await error_response_on_failure(request, self._answer(request, handler, record))
         response.headers["x-request-id"] = record.request_id

@@ -100,14 +100,15 @@ MODELS: tuple[TogetherModel, ...] = (
 class TogetherCatalog(ModelCatalog):
     """The OpenAI sandbox's catalog with Together's models; fine-tuned ones come and go with their endpoints."""
 
-    def __init__(self, deployed: Callable[[], Iterable[FineTunedModel]], used: Callable[[str], None]) -> None:
-        super().__init__(finetuned=deployed)
+    def __init__(self, deployed: Callable[[], Iterable[FineTunedModel]], used: Callable[[str], None],
+                 today: Callable[[], dt.date]) -> None:
+        super().__init__(finetuned=deployed, today=today)
         self.models = {m.id: m for m in MODELS}
         self.used = used
 
-    def get(self, model_id: str, today: dt.date | None = None) -> Model:
+    def get(self, model_id: str) -> Model:
         """The model a chat completion asked for (404 like any unknown one); its endpoint counts as in use."""
-        model = super().get(model_id, today)
+        model = super().get(model_id)
         self.used(model_id)
         return model
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from sandbox.openai.clock import Clock
+from sandbox.openai.clock import JobClock
 from sandbox.openai.errors import APIError, bad_request, not_found
 from sandbox.openai.models import FineTunedModel
 from sandbox.openai.params import json_body, required_str
@@ -49,12 +49,12 @@ class Endpoint:
     last_used: float
     deleted_at: float | None = None
 
-    def stops_at(self, clock: Clock) -> float | None:
+    def stops_at(self, clock: JobClock) -> float | None:
         if not self.inactive_minutes:
             return None
         return clock.later(max(self.started_at, self.last_used), self.inactive_minutes * 60)
 
-    def state(self, now: float, clock: Clock) -> str:
+    def state(self, now: float, clock: JobClock) -> str:
         stops = self.stops_at(clock)
         if stops is not None and now >= stops:
             return "STOPPED"
@@ -62,12 +62,12 @@ class Endpoint:
             return "PENDING"
         return "STARTING" if now < self.started_at else "STARTED"
 
-    def billed_minutes(self, until: float, clock: Clock) -> int:
+    def billed_minutes(self, until: float, clock: JobClock) -> int:
         stops = self.stops_at(clock)
         end = min(until, stops) if stops is not None else until
         return math.ceil((end - self.created_at) * clock.speed / 60)
 
-    def as_json(self, now: float, clock: Clock) -> dict:
+    def as_json(self, now: float, clock: JobClock) -> dict:
         return {"object": "endpoint", "id": self.id, "name": self.name, "display_name": self.display_name,
                 "model": self.job.output_name, "hardware": self.hardware.id, "type": "dedicated", "owner": OWNER,
                 "state": self.state(now, clock), "autoscaling": dict(self.replicas), "created_at": iso(self.created_at)}
@@ -82,7 +82,7 @@ class Bill:
 
 
 class Endpoints:
-    def __init__(self, fine_tunes: FineTunes, clock: Clock) -> None:
+    def __init__(self, fine_tunes: FineTunes, clock: JobClock) -> None:
         self.fine_tunes = fine_tunes
         self.clock = clock
         self.bills: list[Bill] = []

@@ -29,7 +29,7 @@ from typing import Any
 
 from aiohttp import web
 
-from sandbox.openai.clock import Clock
+from sandbox.openai.clock import JobClock
 from sandbox.openai.errors import APIError, bad_request, not_found
 from sandbox.openai.files import Files
 from sandbox.openai.naive_bayes import NaiveBayes
@@ -202,7 +202,8 @@ def _learn(training: bytes, validation: bytes | None, model: str) -> tuple[int, 
 
 
 class FineTunes:
-    def __init__(self, files: Files, catalog: TogetherCatalog, clock: Clock, fail_jobs_with: str | None = None) -> None:
+    def __init__(self, files: Files, catalog: TogetherCatalog, clock: JobClock,
+                 fail_jobs_with: str | None = None) -> None:
         self.files = files
         self.catalog = catalog
         self.clock = clock

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from bot.clock import Clock
 from sandbox.openai.chat import ChatEngine
-from sandbox.openai.clock import Clock
+from sandbox.openai.clock import JobClock
 from sandbox.openai.completions import Completions
 from sandbox.openai.errors import APIError, error_response_on_failure, server_error
 from sandbox.openai.faults import Faults
@@ -30,18 +30,18 @@ class TogetherSandbox:
     """A Together-shaped API on 127.0.0.1 for tests and the shell. See sandbox/together/__init__.py."""
 
     def __init__(self, api_key: str = "together-sandbox-key", seed: int = 0, clock_speed: float = 1.0,
-                 fail_jobs_with: str | None = None) -> None:
+                 fail_jobs_with: str | None = None, clock: Clock | None = None) -> None:
         self.api_key = api_key
         self.requests = RequestLog()
-        self.clock = Clock(clock_speed)
+        self.clock = JobClock(clock_speed, clock)
         self.faults = Faults(seed)
-        files = Files()
+        files = Files(self.clock)
         self.catalog = TogetherCatalog(deployed=lambda: self.endpoints.deployed(),
-                                       used=lambda model: self.endpoints.touch(model))
+                                       used=lambda model: self.endpoints.touch(model), today=self.clock.today)
         self.fine_tunes = FineTunes(files, self.catalog, self.clock, fail_jobs_with)
         self.endpoints = Endpoints(self.fine_tunes, self.clock)
         self.files = TogetherFiles(files)
-        self.completions = Completions(ChatEngine(self.catalog, seed), RateLimiter())
+        self.completions = Completions(ChatEngine(self.catalog, self.clock, seed), RateLimiter())
         self.url: str | None = None
         self._runner: web.AppRunner | None = None
 
@@ -68,7 +68,7 @@ class TogetherSandbox:
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        record = RequestRecord(time.time(), request.method, request.path, request_id())
+        record = RequestRecord(self.clock.now(), request.method, request.path, request_id())
         request[RECORD_KEY] = record
         response = await error_response_on_failure(request, self._answer(request, handler, record))
         record.status = response.status

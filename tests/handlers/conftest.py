@@ -7,9 +7,7 @@ like a conversation: `await bot.command("new tickets")`, then look at the thread
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import pytest
@@ -85,18 +83,17 @@ def buttons(message: dict[str, Any]) -> dict[str, str]:
 
 
 @pytest.fixture
-async def make_bot(tmp_path, slack_sandbox, openai_sandbox):
+async def make_bot(tmp_path, slack_sandbox, openai_sandbox, clock):
     started: list[tuple[Bot, web.AppRunner | None]] = []
 
-    async def make(*, over_http: bool = False, approval_clock: Callable[[], datetime] | None = None,
-                   card_interval: float = 0.01, **env: str) -> Harness:
+    async def make(*, over_http: bool = False, card_interval: float = 0.01, **env: str) -> Harness:
         settings = Settings.from_env({
             "SLACK_BOT_TOKEN": SLACK_BOT_TOKEN, "SLACK_SIGNING_SECRET": SLACK_SIGNING_SECRET,
             "OPENAI_API_KEY": "sk-sandbox", "OPENAI_BASE_URL": openai_sandbox.url,
             "DISTILL_DB": str(tmp_path / f"distill-{len(started)}.db"), "DISTILL_DATA_DIR": str(tmp_path / "data"),
             "DISTILL_APPROVERS": "U0ALICE,U0BOB,U0CAROL", **env,
         })
-        bot = await build_bot(settings, slack_api_url=slack_sandbox.api_url, approval_clock=approval_clock,
+        bot = await build_bot(settings, slack_api_url=slack_sandbox.api_url, clock=clock,
                               card_interval=card_interval)
         await bot.start()
         runner = None

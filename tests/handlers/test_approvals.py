@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from tests.handlers.conftest import buttons, thread_texts
 
@@ -94,11 +94,10 @@ async def test_a_quote_under_the_threshold_is_auto_approved_and_starts_at_once(m
     assert (await bot.bot.storage.approvals.latest(run.id, "collect")).auto_approved
 
 
-async def test_a_request_expires_and_the_first_click_after_says_so(make_bot):
-    now = [datetime(2026, 11, 22, 9, 0, tzinfo=UTC)]
-    bot = await make_bot(approval_clock=lambda: now[0])
+async def test_a_request_expires_and_the_first_click_after_says_so(make_bot, clock):
+    bot = await make_bot()
     request = await _requested(bot)
-    now[0] += timedelta(hours=24, minutes=1)
+    clock.advance(timedelta(hours=24, minutes=1))
     await bot.click(request["ts"], "approve", user="bob")
     assert "expired after 24 h without enough approvals" in bot.said_to("bob")[-1]
     updated, approval = await _request_now(bot)
@@ -106,13 +105,12 @@ async def test_a_request_expires_and_the_first_click_after_says_so(make_bot):
     assert (await bot.run("tickets")).state == "ready"
 
 
-async def test_the_scheduler_expires_a_request_nobody_answered_and_gives_the_run_back(make_bot):
-    now = [datetime(2026, 11, 22, 9, 0, tzinfo=UTC)]
-    bot = await make_bot(approval_clock=lambda: now[0], DISTILL_POLL_SECONDS="0.05")
+async def test_the_scheduler_expires_a_request_nobody_answered_and_gives_the_run_back(make_bot, clock):
+    bot = await make_bot(DISTILL_POLL_SECONDS="0.05")
     await _requested(bot)
     await asyncio.sleep(0.2)  # ticks before the expiry change nothing
     assert (await _request_now(bot))[1].status == "pending"
-    now[0] += timedelta(hours=24, minutes=1)
+    clock.advance(timedelta(hours=24, minutes=1))
 
     async def card_buttons() -> dict[str, str]:
         return buttons(bot.slack.message("C0GENERAL", (await bot.run("tickets")).thread_ts))

@@ -128,7 +128,7 @@ async def crash_and_restart(world: World, *, drive: Callable[[SlackDriver], Awai
             driving.cancel()  # a request to the killed process would fail: the scenario ends there
             await asyncio.gather(driving, return_exceptions=True)
     second = world.bot()
-    restarted_at = time.time()
+    restarted_at = world.openai.clock.now()  # the request log's clock
     try:
         await second.start()
         await until(finished, within=within, what="the restarted bot to finish the run")
