@@ -45,7 +45,7 @@ class CollectionStage:
     async def quote(self, run: Run) -> StageQuote:
         spec, prepared = await self.service.prepare_run(run)
         await self.check_models(run, spec)
-        quote = await asyncio.to_thread(estimate, prepared, spec, self.service.prices)
+        quote = await asyncio.to_thread(estimate, prepared, spec, self.service.prices, self.service.billing(spec))
         tasks = await self.tasks(run.id, spec, prepared)
         batch = spec.mode == "batch"
         most = 0

@@ -18,6 +18,13 @@ from typing import Any
 from bot.errors import ConfigError
 
 MICRO = 1_000_000
+# Where a run's student is fine-tuned (bot/trainers): OpenAI stops taking new fine-tuning jobs after 2027-01-06, so a
+# new run trains at Together unless its spec or DISTILL_TRAINER says otherwise.
+TRAINERS = ("together", "openai")
+# A small model Together both fine-tunes and serves on dedicated hardware (research notes of 2026-11-29, §3.5, §1.2).
+DEFAULT_STUDENT = "Qwen/Qwen3.5-9B"
+# together-py 3.x's default; its paths carry /v1, /v2 or /v3 themselves (3.0.0 removed /v1 from the base URL).
+TOGETHER_BASE_URL = "https://api.together.ai"
 
 
 class Secret:
@@ -53,6 +60,26 @@ def _url(raw: str) -> str:
     if not re.match(r"^https?://[^\s/]+", raw):
         raise ValueError(f"expected an http(s) URL such as https://api.openai.com/v1, got {raw!r}")
     return raw.rstrip("/")
+
+
+def _together_url(raw: str) -> str:
+    """A Together base URL as together-py 3.x wants it: without the /v1 that 2.x and the old docs put at its end."""
+    url = _url(raw)
+    return url[: -len("/v1")] if url.endswith("/v1") else url
+
+
+def _project_id(raw: str) -> str | None:
+    value = raw.strip()
+    if value and not re.match(r"^[A-Za-z0-9_-]+$", value):
+        raise ValueError(f"expected a Together project ID such as proj_abc123, got {raw!r}")
+    return value or None
+
+
+def _trainer(raw: str) -> str:
+    name = raw.strip().lower()
+    if name not in TRAINERS:
+        raise ValueError(f"expected one of {', '.join(TRAINERS)}, got {raw!r}")
+    return name
 
 
 def _whole(minimum: int) -> Callable[[str], int]:
@@ -151,8 +178,12 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("DISTILL_DATA_DIR", "data_dir", "./distill-data", Path,
              "Folder for charts, exports and training files."),
     Variable("DISTILL_TEACHER_MODEL", "teacher_model", "gpt-4o", _model, "Default teacher model of a new run."),
-    Variable("DISTILL_STUDENT_MODEL", "student_model", "gpt-4o-mini-2024-07-18", _model,
-             "Default student (base) model of a new run."),
+    Variable("DISTILL_STUDENT_MODEL", "student_model", DEFAULT_STUDENT, _model,
+             "Default student (base) model of a new run; with the together trainer, a model Together both "
+             "fine-tunes and serves on dedicated hardware."),
+    Variable("DISTILL_TRAINER", "trainer", TRAINERS[0], _trainer,
+             "Default trainer of a new run: together, or openai (which takes no new fine-tuning jobs after "
+             "2027-01-06)."),
     Variable("DISTILL_APPROVERS", "approvers", "", _approvers,
              "Who may approve spend: Slack user IDs and/or user-group IDs, comma-separated."),
     Variable("DISTILL_MIN_APPROVALS", "min_approvals", "1", _whole(1),
@@ -181,8 +212,12 @@ VARIABLES: tuple[Variable, ...] = (
              "Send store=true with metadata so completions show in the provider's dashboard."),
     Variable("TOGETHER_API_KEY", "together_api_key", None, _secret,
              "Key for Together AI (trainer=together).", secret=True),
-    Variable("TOGETHER_BASE_URL", "together_base_url", "https://api.together.xyz/v1", _url,
-             "Together AI base URL."),
+    Variable("TOGETHER_BASE_URL", "together_base_url", TOGETHER_BASE_URL, _together_url,
+             "Together AI API base URL, without /v1 (a trailing /v1 is dropped); the eval's inference goes to "
+             "https://api-inference.together.ai/v1 with the default, else to this URL plus /v1."),
+    Variable("TOGETHER_PROJECT_ID", "together_project_id", "", _project_id,
+             "Together project (proj_...) that owns the eval's dedicated endpoints; when empty, the API key's "
+             "project from GET /v3/whoami."),
     Variable("PORT", "port", "3000", _whole(1), "HTTP port of `distill-bot run` when not in Socket Mode."),
     Variable("LOG_LEVEL", "log_level", "INFO", _log_level, "DEBUG, INFO, WARNING or ERROR."),
 )
@@ -198,7 +233,8 @@ class Settings:
     db_path: Path = Path("./distill.db")
     data_dir: Path = Path("./distill-data")
     teacher_model: str = "gpt-4o"
-    student_model: str = "gpt-4o-mini-2024-07-18"
+    student_model: str = DEFAULT_STUDENT
+    trainer: str = TRAINERS[0]
     approvers: tuple[str, ...] = ()
     min_approvals: int = 1
     allow_self_approval: bool = False
@@ -214,7 +250,8 @@ class Settings:
     concurrency: int = 16
     store_completions: bool = True
     together_api_key: Secret | None = None
-    together_base_url: str = "https://api.together.xyz/v1"
+    together_base_url: str = TOGETHER_BASE_URL
+    together_project_id: str | None = None
     port: int = 3000
     log_level: str = "INFO"
 

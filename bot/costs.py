@@ -9,6 +9,12 @@ counts; the quote leaves it out.
 Completion tokens are those of the answer JSON ({"label":"..."}): the gold label's when the row has one
 (the teacher is expected to find it), otherwise the longest choice's, an upper bound.
 
+How the run's trainer bills beyond the per-model price lines is a `Billing`: whether it picks the epochs itself
+(OpenAI's "auto") or takes a fixed number (Together has no "auto": the bot sends `default_epochs`), and the dedicated
+`Hosting` the fine-tuned model needs for its eval (Together: serverless LoRA is discontinued, so the distilled model
+answers from a deployment billed per minute). The hosting is a line of the evaluate stage, so a run's quote prices
+it once, and the training request (bot/training_data.py) takes it from there.
+
 `estimate` is CPU work proportional to the rows: callers on the event loop run it with asyncio.to_thread.
 """
 
@@ -17,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
@@ -25,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from bot.config import MICRO
-from bot.prices import ModelPrice, PriceTable
+from bot.prices import ModelPrice, PriceTable, micro_usd_rounded_up
 from bot.prompt_tokens import PromptCounter, TokenCache
 from bot.prompts import answer_json, build_messages, training_example
 from bot.spec import AUTO, RunSpec
@@ -89,6 +96,52 @@ def format_usd(micro_usd: int) -> str:
 
 
 @dataclass(frozen=True)
+class Hosting:
+    """A dedicated deployment serving the fine-tuned model for its eval, billed per minute of each ready replica.
+
+    The quote counts `startup_minutes` to provision it (a margin: Together bills ready replicas only, and the bot's
+    record of the cost starts when the deployment is READY), the eval's requests at `requests_per_minute`, and the
+    minute it is stopped in."""
+
+    hardware: str
+    usd_per_hour: Decimal
+    as_of: str
+    source: str
+    startup_minutes: int = 10
+    requests_per_minute: int = 120
+    replicas: int = 1
+
+    def minutes(self, requests: int) -> int:
+        return self.startup_minutes + math.ceil(requests / self.requests_per_minute) + 1
+
+    def cost_micro_usd(self, minutes: int) -> int:
+        """Whole minutes of the replicas at the hourly price, rounded up to a micro-dollar."""
+        return micro_usd_rounded_up(self.usd_per_hour * self.replicas * minutes * MICRO / 60)
+
+    def price_entry(self) -> dict[str, Any]:
+        return {"hardware": self.hardware, "usd_per_hour": str(self.usd_per_hour), "replicas": self.replicas,
+                "as_of": self.as_of, "source": self.source}
+
+    def explain(self, requests: int) -> str:
+        minutes = self.minutes(requests)
+        return (f"The distilled model answers the eval from a dedicated deployment ({self.hardware}, "
+                f"${self.usd_per_hour}/hour per ready replica, billed per minute): {self.startup_minutes} minutes to "
+                f"provision (a margin: only ready minutes are billed), {minutes - self.startup_minutes - 1} for "
+                f"{requests:,} requests at {self.requests_per_minute} a minute, and 1 to stop it = {minutes} minutes, "
+                f"{format_usd(self.cost_micro_usd(minutes))}. The bot deletes it as soon as the eval ends and records "
+                "the minutes it was ready.")
+
+
+@dataclass(frozen=True)
+class Billing:
+    """How the run's trainer bills beyond the per-model price lines (see the module docstring)."""
+
+    trainer: str = "openai"
+    auto_epochs: bool = True  # the provider picks n_epochs itself when the spec says "auto"
+    hosting: Hosting | None = None
+
+
+@dataclass(frozen=True)
 class Line:
     """One model's part of a stage."""
 
@@ -101,6 +154,7 @@ class Line:
     trained_tokens: int = 0  # training-file tokens times epochs
     cost_micro_usd: int = 0
     batch_cost_micro_usd: int = 0  # the same work through the Batch API (training has no batch price)
+    minutes: int = 0  # a dedicated deployment's billed minutes (role "hosting")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -202,8 +256,8 @@ def user_prompt_tokens(prepared: PreparedRun, rows: Sequence[PreparedRow], model
 class _Pricing:
     """Per-model token figures of one run, memoized by encoding."""
 
-    def __init__(self, prepared: PreparedRun, spec: RunSpec, prices: PriceTable) -> None:
-        self.prepared, self.spec, self.prices = prepared, spec, prices
+    def __init__(self, prepared: PreparedRun, spec: RunSpec, prices: PriceTable, billing: Billing) -> None:
+        self.prepared, self.spec, self.prices, self.billing = prepared, spec, prices, billing
         self.rows = [*prepared.train, *prepared.validation, *prepared.eval]
         self._position = {id(row): i for i, row in enumerate(self.rows)}
         self._user: dict[str, np.ndarray] = {}
@@ -242,20 +296,41 @@ class _Pricing:
         file_tokens = (int(self.user_tokens(model, rows).sum()) + overhead * len(rows)
                        + self.completion_tokens(model, rows))
         price = self.price(model)
-        if self.spec.epochs == AUTO:
+        if self.spec.epochs == AUTO and self.billing.auto_epochs:
             epochs, epochs_range = default_epochs(len(rows)), (MIN_DEFAULT_EPOCHS, MAX_DEFAULT_EPOCHS)
             max_cost = price.training_cost_micro_usd(file_tokens * MAX_DEFAULT_EPOCHS)
+        elif self.spec.epochs == AUTO:  # the trainer takes the number the bot sends: the cost is exactly that
+            epochs, epochs_range, max_cost = default_epochs(len(rows)), None, None
         else:
             epochs, epochs_range, max_cost = int(self.spec.epochs), None, None
         cost = price.training_cost_micro_usd(file_tokens * epochs)
         line = Line("student", model, "train", len(rows), 0, 0, file_tokens * epochs, cost, cost)
         return Stage(TRAIN, (line,), file_tokens, epochs, epochs_range, max_cost)
 
+    def hosting(self, hosting: Hosting, requests: int) -> Line:
+        minutes = hosting.minutes(requests)
+        cost = hosting.cost_micro_usd(minutes)  # per minute of the hardware: no Batch discount
+        return Line("hosting", hosting.hardware, "eval", requests, cost_micro_usd=cost, batch_cost_micro_usd=cost,
+                    minutes=minutes)
 
-def estimate(prepared: PreparedRun, spec: RunSpec, prices: PriceTable) -> Quote:
+
+def fixed_epochs_note(spec: RunSpec, billing: Billing, epochs: int, examples: int) -> list[str]:
+    """The epochs the bot sends for "auto" to a trainer without it (the train stage's figure rests on them)."""
+    if spec.epochs != AUTO or billing.auto_epochs:
+        return []
+    return [f"epochs=auto: {billing.trainer.capitalize()} has no automatic choice of epochs, so the bot sends "
+            f"n_epochs={epochs} (its rule for {examples:,} training examples: 3 passes, more for a small file, "
+            "fewer for a big one); the train stage costs exactly that. Set epochs=N to choose."]
+
+
+def estimate(prepared: PreparedRun, spec: RunSpec, prices: PriceTable, billing: Billing | None = None) -> Quote:
     """The quote of every stage: collect (teacher on train+validation+eval, base student on eval), train,
-    evaluate (the fine-tuned student on eval)."""
-    pricing = _Pricing(prepared, spec, prices)
+    evaluate (the fine-tuned student on eval, and the deployment that serves it when the trainer needs one).
+    `billing` is how spec.trainer bills (bot.trainers.billing_for); None is OpenAI's way."""
+    billing = billing or Billing()
+    if billing.trainer != spec.trainer:
+        raise ValueError(f"billing of trainer {billing.trainer!r} given for a run trained at {spec.trainer!r}")
+    pricing = _Pricing(prepared, spec, prices, billing)
     teacher_rows = pricing.rows
     collect = Stage(COLLECT, (
         pricing.inference("teacher", spec.teacher, "train+eval", teacher_rows),
@@ -263,14 +338,26 @@ def estimate(prepared: PreparedRun, spec: RunSpec, prices: PriceTable) -> Quote:
     ))
     train = pricing.training()  # before evaluate: "cannot be fine-tuned" says more than "no ft: price"
     distilled = f"ft:{spec.student}"
-    evaluate = Stage(EVALUATE, (pricing.inference("distilled", distilled, "eval", prepared.eval),))
+    evaluate_lines = [pricing.inference("distilled", distilled, "eval", prepared.eval)]
+    if billing.hosting is not None:
+        evaluate_lines.append(pricing.hosting(billing.hosting, len(prepared.eval)))
+    evaluate = Stage(EVALUATE, tuple(evaluate_lines))
     stages = (collect, train, evaluate)
     notes = [f"{model}: {price.note}" for model, price in pricing.used.items() if price.note]
+    notes += fixed_epochs_note(spec, billing, train.epochs or 0, len(prepared.train))
+    student = pricing.price(spec.student)
+    if student.training_minimum_applies(train.total("trained_tokens")):
+        notes.append(f"{spec.student}: training is charged at least {format_usd(student.training_minimum_micro_usd)} "
+                     "per job, more than this file's tokens cost: the train stage is that minimum.")
+    if billing.hosting is not None:
+        notes.append(billing.hosting.explain(len(prepared.eval)))
     if spec.training_data == "match_gold":
         notes.append("training_data=match_gold trains only on answers equal to the label; this counts every train row.")
     if spec.label is None:
         notes.append("No label column: completion tokens assume the longest choice (an upper bound).")
     used = {model: price.to_dict() for model, price in pricing.used.items()}
+    if billing.hosting is not None:
+        used[f"dedicated:{billing.hosting.hardware}"] = billing.hosting.price_entry()
     digest = _quote_hash(spec, stages, used)
     return Quote(stages, spec.mode, prepared.to_dict(), used, tuple(notes), digest)
 
@@ -280,7 +367,8 @@ def _quote_hash(spec: RunSpec, stages: Sequence[Stage], prices: Mapping[str, Any
         "spec": spec.to_dict(),
         "stages": [
             {"name": s.name, "epochs": s.epochs, "file": s.training_file_tokens,
-             "lines": [[x.model, x.rows, x.prompt_tokens, x.completion_tokens, x.trained_tokens] for x in s.lines]}
+             "lines": [[x.model, x.rows, x.prompt_tokens, x.completion_tokens, x.trained_tokens, x.minutes]
+                       for x in s.lines]}
             for s in stages
         ],
         "prices": prices,

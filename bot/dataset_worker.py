@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bot.costs import Quote, estimate
+from bot.costs import Billing, Quote, estimate
 from bot.datasets import load_and_profile, store_dataset
 from bot.errors import DatasetError
 from bot.prices import PriceTable
@@ -70,10 +70,11 @@ async def check_dataset(storage: Storage, prices: PriceTable, dataset_id: int, s
     await prepare_dataset(storage, prices, dataset_id, spec)
 
 
-async def quote_dataset(storage: Storage, prices: PriceTable, dataset_id: int, spec: RunSpec) -> Quote:
-    """The exact cost of every stage of `spec` on the dataset."""
+async def quote_dataset(storage: Storage, prices: PriceTable, dataset_id: int, spec: RunSpec,
+                        billing: Billing | None = None) -> Quote:
+    """The exact cost of every stage of `spec` on the dataset (`billing`: how its trainer bills, bot.costs)."""
     prepared = await prepare_dataset(storage, prices, dataset_id, spec)
-    return await asyncio.to_thread(estimate, prepared, spec, prices)
+    return await asyncio.to_thread(estimate, prepared, spec, prices, billing)
 
 
 class DatasetWorker:

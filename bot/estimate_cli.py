@@ -25,6 +25,7 @@ _OPTIONS = {
     "eval": "eval",
     "teacher": "teacher",
     "student": "student",
+    "trainer": "trainer",
     "min_per_label": "min_per_label",
 }
 
@@ -39,6 +40,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--eval", metavar="N", help="held-out rows every model is scored on (default 200)")
     parser.add_argument("--teacher", metavar="M", help="teacher model (default: $DISTILL_TEACHER_MODEL)")
     parser.add_argument("--student", metavar="M", help="student base model (default: $DISTILL_STUDENT_MODEL)")
+    parser.add_argument("--trainer", metavar="T", help="where the student is fine-tuned: together or openai "
+                                                      "(default: $DISTILL_TRAINER)")
     parser.add_argument("--min-per-label", metavar="K", help="leave out labels with fewer rows (default 5)")
     parser.add_argument("--choices-file", type=Path, metavar="F", help="allowed labels, one per line")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
@@ -51,11 +54,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from bot.prices import PriceTable
     from bot.spec import RunSpec, choices_from_file
     from bot.splits import prepare
+    from bot.trainers import billing_for
 
     pairs = {key: str(getattr(args, option)) for option, key in _OPTIONS.items() if getattr(args, option) is not None}
     if args.template_file is not None:
         pairs["template"] = _read_text(args.template_file, "--template-file")
-    spec = RunSpec.defaults(teacher=settings.teacher_model, student=settings.student_model).with_assignments(pairs)
+    spec = RunSpec.defaults(teacher=settings.teacher_model, student=settings.student_model,
+                            trainer=settings.trainer).with_assignments(pairs)
     if args.choices_file is not None:
         spec = spec.with_choices(choices_from_file(_read_text(args.choices_file, "--choices-file")))
     path: Path = args.csv
@@ -66,7 +71,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         raise DatasetError(f"Cannot read {path}: {exc.strerror}. Check the path of the CSV.") from exc
     loaded = load_csv(data, filename=path.name, max_bytes=settings.max_csv_bytes, max_rows=settings.max_rows)
     prepared = prepare(spec, loaded.columns, loaded.rows_by_index())
-    quote = estimate(prepared, spec, PriceTable.load(settings.prices_path))
+    quote = estimate(prepared, spec, PriceTable.load(settings.prices_path),
+                     billing_for(spec.trainer, spec.student, settings.prices_path))
     if args.json:
         print(json.dumps({"file": path.name, "warnings": loaded.warnings, **quote.to_dict()}, ensure_ascii=False))
     else:

@@ -2,7 +2,9 @@
 
 Per model: accuracy against the gold label with a 95% Wilson interval, agreement with the teacher (so a CSV
 without labels still gets a table), macro-F1, the share of invalid answers, latency p50/p95 and cost per
-1,000 answers. Between models: exact McNemar tests on the rows where exactly one of the two is right, and
+1,000 answers (for the distilled model, what its tokens cost plus what hosting it for the eval cost where a
+trainer serves it from a dedicated deployment billed by the minute, over the answers it gave). Between models:
+exact McNemar tests on the rows where exactly one of the two is right, and
 "gap recovered" = (distilled - base) / (teacher - base). An eval row without a valid answer (invalid, failed or
 never answered) counts as wrong, so a model cannot score better by failing.
 
@@ -148,13 +150,15 @@ def _answers(completions: Sequence[Completion], role: str) -> _Answers | None:
     )
 
 
-def _scores(role: str, answers: _Answers, rows: Sequence[RunRow], teacher: _Answers | None) -> ModelScores:
+def _scores(role: str, answers: _Answers, rows: Sequence[RunRow], teacher: _Answers | None,
+            hosting_micro_usd: int = 0) -> ModelScores:
     predicted = [answers.labels.get(r.row_index) for r in rows]
     labelled = [(r.gold_label, p) for r, p in zip(rows, predicted, strict=True) if r.gold_label is not None]
     teacher_labels = [teacher.labels.get(r.row_index) if teacher else None for r in rows]
     agreeing = [p == t for p, t in zip(predicted, teacher_labels, strict=True) if t is not None]
     f1 = f1_by_label([g for g, _ in labelled], [p for _, p in labelled]) if labelled else {}
-    cost = (sum(answers.costs) * 2000 + len(answers.costs)) // (2 * len(answers.costs)) if answers.costs else None
+    spent = sum(answers.costs) + hosting_micro_usd
+    cost = (spent * 2000 + len(answers.costs)) // (2 * len(answers.costs)) if answers.costs else None
     answered = sum(p is not None for p in predicted)
     invalid = sum(r.row_index in answers.invalid for r in rows)
     return ModelScores(
@@ -405,9 +409,12 @@ def baseline_table(rows: Sequence[RunRow], completions: Sequence[Completion]) ->
     return BaselineTable(scores, [test] if test else [])
 
 
-def eval_report(rows: Sequence[RunRow], completions: Sequence[Completion]) -> EvalReport:
+def eval_report(rows: Sequence[RunRow], completions: Sequence[Completion], hosting_micro_usd: int = 0) -> EvalReport:
+    """`hosting_micro_usd`: what serving the distilled model for its eval cost beyond its tokens."""
     answers = _require(completions, (TEACHER, BASE, DISTILLED))
-    scores = {role: _scores(role, answers[role], rows, answers[TEACHER]) for role in (TEACHER, BASE, DISTILLED)}
+    hosting = {DISTILLED: hosting_micro_usd}
+    scores = {role: _scores(role, answers[role], rows, answers[TEACHER], hosting.get(role, 0))
+              for role in (TEACHER, BASE, DISTILLED)}
     tests = [t for t in (_paired(DISTILLED, BASE, answers, rows), _paired(DISTILLED, TEACHER, answers, rows)) if t]
     return EvalReport(scores, tests)
 
@@ -419,7 +426,9 @@ async def baseline_for_run(storage: Storage, run_id: int) -> BaselineTable:
 
 async def report_for_run(storage: Storage, run_id: int) -> EvalReport:
     rows, completions = await _stored(storage, run_id)
-    return await asyncio.to_thread(eval_report, rows, completions)
+    # The deployment that served the distilled model is recorded on the job that made it.
+    job = next((j for j in reversed(await storage.jobs.for_run(run_id)) if j.fine_tuned_model), None)
+    return await asyncio.to_thread(eval_report, rows, completions, job.hosting_micro_usd if job else 0)
 
 
 async def _stored(storage: Storage, run_id: int) -> tuple[list[RunRow], list[Completion]]:

@@ -37,6 +37,7 @@ class ModelPrice:
     batch_input_usd_per_1m: Decimal | None = None  # where OpenAI's batch price is not a flat discount
     batch_output_usd_per_1m: Decimal | None = None
     note: str | None = None
+    training_minimum_usd: Decimal | None = None  # the least a fine-tuning job costs (Together: $4.00 per job)
 
     def cost_micro_usd(self, prompt_tokens: int, completion_tokens: int, *, batch: bool = False) -> int:
         """Cost of the tokens, rounded up to a whole micro-dollar."""
@@ -55,7 +56,17 @@ class ModelPrice:
                 f"The price table has no training price for {self.model}, so it cannot be the student. Pick a "
                 f"model with one (see bot/prices.json), or add a \"training\" price through DISTILL_PRICES."
             )
-        return micro_usd_rounded_up(trained_tokens * self.training_usd_per_1m)
+        cost = micro_usd_rounded_up(trained_tokens * self.training_usd_per_1m)
+        return max(cost, self.training_minimum_micro_usd)
+
+    @property
+    def training_minimum_micro_usd(self) -> int:
+        return 0 if self.training_minimum_usd is None else micro_usd_rounded_up(self.training_minimum_usd * 1_000_000)
+
+    def training_minimum_applies(self, trained_tokens: int) -> bool:
+        """Whether the job's minimum charge, not its tokens, sets the training cost."""
+        return self.training_cost_micro_usd(trained_tokens) == self.training_minimum_micro_usd > micro_usd_rounded_up(
+            trained_tokens * (self.training_usd_per_1m or 0))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -64,6 +75,7 @@ class ModelPrice:
             "cached_input": _text(self.cached_input_usd_per_1m),
             "output": _text(self.output_usd_per_1m),
             "training": _text(self.training_usd_per_1m),
+            "training_minimum": _text(self.training_minimum_usd),
             "batch_discount": _text(self.batch_discount),
             "batch_input": _text(self.batch_input_usd_per_1m),
             "batch_output": _text(self.batch_output_usd_per_1m),
@@ -175,4 +187,5 @@ def _entry(model: str, fields: Any, where: str) -> ModelPrice:
         batch_input_usd_per_1m=amount("batch_input", required=False),
         batch_output_usd_per_1m=amount("batch_output", required=False),
         note=fields.get("note"),
+        training_minimum_usd=amount("training_minimum", required=False),
     )

@@ -20,22 +20,30 @@ def backoff_seconds(attempt: int, retry_after: float | None, *, base: float = 0.
     return max(jittered, retry_after or 0.0)
 
 
+def openai_transient(exc: BaseException) -> tuple[bool, float | None]:
+    """Whether an openai SDK failure may pass on a later attempt, and the wait the provider asked for."""
+    if isinstance(exc, openai.APIStatusError):
+        return exc.status_code in RETRYABLE_STATUSES, retry_after_seconds(exc.response.headers)
+    return isinstance(exc, openai.APIConnectionError), None
+
+
 async def find_or_create(find: Callable[[], Awaitable[T | None]], create: Callable[[], Awaitable[T]], *,
-                         attempts: int, base_seconds: float = 0.5) -> T:
+                         attempts: int, base_seconds: float = 0.5,
+                         transient: Callable[[BaseException], tuple[bool, float | None]] = openai_transient) -> T:
     """The resource `find` finds, else the one `create` makes (a call sent without the SDK's own retries).
 
     A create that timed out or got a 5xx may have made the resource anyway, so every attempt looks first:
-    retrying blindly would make a second one, billed too. Transient failures are retried with backoff up to
-    `attempts` times; anything else, and the last failure, is raised.
+    retrying blindly would make a second one, billed too. Failures `transient` calls passing (default: the openai
+    SDK's connection errors and retryable statuses) are retried with backoff up to `attempts` times; anything
+    else, and the last failure, is raised.
     """
     attempt = 0
     while True:
         attempt += 1
         try:
             return await find() or await create()
-        except (openai.APIConnectionError, openai.APIStatusError) as exc:
-            status = getattr(exc, "status_code", None)
-            if (status is not None and status not in RETRYABLE_STATUSES) or attempt >= attempts:
+        except Exception as exc:
+            retryable, wait = transient(exc)
+            if not retryable or attempt >= attempts:
                 raise
-            headers = exc.response.headers if isinstance(exc, openai.APIStatusError) else {}
-            await asyncio.sleep(backoff_seconds(attempt, retry_after_seconds(headers), base=base_seconds))
+            await asyncio.sleep(backoff_seconds(attempt, wait, base=base_seconds))

@@ -25,7 +25,7 @@ from bot.clock import Clock
 from bot.collect import Collector
 from bot.collection import CollectionStage
 from bot.config import Settings
-from bot.costs import Quote, StageQuote
+from bot.costs import Billing, Quote, StageQuote
 from bot.dataset_worker import DatasetWorker, check_dataset, ingest_csv, prepare_dataset, quote_dataset
 from bot.errors import USER_ERRORS, DatasetError, SpecError, StateError
 from bot.events import (
@@ -45,7 +45,7 @@ from bot.prices import PriceTable
 from bot.spec import RunSpec
 from bot.splits import PreparedRun
 from bot.tasks import BackgroundTasks, describe
-from bot.trainers import get_trainer
+from bot.trainers import billing_for, get_trainer
 from bot.trainers.base import Trainer
 from bot.training import TrainingStage
 from storage import Storage
@@ -123,7 +123,8 @@ class RunService:
             )
         if await self.storage.runs.by_name(channel_id, name):
             raise StateError(f"A run named '{name}' already exists in this channel. Pick another name.")
-        spec = RunSpec.defaults(teacher=self.settings.teacher_model, student=self.settings.student_model)
+        spec = RunSpec.defaults(teacher=self.settings.teacher_model, student=self.settings.student_model,
+                                trainer=self.settings.trainer)
         run = await self.storage.runs.create(name=name, channel_id=channel_id, requester=requester,
                                              spec=spec.to_dict())
         await self.storage.audit.add(run_id=run.id, actor=requester, action="run-created", detail={"name": name})
@@ -180,9 +181,14 @@ class RunService:
 
     # ----- quotes and approvals ------------------------------------------------------------------------
 
+    def billing(self, spec: RunSpec) -> Billing:
+        """How the run's trainer bills beyond the per-model prices, from the price table (no credentials needed)."""
+        return billing_for(spec.trainer, spec.student, self.settings.prices_path)
+
     async def estimate(self, run: Run) -> Quote:
         dataset = await self._dataset(run)
-        quote = await self.datasets.run(dataset.size_bytes, quote_dataset, dataset.id, RunSpec.from_dict(run.spec))
+        spec = RunSpec.from_dict(run.spec)
+        quote = await self.datasets.run(dataset.size_bytes, quote_dataset, dataset.id, spec, self.billing(spec))
         await self.notifier.post(run, QuoteReady(quote))
         return quote
 

@@ -11,12 +11,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from bot.config import _usd_to_micro
+from bot.config import DEFAULT_STUDENT, TRAINERS, _usd_to_micro
 from bot.errors import SpecError
 from bot.prompts import Template, validate_choices
 
 AUTO = "auto"
-TRAINERS = ("openai", "together")
 MODES = ("live", "batch")
 TRAINING_DATA = ("all", "match_gold")
 # OpenAI fine-tuning: at least 10 examples; n_epochs 1-50 when set by hand; batch_size up to 256
@@ -37,8 +36,9 @@ class RunSpec:
     eval_size: int = 200
     seed: int = 0
     teacher: str = "gpt-4o"
-    student: str = "gpt-4o-mini-2024-07-18"
-    trainer: str = "openai"
+    # OpenAI takes no new fine-tuning jobs after 2027-01-06: a new run trains at Together, a student it serves too.
+    student: str = DEFAULT_STUDENT
+    trainer: str = TRAINERS[0]
     epochs: int | Literal["auto"] = AUTO
     learning_rate_multiplier: float | Literal["auto"] = AUTO
     batch_size: int | Literal["auto"] = AUTO
@@ -48,8 +48,8 @@ class RunSpec:
     mode: Literal["live", "batch"] = "live"
 
     @classmethod
-    def defaults(cls, *, teacher: str, student: str) -> RunSpec:
-        return cls(teacher=teacher, student=student)
+    def defaults(cls, *, teacher: str, student: str, trainer: str) -> RunSpec:
+        return cls(teacher=teacher, student=student, trainer=trainer)
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

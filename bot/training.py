@@ -44,8 +44,9 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class TrainQuote:
-    """The training quote with the most the stage can cost: training at the most epochs, hosting the distilled
-    model where the trainer needs an endpoint for it, and its eval."""
+    """The training quote with the most the stage can cost: training at the most epochs, the distilled model's
+    eval at its longest answers, and the deployment that serves it where the trainer needs one (priced once, in
+    the quote's evaluate stage: `data.quote.hosting_micro_usd`)."""
 
     data: TrainingData
     eval_max_micro_usd: int
@@ -53,17 +54,18 @@ class TrainQuote:
 
     @property
     def quote_hash(self) -> str:
-        """The training data's hash with the hosting and eval amounts: an approval binds to all of them."""
-        bound = f"{self.data.quote.quote_hash}:{self.trainer.hosting_micro_usd}:{self.eval_max_micro_usd}"
+        """The training data's hash (files, counts, prices, hosting) with the eval's worst case."""
+        bound = f"{self.data.quote.quote_hash}:{self.eval_max_micro_usd}"
         return hashlib.sha256(bound.encode()).hexdigest()
 
     @property
     def estimate_micro_usd(self) -> int:
-        return self.data.quote.total_micro_usd + self.trainer.hosting_micro_usd
+        return self.data.quote.total_micro_usd
 
     @property
     def max_micro_usd(self) -> int:
-        return self.data.quote.max_training_cost_micro_usd + self.trainer.hosting_micro_usd + self.eval_max_micro_usd
+        quote = self.data.quote
+        return quote.max_training_cost_micro_usd + self.eval_max_micro_usd + quote.hosting_micro_usd
 
     def to_dict(self, spec: RunSpec, eval_rows: int) -> dict[str, Any]:
         """The approval request's view: tokens, rows, models, and how the trainer bills."""
@@ -73,7 +75,7 @@ class TrainQuote:
             "train": {"trained_tokens": quote.trained_tokens, "prompt_tokens": quote.eval_prompt_tokens,
                       "completion_tokens": quote.eval_completion_tokens},
             "rows": {"train": self.data.examples, "eval": eval_rows},
-            "training": self.data.to_dict(), "hosting_micro_usd": self.trainer.hosting_micro_usd,
+            "training": self.data.to_dict(), "hosting_micro_usd": self.data.quote.hosting_micro_usd,
             "eval_max_micro_usd": self.eval_max_micro_usd,
             "notes": [*self.trainer.notes, *self.data.notes],
         }
@@ -99,7 +101,9 @@ class TrainingStage:
     async def quote(self, run: Run, spec: RunSpec, prepared: PreparedRun) -> TrainQuote:
         """The exact training file and what it costs; refuses a base model the provider no longer trains."""
         trainer = self.trainer(spec.trainer)
-        data = await training_data_for_run(self.service.storage, run.id, spec, prepared, self.service.prices, trainer)
+        billing = await trainer.billing(spec.student)
+        data = await training_data_for_run(self.service.storage, run.id, spec, prepared, self.service.prices, trainer,
+                                           billing)
         fine_tuned = self.service.prices.get(f"ft:{spec.student}")
         most_tokens = max(answer_tokens(c, spec.student) for c in prepared.choices)
         requests = await asyncio.to_thread(requests_for, spec, prepared.eval, spec.student)
@@ -125,10 +129,11 @@ class TrainingStage:
         spec, prepared = await service.prepare_run(run)
         await self.check_model(run, spec)
         trainer = self.trainer(spec.trainer)
-        data = await training_data_for_run(service.storage, run.id, spec, prepared, service.prices, trainer)
+        data = await training_data_for_run(service.storage, run.id, spec, prepared, service.prices, trainer,
+                                           await trainer.billing(spec.student))
         job = await service.storage.jobs.create(
             run_id=run.id, trainer=trainer.name, idempotency_key=f"distill-run{run.id}-approval{approval.id}",
-            base_model=spec.student, quote_micro_usd=data.quote.total_micro_usd,
+            base_model=spec.student, quote_micro_usd=data.quote.training_cost_micro_usd,
         )
         folder = service.run_folder(run)
         if job.training_file_id is None:
@@ -142,7 +147,9 @@ class TrainingStage:
             external_id = await trainer.start(JobRequest(
                 base_model=spec.student, training_file_id=job.training_file_id,
                 validation_file_id=job.validation_file_id, idempotency_key=job.idempotency_key,
-                epochs=spec.epochs, learning_rate_multiplier=spec.learning_rate_multiplier,
+                # A trainer without "auto" gets the epochs the approved quote assumed.
+                epochs=spec.epochs if trainer.auto_epochs else data.quote.epochs,
+                learning_rate_multiplier=spec.learning_rate_multiplier,
                 batch_size=spec.batch_size, suffix=run.name[:18], seed=spec.seed,
                 metadata={"distill_run": str(run.id)},
             ))
@@ -246,8 +253,8 @@ class TrainingStage:
                                                         hosting_micro_usd=job.hosting_micro_usd + hosting)
                 if hosting:
                     await service.post_once(run, f"endpoint-{deployment.endpoint_id}-deleted", Note(
-                        f"Deleted the eval's dedicated endpoint; hosting it cost {usd(hosting)} for the minutes "
-                        "it existed."))
+                        f"Deleted the eval's dedicated deployment; hosting it cost {usd(hosting)} for the minutes "
+                        "it was ready, as the bot measured them."))
         if outcome.stopped != "done":
             raise StateError(f"The distilled model's evaluation stopped: {outcome.message}")
         await self.post_report(run, once=True)

@@ -7,6 +7,10 @@ answer as the assistant turn (`prompts.training_example`). Only valid teacher an
 validation rows (`validation_size`, carved from the train split by bot/splits.py) make the validation file
 under the same rules.
 
+The quote of training and evaluating the fine-tuned model comes from the run's estimate (bot/costs.py) on the real
+file: the epochs (OpenAI's "auto" range, or the fixed number a trainer without "auto" is sent), the minimum charge
+per job, and the dedicated deployment the eval needs where the trainer has one (`Billing`), priced once there.
+
 `build_training_data` is CPU work (JSON and tokenizing every example): callers on the event loop use
 `training_data_for_run`, which runs it in a thread.
 """
@@ -27,9 +31,11 @@ from bot.costs import (
     REPLY_PRIMING,
     TOKENS_PER_MESSAGE,
     TOKENS_PER_NAME,
+    Billing,
     count_training_file_tokens,
     default_epochs,
     estimate,
+    fixed_epochs_note,
     format_usd,
 )
 from bot.errors import DistillError
@@ -63,24 +69,27 @@ class TrainingQuote:
     examples: int
     training_file_tokens: int
     epochs: int
-    epochs_auto: bool  # epochs is what OpenAI's "auto" rule is expected to pick
-    trained_tokens: int  # training_file_tokens x epochs: what OpenAI bills
+    epochs_auto: bool  # epochs is what OpenAI's "auto" rule is expected to pick (False: the bot picks and sends them)
+    trained_tokens: int  # training_file_tokens x epochs: what the trainer bills
     training_cost_micro_usd: int
-    max_training_cost_micro_usd: int  # at the most epochs "auto" may pick; equal to the cost when set by hand
+    max_training_cost_micro_usd: int  # at the most epochs "auto" may pick; equal to the cost when the bot sends them
     eval_model: str
     eval_rows: int
     eval_prompt_tokens: int
     eval_completion_tokens: int
-    eval_cost_micro_usd: int
+    eval_cost_micro_usd: int  # the fine-tuned model's tokens on the eval split
     quote_hash: str  # sha256 over the files, the counts and the prices: an approval binds to it
+    hosting_micro_usd: int = 0  # the dedicated deployment serving it for the eval (the estimate's "hosting" line)
+    hosting_minutes: int = 0
+    hosting_hardware: str | None = None
 
     @property
     def total_micro_usd(self) -> int:
-        return self.training_cost_micro_usd + self.eval_cost_micro_usd
+        return self.training_cost_micro_usd + self.eval_cost_micro_usd + self.hosting_micro_usd
 
     @property
     def max_total_micro_usd(self) -> int:
-        return self.max_training_cost_micro_usd + self.eval_cost_micro_usd
+        return self.max_training_cost_micro_usd + self.eval_cost_micro_usd + self.hosting_micro_usd
 
     def to_dict(self) -> dict[str, Any]:
         data = dict(self.__dict__)
@@ -90,6 +99,7 @@ class TrainingQuote:
             total_usd=format_usd(self.total_micro_usd),
             training_cost_usd=format_usd(self.training_cost_micro_usd),
             eval_cost_usd=format_usd(self.eval_cost_micro_usd),
+            hosting_usd=format_usd(self.hosting_micro_usd),
         )
         return data
 
@@ -124,14 +134,15 @@ class TrainingData:
 
 
 async def training_data_for_run(storage: Storage, run_id: int, spec: RunSpec, prepared: PreparedRun,
-                                prices: PriceTable, trainer: Trainer) -> TrainingData:
+                                prices: PriceTable, trainer: Trainer, billing: Billing) -> TrainingData:
     """The files for the run from the teacher answers stored so far (built off the event loop)."""
     answers = await storage.completions.for_run(run_id, role=TEACHER)
-    return await asyncio.to_thread(build_training_data, spec, prepared, answers, prices, trainer)
+    return await asyncio.to_thread(build_training_data, spec, prepared, answers, prices, trainer, billing)
 
 
 def build_training_data(spec: RunSpec, prepared: PreparedRun, teacher_answers: Sequence[Completion],
-                        prices: PriceTable, trainer: Trainer) -> TrainingData:
+                        prices: PriceTable, trainer: Trainer, billing: Billing | None = None) -> TrainingData:
+    """`billing` is how the trainer bills (trainer.billing); None is OpenAI's way."""
     """Select, encode, check, count and price the training (and validation) examples."""
     by_row = {c.row_index: c for c in teacher_answers if c.role == TEACHER and c.split != "eval"}
     left_out: Counter[str] = Counter()
@@ -151,12 +162,16 @@ def build_training_data(spec: RunSpec, prepared: PreparedRun, teacher_answers: S
     elif prepared.validation:
         notes.append("No validation row has a usable teacher answer, so the job runs without a validation file.")
     file_tokens = count_training_file_tokens(checked, spec.student)
-    quote = _quote(spec, prepared, prices, len(train), file_tokens, [training_file, validation_file or b""])
+    billing = billing or Billing()
+    quote = _quote(spec, prepared, prices, billing, len(train), file_tokens, [training_file, validation_file or b""])
     if quote.epochs_auto:
         notes.append(
             f"epochs=auto: OpenAI is expected to pick {quote.epochs} epochs for {len(train)} examples; it may pick "
             f"up to {MAX_DEFAULT_EPOCHS}, which would cost {format_usd(quote.max_training_cost_micro_usd)}."
         )
+    notes += fixed_epochs_note(spec, billing, quote.epochs, len(train))  # the trainer's quote explains the rest
+    if billing.hosting is not None:
+        notes.append(billing.hosting.explain(quote.eval_rows))
     return TrainingData(training_file, validation_file, len(train), len(validation), dict(left_out), file_tokens,
                         quote, tuple(notes))
 
@@ -249,21 +264,25 @@ def _checked_example(line: str, where: str, model: str, limits: TrainingLimits) 
     return messages
 
 
-def _quote(spec: RunSpec, prepared: PreparedRun, prices: PriceTable, examples: int, file_tokens: int,
-           files: Sequence[bytes]) -> TrainingQuote:
+def _quote(spec: RunSpec, prepared: PreparedRun, prices: PriceTable, billing: Billing, examples: int,
+           file_tokens: int, files: Sequence[bytes]) -> TrainingQuote:
     price = prices.get(spec.student)
-    auto = spec.epochs == AUTO
-    epochs = default_epochs(examples) if auto else int(spec.epochs)
+    auto = spec.epochs == AUTO and billing.auto_epochs
+    epochs = default_epochs(examples) if spec.epochs == AUTO else int(spec.epochs)
     training_cost = price.training_cost_micro_usd(file_tokens * epochs)
     max_cost = price.training_cost_micro_usd(file_tokens * MAX_DEFAULT_EPOCHS) if auto else training_cost
-    # The fine-tuned model answers the eval split as the run's estimate counted it (same prompts and answers).
-    run_estimate = estimate(prepared, spec, prices)
-    line = run_estimate.stage(EVALUATE).lines[0]
+    # The fine-tuned model answers the eval split as the run's estimate counted it (same prompts and answers), from
+    # the deployment the estimate priced in its evaluate stage when the trainer needs one.
+    run_estimate = estimate(prepared, spec, prices, billing)
+    line, *hosting = run_estimate.stage(EVALUATE).lines
     eval_cost = line.batch_cost_micro_usd if spec.mode == "batch" else line.cost_micro_usd
     used = {spec.student: price.to_dict(), line.model: run_estimate.prices[line.model]}
+    if hosting:
+        used[f"dedicated:{hosting[0].model}"] = run_estimate.prices[f"dedicated:{hosting[0].model}"]
     digest = hashlib.sha256(json.dumps({
         "files": [hashlib.sha256(f).hexdigest() for f in files], "spec": spec.to_dict(), "epochs": epochs,
-        "file_tokens": file_tokens, "eval": [line.prompt_tokens, line.completion_tokens], "prices": used,
+        "file_tokens": file_tokens, "eval": [line.prompt_tokens, line.completion_tokens],
+        "hosting": [[h.model, h.minutes, h.cost_micro_usd] for h in hosting], "prices": used,
     }, sort_keys=True).encode()).hexdigest()
     return TrainingQuote(
         model=spec.student, examples=examples, training_file_tokens=file_tokens, epochs=epochs, epochs_auto=auto,
@@ -271,4 +290,6 @@ def _quote(spec: RunSpec, prepared: PreparedRun, prices: PriceTable, examples: i
         max_training_cost_micro_usd=max_cost, eval_model=line.model, eval_rows=line.rows,
         eval_prompt_tokens=line.prompt_tokens, eval_completion_tokens=line.completion_tokens,
         eval_cost_micro_usd=eval_cost, quote_hash=digest,
+        hosting_micro_usd=sum(h.cost_micro_usd for h in hosting), hosting_minutes=sum(h.minutes for h in hosting),
+        hosting_hardware=hosting[0].model if hosting else None,
     )

@@ -11,9 +11,14 @@ from bot.spec import SETTABLE_KEYS, SETTINGS, RunSpec, choices_from_file
 
 
 def test_defaults_take_the_configured_models_and_the_cookbook_rare_label_rule():
-    spec = RunSpec.defaults(teacher="gpt-4.1", student="gpt-4.1-mini-2025-04-14")
-    assert (spec.teacher, spec.student, spec.min_per_label, spec.epochs, spec.mode) == (
-        "gpt-4.1", "gpt-4.1-mini-2025-04-14", 5, "auto", "live")
+    spec = RunSpec.defaults(teacher="gpt-4.1", student="gpt-4.1-mini-2025-04-14", trainer="openai")
+    assert (spec.teacher, spec.student, spec.trainer, spec.min_per_label, spec.epochs, spec.mode) == (
+        "gpt-4.1", "gpt-4.1-mini-2025-04-14", "openai", 5, "auto", "live")
+
+
+def test_a_new_run_trains_at_together_by_default_a_student_it_fine_tunes_and_serves():
+    # OpenAI takes no new fine-tuning jobs after 2027-01-06 (issue 14): a spec that names no trainer lives on.
+    assert (RunSpec().trainer, RunSpec().student) == ("together", "Qwen/Qwen3.5-9B")
 
 
 def test_to_dict_is_json_and_from_dict_restores_the_same_spec():

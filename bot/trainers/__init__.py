@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from bot.clock import Clock
 from bot.config import Settings
+from bot.costs import Billing
 from bot.errors import ConfigError
 from bot.trainers.base import Trainer
 from bot.trainers.openai import OpenAITrainer
 from bot.trainers.together import TogetherTrainer
 
-TRAINERS: dict[str, Callable[[Settings, Clock], Trainer]] = {
-    OpenAITrainer.name: OpenAITrainer.from_settings,
-    TogetherTrainer.name: TogetherTrainer.from_settings,
+BACK_ENDS: dict[str, type[OpenAITrainer] | type[TogetherTrainer]] = {
+    TogetherTrainer.name: TogetherTrainer,
+    OpenAITrainer.name: OpenAITrainer,
 }
+TRAINERS: dict[str, Callable[[Settings, Clock], Trainer]] = {name: cls.from_settings for name, cls in BACK_ENDS.items()}
 
 
 def get_trainer(name: str, settings: Settings, clock: Clock | None = None) -> Trainer:
@@ -26,3 +29,10 @@ def get_trainer(name: str, settings: Settings, clock: Clock | None = None) -> Tr
             f"Set trainer={next(iter(TRAINERS))} on the run."
         )
     return factory(settings, clock or Clock())
+
+
+def billing_for(name: str, student: str, prices_path: Path | None = None) -> Billing:
+    """How a run trained at `name` bills beyond the per-model price lines, from the price table alone (so an
+    estimate needs no credentials); an unknown trainer bills like OpenAI and is refused when it trains."""
+    back_end = BACK_ENDS.get(name)
+    return back_end.price_billing(student, prices_path) if back_end else Billing(name)

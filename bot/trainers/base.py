@@ -4,7 +4,9 @@ A back end turns chat examples into its training file, uploads it, starts a job 
 never starts a second job), reports the job's state in normalized terms, lists its events after a cursor
 (oldest first, so a poller posts each event once), cancels it, and makes the resulting model callable
 (`deploy`; a no-op where the provider serves fine-tuned models on its normal endpoint). Job references,
-cursors and endpoints are plain strings, so the caller stores them and a restart picks everything up.
+cursors and endpoints are plain strings, so the caller stores them and a restart picks everything up. How a back
+end bills beyond the price table (fixed or automatic epochs, a dedicated deployment for the eval) is its `Billing`
+(bot/costs.py), which the run's quote prices once.
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from bot.config import Secret
+from bot.costs import Billing
 from bot.errors import ProviderError
 
 # DESIGN.md: the bot warns in the thread when a model it is about to use shuts down within this many days.
@@ -113,18 +117,16 @@ class Deployment:
     base_url: str
     api_key: Secret
     endpoint_id: str | None = None  # set by back ends that run a dedicated endpoint (stored so undeploy can stop it)
-    # A dedicated endpoint bills from its creation (the provider's clock) to its deletion, at this hourly price.
-    created_at: dt.datetime | None = None
+    # A dedicated deployment bills while its replicas are ready, at this hourly price: from `billed_from` (when the
+    # back end saw it ready) to when undeploy stops it. None: nothing bills by the minute.
+    billed_from: dt.datetime | None = None
     usd_per_hour: Decimal | None = None
 
 
 @dataclass(frozen=True)
 class TrainerQuote:
-    """What a back end adds to the training quote beyond the price table: the cost of hosting the fine-tuned
-    model for the eval (a dedicated endpoint billed by the minute; 0 where the provider serves it on its normal
-    endpoint) and how it bills, in words for the approval request."""
+    """How a back end bills training the file, in words for the approval request (the amounts are the quote's)."""
 
-    hosting_micro_usd: int
     notes: tuple[str, ...] = ()
 
 
@@ -158,6 +160,13 @@ class Trainer(Protocol):
     """A fine-tuning back end. Every method that talks to the provider raises TrainerError on refusal."""
 
     name: str
+    auto_epochs: bool  # the provider picks n_epochs itself for "auto"; else the stage sends what its quote assumed
+    default_student: str  # a student it fine-tunes (and serves), for the shell and the demo
+
+    @classmethod
+    def price_billing(cls, student: str, prices_path: Path | None = None) -> Billing:
+        """How a run of `student` bills, from the price table alone (no credentials: estimates use it)."""
+        ...
 
     def limits(self, base_model: str) -> TrainingLimits: ...
 
@@ -195,8 +204,12 @@ class Trainer(Protocol):
         """Whether `model` can be trained today (the trainer's clock), with a warning when it shuts down soon."""
         ...
 
+    async def billing(self, base_model: str) -> Billing:
+        """`price_billing` with what the provider says today (its hardware's live price) where it bills more."""
+        ...
+
     async def quote(self, base_model: str, file_tokens: int, epochs: int, eval_requests: int) -> TrainerQuote:
-        """How this back end bills training `file_tokens` for `epochs`, and hosting the result for the eval."""
+        """How this back end bills training `file_tokens` for `epochs`, in words."""
         ...
 
     async def close(self) -> None: ...

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import openai
@@ -24,6 +25,7 @@ from openai import AsyncOpenAI
 
 from bot.clock import Clock
 from bot.config import Secret, Settings
+from bot.costs import Billing
 from bot.logs import mask_secrets
 from bot.provider import provider_date
 from bot.retries import find_or_create
@@ -73,6 +75,8 @@ _PROGRESS_KEYS = frozenset({"step", "total_steps"})
 
 class OpenAITrainer:
     name = "openai"
+    auto_epochs = True  # n_epochs "auto": OpenAI picks it from the file's size
+    default_student = "gpt-4o-mini-2024-07-18"  # fine-tunable until 2027-01-06; what the shell and demo use
 
     def __init__(self, *, base_url: str, api_key: Secret, timeout: float = 60.0, start_attempts: int = 3,
                  retry_base_seconds: float = 0.5, clock: Clock | None = None) -> None:
@@ -176,10 +180,18 @@ class OpenAITrainer:
     def base_model_endpoint(self, model: str) -> Deployment | None:
         return None  # the base student answers at OPENAI_BASE_URL, like the teacher
 
+    @classmethod
+    def price_billing(cls, student: str, prices_path: Path | None = None) -> Billing:
+        # OpenAI picks n_epochs itself for "auto" and serves ft: models on the normal endpoint per token.
+        return Billing(cls.name)
+
+    async def billing(self, base_model: str) -> Billing:
+        return self.price_billing(base_model)
+
     async def quote(self, base_model: str, file_tokens: int, epochs: int, eval_requests: int) -> TrainerQuote:
         # OpenAI bills trained tokens (file tokens x epochs) at the model's training price and serves ft: models
         # on the normal endpoint at their own per-token price: nothing to host.
-        return TrainerQuote(0, (f"OpenAI bills epochs x training-file tokens: {epochs} x {file_tokens:,} tokens at "
+        return TrainerQuote((f"OpenAI bills epochs x training-file tokens: {epochs} x {file_tokens:,} tokens at "
                                 f"{base_model}'s training price. The fine-tuned model answers on the normal "
                                 "endpoint, billed per token like any model.",))
 

@@ -1,48 +1,67 @@
-"""Together AI fine-tuning (`/v1/files/upload`, `/v1/fine-tunes`, `/v1/endpoints`) over plain HTTP (aiohttp):
-a second place to train once OpenAI stops taking fine-tuning jobs (2027-01-06).
+"""Together AI fine-tuning through its official SDK (together-py 3.x, `AsyncTogether`), and the v2 dedicated
+deployment that serves the fine-tuned model for its eval: where students train once OpenAI stops taking
+fine-tuning jobs (2027-01-06).
 
-Together takes the same chat JSONL as OpenAI and answers the fine-tuned model through an OpenAI-compatible
-Chat Completions API, but only on a dedicated endpoint billed per minute, so `deploy` starts one and `undeploy`
-deletes it. Its official SDK (together-py) is synchronous-first and pulls in rich/tqdm/filelock; the seven
-calls the bot needs are simpler as HTTP. Shapes: docs.together.ai/reference and together-py's src/together/types.
+Together takes the same chat JSONL as OpenAI and answers through an OpenAI-compatible Chat Completions API, but
+serverless LoRA inference is discontinued, so a fine-tuned model answers only from a dedicated deployment billed
+per minute of each ready replica: `deploy` makes an endpoint and a deployment of the job's model, routes the
+endpoint's traffic to it and waits until it is READY; `undeploy` stops and deletes both. Research notes of
+2026-11-29 (/work/notes/together.md) hold the sources for every shape used here.
 
 Provider quirks handled here:
+- Base URL: 3.x puts /v1, /v2, /v3 in each path, so TOGETHER_BASE_URL has none (bot/config.py drops a trailing
+  one). With the default URL the SDK sends chat to https://api-inference.together.ai; so does the eval.
+- Retries are the SDK's (2, exponential backoff, Retry-After honoured, on 408/409/429/5xx and lost connections),
+  except where a retry could make a second billed resource: job, endpoint and deployment creation go without them
+  (`with_options(max_retries=0)`) through `bot.retries.find_or_create`, which looks for the one made before
+  (the job by its suffix, the endpoint by a name derived from the job, the deployment by its name) before every
+  attempt.
 - No idempotency header and no job metadata: the idempotency key's hash ends the job's `suffix` (at most 40
-  characters, together-py FinetuneRequest), and `start` looks for a job with that suffix before creating one.
-  Creation is never retried blindly: each retry looks again first, so a timeout after the job was made cannot
-  make a second. `deploy` does the same with the endpoints list.
-- `n_epochs` has no "auto" (the API's default is 1): for "auto" the bot sends what its quote assumed,
-  `bot.costs.default_epochs` of the file's line count. `learning_rate` is absolute (default 1e-5, together-py
-  FineTuningResource.create), so the spec's multiplier scales that default. LoRA rank: the model's
-  `default_rank` from `GET /fine-tunes/models/limits`, alpha twice the rank, as together-py does.
+  characters), and the fine-tuned model's name carries it too.
+- `n_epochs` has no "auto" (the SDK's default is 1): the training stage sends the epochs its quote assumed
+  (`auto_epochs = False`). `learning_rate` is absolute (default 1e-5), so the spec's multiplier scales that.
+  LoRA rank: the model's `default_rank` from its limits, alpha twice the rank, as the SDK does.
 - Events have no ids and no paging: the whole list comes oldest first, and each event's `hash` (or, when a
-  server sends none, a hash of its position and text) is the cursor.
-- A failed job has no error field: the reason is its newest error-level event (type `job_error`).
-- Statuses (together-py lib/types/fine_tuning.py FinetuneJobStatus): pending and queued are QUEUED; running,
-  compressing, uploading and cancel_requested are RUNNING; completed, error / user_error and cancelled end it.
+  server sends none, a hash of its position and text) is the cursor. A failed job's reason is its newest
+  error-level event (type `job_error`).
+- v2 deployments: `projects/{project}/models/{model_object_id}` of the finished job, a config from
+  `models.configs.list(reference_model=<the base's resource>)` (else the base's deployment profile) on the cheapest
+  hardware `endpoints.hardware.list()` prices, minReplicas = maxReplicas = 1, `inactiveTimeout` 30 minutes (the
+  least the API takes) as a safety net should the bot die before `undeploy`. A READY deployment gets no traffic
+  until the endpoint's `trafficSplit` gives it a weight. A project id comes from TOGETHER_PROJECT_ID, else from
+  `whoami`.
+- What hosting cost is measured, not billed back: Together publishes no per-deployment bill in the API. `undeploy`
+  counts the minutes from when the bot saw the deployment READY (or, when it found one READY already, the
+  deployment's `updatedAt`) to when it asked to scale it to zero, the last one whole, times the replicas and the
+  hardware's priceCentsPerHour. The first can be a poll interval late, so the figure is an approximation.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import hashlib
-import json
 import logging
 import math
 import re
+import tempfile
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from collections.abc import AsyncIterable, Awaitable, Callable, Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TypeVar
 
-import aiohttp
+import together
+from together import AsyncTogether
 
 from bot.clock import Clock
-from bot.config import Secret, Settings
-from bot.costs import default_epochs
+from bot.config import DEFAULT_STUDENT, TOGETHER_BASE_URL, Secret, Settings
+from bot.costs import Billing
 from bot.logs import mask_secrets
+from bot.prices import micro_usd_rounded_up
 from bot.provider import RETRYABLE_STATUSES, retry_after_seconds
-from bot.retries import backoff_seconds
+from bot.retries import find_or_create
 from bot.trainers.base import (
     Deployment,
     EventPage,
@@ -58,26 +77,22 @@ from bot.trainers.base import (
     chat_jsonl,
     shutdown_check,
 )
-from bot.trainers.together_pricing import (
-    EndpointQuote,
-    TogetherPrices,
-    TrainingCost,
-    TrainingType,
-    endpoint_cost_micro_usd,
-)
+from bot.trainers.together_pricing import TogetherPrices, TrainingCost, TrainingType
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MIN_EXAMPLES = 1  # together-py lib/constants.py MIN_SAMPLES
 DEFAULT_CONTEXT_TOKENS = 8_192  # per example, until the model's limits (max_seq_length_sft) have been read
 DEFAULT_LEARNING_RATE = 1e-5
-# A small student Together fine-tunes with LoRA and serves serverless: what the shell and demo pick for it.
-DEFAULT_STUDENT = "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference"
+INFERENCE_URL = "https://api-inference.together.ai/v1"  # where 3.x sends chat when the base URL is the default
 MAX_SUFFIX_CHARS = 40
-# A safety net, not the plan: if the bot dies before `undeploy`, Together stops the endpoint after this many
-# idle minutes (the `inactive_timeout` of POST /endpoints), so it does not bill for days.
-INACTIVE_TIMEOUT_MINUTES = 10
-LIVE_ENDPOINT_STATES = ("PENDING", "STARTING", "STARTED")
+CREATE_ATTEMPTS = 3
+DEPLOYMENT_NAME = "eval"
+# 0 disables automatic stopping; otherwise 30-1440 minutes (together-py 3.1.1 deployment_create_params.py).
+INACTIVE_TIMEOUT_MINUTES = 30
+READY, FAILED = "DEPLOYMENT_STATE_READY", "DEPLOYMENT_STATE_FAILED"
+STOPPED, STOPPING = "DEPLOYMENT_STATE_STOPPED", "DEPLOYMENT_STATE_STOPPING"
 
 _STATUSES = {
     "pending": JobStatus.QUEUED,
@@ -91,7 +106,7 @@ _STATUSES = {
     "user_error": JobStatus.FAILED,
     "cancelled": JobStatus.CANCELLED,
 }
-_LEVELS = {"warning": "warn", "error": "error"}
+_LEVELS = {"warning": "warn", "legacy_iwarning": "warn", "error": "error", "legacy_ierror": "error"}
 _EVENT_DATA = ("type", "step", "total_steps", "token_count", "param_count")
 
 
@@ -105,40 +120,66 @@ class _Failure(TrainerError):
         self.retry_after = retry_after
 
 
+def _transient(exc: BaseException) -> tuple[bool, float | None]:
+    return (exc.retryable, exc.retry_after) if isinstance(exc, _Failure) else (False, None)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Hardware:
+    """Where a fine-tune of one base model can run: a config revision and the instance type it selects."""
+
+    config: str  # projects/{project}/configs/{id}
+    hardware: str
+    cents_per_hour: int
+
+
 class TogetherTrainer:
     name = "together"
+    auto_epochs = False  # n_epochs has no "auto": the training stage sends the number its quote assumed
+    default_student = DEFAULT_STUDENT  # fine-tuned and served on dedicated hardware: what the shell and demo use
 
-    def __init__(self, *, base_url: str, api_key: Secret, training_type: TrainingType = "lora",
-                 prices: TogetherPrices | None = None, timeout: float = 60.0, attempts: int = 3,
-                 retry_base_seconds: float = 0.5, deploy_poll_seconds: float = 10.0,
-                 deploy_timeout_seconds: float = 20 * 60, clock: Clock | None = None) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.clock = clock or Clock()
+    def __init__(self, *, base_url: str, api_key: Secret, project_id: str | None = None,
+                 training_type: TrainingType = "lora", prices: TogetherPrices | None = None,
+                 max_retries: int = 2, timeout: float = 60.0, retry_base_seconds: float = 0.5,
+                 deploy_poll_seconds: float = 10.0, deploy_timeout_seconds: float = 45 * 60,
+                 clock: Clock | None = None) -> None:
+        self.base_url = base_url.rstrip("/").removesuffix("/v1")
+        # The SDK sends chat to the inference host unless the base URL is overridden; the eval does the same.
+        self.inference_url = INFERENCE_URL if self.base_url == TOGETHER_BASE_URL else f"{self.base_url}/v1"
         self.api_key = api_key
+        self.project_id = project_id
         self.training_type = training_type
         self.prices = prices or TogetherPrices.load()
+        self.clock = clock or Clock()
+        self.max_retries = max_retries
         self.timeout = timeout
-        self.attempts = attempts
         self.retry_base_seconds = retry_base_seconds
         self.deploy_poll_seconds = deploy_poll_seconds
-        # docs.together.ai/docs/fine-tuning/deployment polls for STARTED with a 20-minute safety cap.
+        # SKILLS: first provisioning takes "up to ~20 minutes"; a deployment never READY within 6 hours is FAILED.
         self.deploy_timeout_seconds = deploy_timeout_seconds
         self._context_tokens: dict[str, int] = {}
-        self._session: aiohttp.ClientSession | None = None
+        self._sdk: AsyncTogether | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, clock: Clock | None = None) -> TogetherTrainer:
         settings.require("TOGETHER_API_KEY")
         assert settings.together_api_key is not None
-        # The endpoint is watched as often as jobs are (DISTILL_POLL_SECONDS): both take minutes to change.
+        # The deployment is watched as often as jobs are (DISTILL_POLL_SECONDS): both take minutes to change.
         return cls(base_url=settings.together_base_url, api_key=settings.together_api_key,
-                   prices=TogetherPrices.load(settings.prices_path), deploy_poll_seconds=settings.poll_seconds,
-                   clock=clock)
+                   project_id=settings.together_project_id, prices=TogetherPrices.load(settings.prices_path),
+                   deploy_poll_seconds=settings.poll_seconds, clock=clock)
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._sdk is not None:
+            await self._sdk.close()
+            self._sdk = None
+
+    def _client(self, *, retries: bool = True) -> AsyncTogether:
+        if self._sdk is None:
+            self._sdk = AsyncTogether(api_key=self.api_key.reveal(), base_url=self.base_url,
+                                      project_id=self.project_id, max_retries=self.max_retries,
+                                      timeout=self.timeout)
+        return self._sdk if retries else self._sdk.with_options(max_retries=0)
 
     # ----- files and jobs ----------------------------------------------------------------------------
 
@@ -149,34 +190,38 @@ class TogetherTrainer:
         return chat_jsonl(examples)
 
     async def upload(self, content: bytes, filename: str) -> str:
-        def form() -> aiohttp.FormData:
-            data = aiohttp.FormData()
-            data.add_field("file", content, filename=filename, content_type="application/octet-stream")
-            for name, value in (("file_name", filename), ("purpose", "fine-tune"), ("file_type", "jsonl")):
-                data.add_field(name, value)
-            return data
-
-        uploaded = await self._retrying(lambda: self._send("POST", "/files/upload", f"upload {filename}", form=form))
-        return uploaded["id"]
+        """The SDK's upload (metadata, then the bytes to a signed URL, then preprocess) of the file's bytes."""
+        with tempfile.TemporaryDirectory(prefix="distill-together-") as folder:
+            path = Path(folder) / (Path(filename).stem + ".jsonl")  # the SDK picks the file type by extension
+            await asyncio.to_thread(path.write_bytes, content)
+            uploaded = await self._call(f"upload {filename}", lambda: self._client().files.upload(
+                path, purpose="fine-tune", check=True))
+        return uploaded.id
 
     async def start(self, request: JobRequest) -> str:
+        if request.epochs == "auto":
+            raise TrainerError("Together has no epochs=auto: the job needs the number of epochs the quote assumed.")
         suffix = job_suffix(request.suffix, request.idempotency_key)
 
-        async def find_or_create() -> str:
-            jobs = (await self._send("GET", "/fine-tunes", "list fine-tuning jobs")).get("data") or []
-            found = next((j["id"] for j in jobs if j.get("suffix") == suffix
-                          or suffix in (j.get("model_output_name") or "")), None)
-            if found:
-                return found
-            body = await self._job_body(request, suffix)
-            created = await self._send("POST", "/fine-tunes", "start the fine-tuning job", body=body)
-            return created["id"]
+        async def find() -> str | None:
+            jobs = (await self._call("list fine-tuning jobs", lambda: self._client().fine_tuning.list())).data
+            return next((j.id for j in jobs if getattr(j, "suffix", None) == suffix
+                         or suffix in (j.x_model_output_name or "")), None)
 
-        return await self._retrying(find_or_create)
+        async def create() -> str:
+            limits = await self._limits(request.base_model)
+            params = self._job_params(request, suffix, limits)
+            job = await self._call("start the fine-tuning job", lambda: self._client(retries=False).fine_tuning.create(
+                **params, model_limits=limits))
+            return job.id
+
+        return await find_or_create(find, create, attempts=CREATE_ATTEMPTS, base_seconds=self.retry_base_seconds,
+                                    transient=_transient)
 
     async def poll(self, external_id: str) -> JobState:
-        job = await self._call("GET", f"/fine-tunes/{external_id}", f"report on fine-tuning job {external_id}")
-        raw = str(job.get("status") or "pending")
+        job = await self._call(f"report on fine-tuning job {external_id}",
+                               lambda: self._client().fine_tuning.retrieve(external_id))
+        raw = str(job.status or "pending")
         status = _STATUSES.get(raw)
         if status is None:
             log.warning("Unknown fine-tuning status %r for job %s; treating it as running", raw, external_id)
@@ -184,16 +229,12 @@ class TogetherTrainer:
         error = None
         if status in (JobStatus.FAILED, JobStatus.CANCELLED):
             error = await self._reason(external_id)
-        total, done = job.get("total_steps"), job.get("steps_completed")
-        progress = 1.0 if status is JobStatus.SUCCEEDED else (min(1.0, done / total) if total and done is not None
-                                                              else None)
-        tokens = job.get("token_count")
         succeeded = status is JobStatus.SUCCEEDED
         return JobState(
-            external_id=external_id, status=status, raw_status=raw, progress=progress, error=error,
-            fine_tuned_model=job.get("model_output_name") if succeeded else None,
+            external_id=external_id, status=status, raw_status=raw, progress=_progress(job, succeeded), error=error,
+            fine_tuned_model=job.x_model_output_name if succeeded else None,
             # What Together bills (docs.together.ai/docs/fine-tuning/pricing): epochs x training-file tokens.
-            trained_tokens=tokens * (job.get("n_epochs") or 1) if succeeded and tokens else None,
+            trained_tokens=job.token_count * (job.n_epochs or 1) if succeeded and job.token_count else None,
         )
 
     async def events(self, external_id: str, cursor: str | None) -> EventPage:
@@ -210,7 +251,8 @@ class TogetherTrainer:
 
     async def cancel(self, external_id: str) -> JobState:
         try:
-            await self._call("POST", f"/fine-tunes/{external_id}/cancel", f"cancel fine-tuning job {external_id}")
+            await self._call(f"cancel fine-tuning job {external_id}",
+                             lambda: self._client().fine_tuning.cancel(external_id))
         except _Failure:
             state = await self.poll(external_id)
             if state.raw_status in ("cancel_requested", "cancelled"):  # a second click on Cancel
@@ -219,147 +261,278 @@ class TogetherTrainer:
         return await self.poll(external_id)
 
     async def check_base_model(self, model: str) -> ModelCheck:
-        supported = (await self._call("GET", "/fine-tunes/models/supported", "list fine-tunable models")).get(
-            "models") or []
-        if model not in supported:
+        """Trainable here: Together fine-tunes it (with this trainer's training type) and can serve its fine-tune
+        on dedicated hardware, which the eval needs; Together publishes no shutdown dates."""
+        trainable = await self._supported("PRODUCT_FINE_TUNING")
+        if model not in trainable:
             return ModelCheck(model, False, None, (
                 f"Together does not fine-tune {model}. Models it fine-tunes include "
-                f"{', '.join(supported[:6]) or 'none listed'}. Pick one as the student (student=...)."
+                f"{', '.join(list(trainable)[:6]) or 'none listed'}. Pick one as the student (student=...)."
             ))
         limits = await self._limits(model)
-        if self.training_type == "full" and not limits.get("supports_full_training"):
+        if self.training_type == "full" and not limits.supports_full_training:
             return ModelCheck(model, False, None, f"Together fine-tunes {model} with LoRA only, and this trainer is "
                                                   "set to full fine-tuning. Use LoRA or another student.")
-        # Together's models API publishes no shutdown dates, so there is nothing to warn about.
+        hostable = [m for m in await self._supported("PRODUCT_DEDICATED") if m in trainable]
+        if model not in hostable:
+            return ModelCheck(model, False, None, (
+                f"Together fine-tunes {model} but cannot serve its fine-tune on dedicated hardware, and the eval "
+                "needs that (serverless LoRA is discontinued). Students it fine-tunes and serves: "
+                f"{', '.join(hostable[:6]) or 'none listed'}. Pick one (student=...)."
+            ))
         return shutdown_check(model, None, self.clock.today())
 
-    # ----- the dedicated endpoint --------------------------------------------------------------------
+    # ----- the dedicated deployment ------------------------------------------------------------------
 
     async def deploy(self, fine_tuned_model: str) -> Deployment:
-        """Start (or find the running) dedicated endpoint for the model and wait until it answers."""
-
-        async def find_or_create() -> dict[str, Any]:
-            listed = (await self._send("GET", "/endpoints", "list dedicated endpoints",
-                                       params={"type": "dedicated", "mine": "true"})).get("data") or []
-            found = next((e for e in listed if e.get("model") == fine_tuned_model
-                          and e.get("state") in LIVE_ENDPOINT_STATES), None)
-            if found:
-                return found
-            hardware = (await self.endpoint_quote(await self._base_of(fine_tuned_model), 0)).hardware
-            return await self._send("POST", "/endpoints", f"start an endpoint for {fine_tuned_model}", body={
-                "model": fine_tuned_model, "hardware": hardware, "display_name": "distill-bot eval",
-                "autoscaling": {"min_replicas": 1, "max_replicas": 1}, "inactive_timeout": INACTIVE_TIMEOUT_MINUTES,
-            })
-
-        endpoint = await self._started(await self._retrying(find_or_create))
-        log.info("Endpoint %s (%s) serves %s", endpoint["id"], endpoint.get("hardware"), fine_tuned_model)
-        return Deployment(endpoint["name"], self.base_url, self.api_key, endpoint["id"],
-                          created_at=_timestamp(endpoint.get("created_at")),
-                          usd_per_hour=self.prices.usd_per_hour.get(endpoint.get("hardware", "")))
+        """Find or make the endpoint and deployment that serve the model, route the endpoint to it and wait until
+        it is READY; a FAILED one is deleted and its reason raised."""
+        project = await self._project()
+        job = await self._job_making(fine_tuned_model)
+        if not job.api_model_object_id:
+            raise TrainerError(f"Together's job {job.id} names no model object for {fine_tuned_model}, so there is "
+                               "nothing to deploy. Check the job in Together's dashboard.")
+        endpoint_name = endpoint_name_for(job.id)
+        endpoint = await find_or_create(
+            lambda: self._endpoint_named(endpoint_name),
+            lambda: self._call(f"create endpoint {endpoint_name}", lambda: self._client(retries=False).endpoints.create(
+                project_id=project, name=endpoint_name)),
+            attempts=CREATE_ATTEMPTS, base_seconds=self.retry_base_seconds, transient=_transient)
+        deployment = await self._deployment_named(endpoint.id)
+        first_seen_ready = deployment is not None and deployment.status.state == READY
+        if deployment is None:
+            hardware = await self._hardware_for(str(job.model))
+            deployment = await find_or_create(
+                lambda: self._deployment_named(endpoint.id),
+                lambda: self._call(f"deploy {fine_tuned_model}", lambda: self._client(
+                    retries=False).endpoints.deployments.create(
+                    endpoint.id, project_id=project, name=DEPLOYMENT_NAME,
+                    model=f"projects/{project}/models/{job.api_model_object_id}", config=hardware.config,
+                    autoscaling={"min_replicas": 1, "max_replicas": 1},
+                    inactive_timeout=INACTIVE_TIMEOUT_MINUTES)),
+                attempts=CREATE_ATTEMPTS, base_seconds=self.retry_base_seconds, transient=_transient)
+        if not any(e.deployment_id == deployment.id and e.weight > 0 for e in endpoint.traffic_split):
+            # A READY deployment answers nothing until the endpoint routes to it (else 503 routing_error).
+            endpoint = await self._call(f"route endpoint {endpoint.name} to its deployment",
+                                        lambda: self._client().endpoints.update(
+                                            endpoint.id, project_id=project, update_mask="trafficSplit",
+                                            traffic_split=[{"deployment_id": deployment.id, "weight": 1}]))
+        ready = await self._ready(endpoint.id, deployment, fine_tuned_model)
+        ready_at = _timestamp(ready.updated_at) if first_seen_ready else self.clock.now()
+        log.info("Deployment %s (%s) of %s serves %s", ready.id, ready.hardware, fine_tuned_model, endpoint.name)
+        return Deployment(endpoint.name, self.inference_url, self.api_key, endpoint.id,
+                          billed_from=min(ready_at or self.clock.now(), self.clock.now()),
+                          usd_per_hour=await self._usd_per_hour(ready.hardware))
 
     async def undeploy(self, deployment: Deployment) -> int:
-        """Delete the endpoint: it bills every minute it exists. Returns its cost: the minutes from its creation
-        to now, the last one whole, at its hardware's price (0 for one already gone: its deleter counted it)."""
+        """Stop and delete the deployments and the endpoint; returns what hosting cost as the bot measured it (see
+        the module docstring), 0 for an endpoint already gone (whoever deleted it counted it)."""
         if deployment.endpoint_id is None:
             return 0
+        project, endpoint_id = await self._project(), deployment.endpoint_id
         try:
-            await self._call("DELETE", f"/endpoints/{deployment.endpoint_id}",
-                             f"delete endpoint {deployment.endpoint_id}")
+            deployments = await self._all(f"list the deployments of endpoint {endpoint_id}",
+                                          self._client().endpoints.deployments.list(endpoint_id, project_id=project))
         except _Failure as failure:
             if failure.status != 404:
                 raise
             return 0
-        log.info("Deleted endpoint %s", deployment.endpoint_id)
-        if deployment.created_at is None or deployment.usd_per_hour is None:
-            log.warning("Endpoint %s: no creation time or no price for its hardware, so its cost is not recorded",
-                        deployment.endpoint_id)
+        stopped_at = self.clock.now()
+        for item in deployments:
+            if item.status.state not in (STOPPED, FAILED):
+                await self._call(f"stop deployment {item.id}", lambda item=item: self._client(
+                ).endpoints.deployments.update(item.id, project_id=project, endpoint_id=endpoint_id,
+                                               update_mask="autoscaling",
+                                               autoscaling={"min_replicas": 0, "max_replicas": 0}))
+        for item in deployments:
+            await self._delete_when_stopped(endpoint_id, item.id)
+        await self._ignoring_404(f"delete endpoint {endpoint_id}", lambda: self._client().endpoints.delete(
+            endpoint_id, project_id=project))
+        log.info("Deleted endpoint %s and its %d deployment(s)", endpoint_id, len(deployments))
+        if deployment.billed_from is None:  # never READY: nothing billed
             return 0
-        seconds = (self.clock.now() - deployment.created_at).total_seconds()
-        return endpoint_cost_micro_usd(deployment.usd_per_hour, max(1, math.ceil(seconds / 60)))
+        if deployment.usd_per_hour is None:
+            log.warning("Endpoint %s: Together lists no price for its hardware, so its cost is not recorded",
+                        endpoint_id)
+            return 0
+        minutes = max(1, math.ceil((stopped_at - deployment.billed_from).total_seconds() / 60))
+        return micro_usd_rounded_up(deployment.usd_per_hour * minutes * 1_000_000 / 60)
 
     # ----- costs the quote shows ---------------------------------------------------------------------
 
+    @classmethod
+    def price_billing(cls, student: str, prices_path: Path | None = None) -> Billing:
+        """How a run of `student` bills, from the price table alone (no credentials: estimates use it)."""
+        return TogetherPrices.load(prices_path).billing(student)
+
     def base_model_endpoint(self, model: str) -> Deployment:
-        # Together serves the models it fine-tunes serverless on its OpenAI-compatible API: the base student's
-        # baseline answers come from there, the teacher's from OPENAI_BASE_URL.
-        return Deployment(model, self.base_url, self.api_key)
+        # The untuned student answers on Together's serverless chat API (per-token price), the teacher at
+        # OPENAI_BASE_URL.
+        return Deployment(model, self.inference_url, self.api_key)
+
+    async def billing(self, base_model: str) -> Billing:
+        """The price table's billing for the student, its deployment at the price Together lists today for the
+        cheapest hardware that serves its fine-tunes."""
+        billing = self.prices.billing(base_model)
+        hardware = await self._hardware_for(base_model)
+        hosting = self.prices.hosting_on([hardware.hardware],
+                                         usd_per_hour={hardware.hardware: Decimal(hardware.cents_per_hour) / 100},
+                                         as_of=self.clock.today().isoformat(),
+                                         source=f"{self.base_url}/v2/public/inference-instance-types")
+        return dataclasses.replace(billing, hosting=hosting)
 
     async def quote(self, base_model: str, file_tokens: int, epochs: int, eval_requests: int) -> TrainerQuote:
-        training = self.training_cost(base_model, file_tokens, epochs)
-        endpoint = await self.endpoint_quote(base_model, eval_requests)
-        return TrainerQuote(endpoint.cost_micro_usd, (training.explain(), endpoint.explain()))
+        return TrainerQuote((self.training_cost(base_model, file_tokens, epochs).explain(),))
 
     def training_cost(self, base_model: str, file_tokens: int, epochs: int) -> TrainingCost:
         """Together's formula for this trainer's training type, explained (`TrainingCost.explain`)."""
         return self.prices.training_cost(base_model, file_tokens, epochs, self.training_type)
 
-    async def endpoint_quote(self, base_model: str, eval_requests: int) -> EndpointQuote:
-        """What the eval's dedicated endpoint costs, on the cheapest hardware Together offers for the model."""
-        offered = (await self._call("GET", "/hardware", f"list hardware for {base_model}",
-                                    params={"model": base_model})).get("data") or []
-        available = [h["id"] for h in offered if (h.get("availability") or {}).get("status", "available")
-                     == "available"]
-        return self.prices.endpoint_quote(available or [h["id"] for h in offered], eval_requests)
-
     # ----- helpers ------------------------------------------------------------------------------------
 
-    async def _job_body(self, request: JobRequest, suffix: str) -> dict[str, Any]:
-        limits = await self._limits(request.base_model)
-        epochs = request.epochs
-        if epochs == "auto":
-            listed = await self._send("GET", f"/files/{request.training_file_id}", "read the training file")
-            epochs = min(default_epochs(int(listed.get("LineCount") or 0)), int(limits.get("max_num_epochs") or 20))
-        rank = int(limits["lora_training"]["default_rank"])
-        body: dict[str, Any] = {
-            "model": request.base_model, "training_file": request.training_file_id, "n_epochs": epochs,
+    def _job_params(self, request: JobRequest, suffix: str, limits: Any) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "training_file": request.training_file_id, "model": request.base_model, "n_epochs": int(request.epochs),
             "suffix": suffix, "batch_size": "max" if request.batch_size == "auto" else request.batch_size,
-            "training_method": {"method": "sft", "train_on_inputs": "auto"},
-            "training_type": {"type": "Full"} if self.training_type == "full" else {
-                "type": "Lora", "lora_r": rank, "lora_alpha": 2 * rank, "lora_dropout": 0.0,
-                "lora_trainable_modules": "all-linear"},
+            "training_method": "sft", "train_on_inputs": "auto", "lora": self.training_type == "lora",
         }
+        if self.training_type == "lora":
+            rank = int(limits.lora_training.default_rank)
+            params.update(lora_r=rank, lora_alpha=2 * rank, lora_dropout=0.0, lora_trainable_modules="all-linear")
         if request.learning_rate_multiplier != "auto":
-            body["learning_rate"] = DEFAULT_LEARNING_RATE * request.learning_rate_multiplier
+            params["learning_rate"] = DEFAULT_LEARNING_RATE * request.learning_rate_multiplier
         if request.validation_file_id:
             # Without evaluations Together ignores the validation file; one costs its tokens once.
-            body.update(validation_file=request.validation_file_id, n_evals=1)
+            params.update(validation_file=request.validation_file_id, n_evals=1)
         if request.seed is not None:
-            body["random_seed"] = request.seed
-        return body
+            params["random_seed"] = request.seed
+        return params
 
-    async def _limits(self, model: str) -> dict[str, Any]:
-        limits = await self._call("GET", "/fine-tunes/models/limits", f"read the fine-tuning limits of {model}",
-                                  params={"model_name": model})
-        self._context_tokens[model] = int(limits.get("max_seq_length_sft") or DEFAULT_CONTEXT_TOKENS)
+    async def _limits(self, model: str) -> Any:
+        limits = await self._call(f"read the fine-tuning limits of {model}",
+                                  lambda: self._client().fine_tuning.model_limits(model_name=model))
+        self._context_tokens[model] = int(limits.max_seq_length_sft or DEFAULT_CONTEXT_TOKENS)
         return limits
 
-    async def _base_of(self, fine_tuned_model: str) -> str:
-        jobs = (await self._send("GET", "/fine-tunes", "list fine-tuning jobs")).get("data") or []
-        job = next((j for j in jobs if j.get("model_output_name") == fine_tuned_model), None)
-        if job is None:
-            raise TrainerError(f"Together lists no fine-tuning job that made {fine_tuned_model}, so the bot cannot "
-                               "tell which hardware can serve it. Check the job in Together's dashboard.")
-        return str(job["model"])
+    async def _supported(self, product: str) -> dict[str, Any]:
+        """The catalog's models for one product (PRODUCT_FINE_TUNING, PRODUCT_DEDICATED, ...), by name."""
+        listed = await self._all(f"list the models of {product}",
+                                 self._client().models.list_supported(product=product))  # type: ignore[arg-type]
+        return {m.name: m for m in listed}
 
-    async def _started(self, endpoint: dict[str, Any]) -> dict[str, Any]:
-        """Poll the endpoint until STARTED; delete it (it bills) when it fails or takes too long."""
+    async def _project(self) -> str:
+        """TOGETHER_PROJECT_ID, else the project of the API key (GET /v3/whoami)."""
+        if self.project_id is None:
+            who = await self._call("find the API key's project (whoami)", lambda: self._client().whoami())
+            project = getattr(who, "project", None)
+            if project is None:
+                raise TrainerError("Together's whoami names no project for this API key (it is not a project key). "
+                                   "Set TOGETHER_PROJECT_ID to the project that should own the eval's endpoints.")
+            self.project_id = project.id
+        return self.project_id
+
+    async def _job_making(self, fine_tuned_model: str) -> Any:
+        jobs = (await self._call("list fine-tuning jobs", lambda: self._client().fine_tuning.list())).data
+        found = next((j for j in jobs if j.x_model_output_name == fine_tuned_model), None)
+        if found is None:
+            raise TrainerError(f"Together lists no fine-tuning job that made {fine_tuned_model}, so the bot cannot "
+                               "deploy it. Check the job in Together's dashboard.")
+        return await self._call(f"read fine-tuning job {found.id}",
+                                lambda: self._client().fine_tuning.retrieve(found.id))
+
+    async def _endpoint_named(self, name: str) -> Any:
+        project = await self._project()
+        endpoints = await self._all("list endpoints", self._client().endpoints.list(project_id=project))
+        return next((e for e in endpoints if e.name.rsplit("/", 1)[-1] == name), None)
+
+    async def _deployment_named(self, endpoint_id: str) -> Any:
+        project = await self._project()
+        deployments = await self._all(f"list the deployments of endpoint {endpoint_id}",
+                                      self._client().endpoints.deployments.list(endpoint_id, project_id=project))
+        return next((d for d in deployments if d.name.rsplit("/", 1)[-1] == DEPLOYMENT_NAME), None)
+
+    async def _hardware_for(self, base_model: str) -> _Hardware:
+        """The cheapest config Together certifies for fine-tunes of `base_model`, on hardware it prices."""
+        project = await self._project()
+        supported = (await self._supported("PRODUCT_DEDICATED")).get(base_model)
+        if supported is None:
+            raise TrainerError(f"Together cannot serve fine-tunes of {base_model} on dedicated hardware (it is not in "
+                               "GET /v2/supported-models?product=PRODUCT_DEDICATED). Pick another student.")
+        instances = (await self._call("list the hardware", lambda: self._client().endpoints.hardware.list())).data
+        by_id = {key: h for h in instances for key in (h.id, h.name)}
+        configs = await self._all(f"list the configs that run {base_model}", self._client().models.configs.list(
+            project_id=project, reference_model=supported.base_model))
+        options = []
+        for config in configs:
+            selectors = {s.key: s.value for s in config.selectors}
+            instance = by_id.get(f"{selectors.get('accelerator_count')}x{selectors.get('accelerator_type')}")
+            if instance is not None:
+                options.append((instance.price_cents_per_hour, f"projects/{config.project_id}/configs/{config.id}",
+                                instance))
+        for profile in supported.deployment_profiles if not options else ():
+            instance = next((h for h in instances if h.gpu_type == profile.gpu_type
+                             and h.gpu_count == profile.gpu_count), None)
+            if instance is not None and profile.config:
+                options.append((instance.price_cents_per_hour, profile.config, instance))
+        if not options:
+            raise TrainerError(f"Together lists no config on priced hardware for fine-tunes of {base_model}. Pick "
+                               "another student, or deploy it by hand in Together's dashboard.")
+        cents, config, instance = min(options, key=lambda o: (o[0], o[2].gpu_count, o[2].gpu_memory_gib))
+        return _Hardware(config, instance.id, cents)
+
+    async def _usd_per_hour(self, hardware: str) -> Decimal | None:
+        instances = (await self._call("list the hardware", lambda: self._client().endpoints.hardware.list())).data
+        found = next((h for h in instances if hardware in (h.id, h.name)), None)
+        return None if found is None else Decimal(found.price_cents_per_hour) / 100
+
+    async def _ready(self, endpoint_id: str, deployment: Any, model: str) -> Any:
+        """Poll the deployment until READY; stop and delete it (and the endpoint) when it fails or takes too long."""
+        project = await self._project()
         deadline = time.monotonic() + self.deploy_timeout_seconds
-        while endpoint.get("state") != "STARTED":
-            state = endpoint.get("state")
+        deployment_id = deployment.id
+        while deployment.status.state != READY:
+            state = deployment.status.state
             late = time.monotonic() > deadline
-            if state not in LIVE_ENDPOINT_STATES or late:
-                await self.undeploy(Deployment(endpoint.get("name", ""), self.base_url, self.api_key, endpoint["id"]))
-                why = (f"did not start within {self.deploy_timeout_seconds / 60:g} minutes" if late
-                       else f"ended as {state}")
-                raise TrainerError(f"Together's endpoint for {endpoint.get('model')} {why}, so it was deleted. Try "
-                                   "the evaluation again later; Together's dashboard shows the endpoint's events.")
+            if state in (FAILED, STOPPED, STOPPING) or late:
+                await self.undeploy(Deployment("", self.inference_url, self.api_key, endpoint_id))
+                why = (f"was not ready within {self.deploy_timeout_seconds / 60:g} minutes" if late
+                       else f"ended {state.removeprefix('DEPLOYMENT_STATE_')}: {deployment.status.message}")
+                raise TrainerError(self._mask(
+                    f"Together's deployment of {model} {why}. It was deleted with its endpoint; try the evaluation "
+                    "again later (Together's dashboard shows the deployment's events)."))
             await asyncio.sleep(self.deploy_poll_seconds)
-            endpoint = await self._call("GET", f"/endpoints/{endpoint['id']}", f"read endpoint {endpoint['id']}")
-        return endpoint
+            deployment = await self._call(f"read deployment {deployment_id}", lambda: self._client(
+            ).endpoints.deployments.retrieve(deployment_id, project_id=project, endpoint_id=endpoint_id))
+        return deployment
+
+    async def _delete_when_stopped(self, endpoint_id: str, deployment_id: str) -> None:
+        """Delete a deployment once it has no running replica (Together refuses before: it scales down first)."""
+        project = await self._project()
+        deadline = time.monotonic() + self.deploy_timeout_seconds
+        while True:
+            try:
+                current = await self._call(f"read deployment {deployment_id}", lambda: self._client(
+                ).endpoints.deployments.retrieve(deployment_id, project_id=project, endpoint_id=endpoint_id))
+            except _Failure as failure:
+                if failure.status == 404:
+                    return
+                raise
+            if current.status.state in (STOPPED, FAILED) or time.monotonic() > deadline:
+                await self._ignoring_404(f"delete deployment {deployment_id}", lambda: self._client(
+                ).endpoints.deployments.delete(deployment_id, project_id=project, endpoint_id=endpoint_id))
+                return
+            await asyncio.sleep(self.deploy_poll_seconds)
+
+    async def _ignoring_404(self, what: str, call: Callable[[], Awaitable[Any]]) -> None:
+        try:
+            await self._call(what, call)
+        except _Failure as failure:
+            if failure.status != 404:
+                raise
 
     async def _events(self, external_id: str) -> list[JobEvent]:
-        listed = (await self._call("GET", f"/fine-tunes/{external_id}/events",
-                                   f"list the events of fine-tuning job {external_id}")).get("data") or []
+        listed = (await self._call(f"list the events of fine-tuning job {external_id}",
+                                   lambda: self._client().fine_tuning.list_events(external_id))).data or []
         return [self._event(position, item) for position, item in enumerate(listed)]
 
     async def _reason(self, external_id: str) -> str | None:
@@ -371,52 +544,40 @@ class TogetherTrainer:
                 return found[-1].message
         return None
 
-    def _event(self, position: int, item: dict[str, Any]) -> JobEvent:
-        message = self._mask(str(item.get("message") or ""))
-        created = str(item.get("created_at") or "")
-        event_id = item.get("hash") or hashlib.sha256(
-            f"{position}\x00{created}\x00{item.get('type')}\x00{message}".encode()).hexdigest()[:32]
-        return JobEvent(str(event_id), _unix(created), _LEVELS.get(str(item.get("level")).lower(), "info"), message,
-                        {k: item[k] for k in _EVENT_DATA if item.get(k) is not None})
+    def _event(self, position: int, item: Any) -> JobEvent:
+        message = self._mask(str(item.message or ""))
+        created = str(item.created_at or "")
+        kind = str(item.type)
+        event_id = getattr(item, "hash", None) or hashlib.sha256(
+            f"{position}\x00{created}\x00{kind}\x00{message}".encode()).hexdigest()[:32]
+        data = {key: getattr(item, key, None) for key in _EVENT_DATA}
+        return JobEvent(str(event_id), _unix(created), _LEVELS.get(str(item.level).lower(), "info"), message,
+                        {k: v for k, v in data.items() if v is not None})
 
-    def _http(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(
-                headers={"Authorization": f"Bearer {self.api_key.reveal()}"},
-                timeout=aiohttp.ClientTimeout(total=self.timeout))
-        return self._session
+    async def _all(self, what: str, pages: AsyncIterable[T]) -> list[T]:
+        """Every item of a cursor-paginated list (the SDK fetches the next pages as it is iterated)."""
 
-    async def _call(self, method: str, path: str, what: str, **kwargs: Any) -> Any:
-        return await self._retrying(lambda: self._send(method, path, what, **kwargs))
+        async def collect() -> list[T]:
+            return [item async for item in pages]
 
-    async def _retrying(self, operation: Callable[[], Awaitable[Any]]) -> Any:
-        """Run `operation` again (with backoff) while it fails in a way that may pass."""
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                return await operation()
-            except _Failure as failure:
-                if not failure.retryable or attempt >= self.attempts:
-                    raise
-                await asyncio.sleep(backoff_seconds(attempt, failure.retry_after, base=self.retry_base_seconds))
+        return await self._call(what, collect)
 
-    async def _send(self, method: str, path: str, what: str, *, body: Any = None,
-                    params: dict[str, str] | None = None, form: Callable[[], aiohttp.FormData] | None = None) -> Any:
-        """One request; a refusal or an unreachable server raises _Failure with Together's own reason."""
+    async def _call(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
+        """One SDK call (its own retries included); a refusal, an unreachable server or a request the SDK refuses
+        to send raises _Failure with Together's reason, the API key masked."""
         try:
-            async with self._http().request(method, self.base_url + path, json=body, params=params,
-                                             data=form() if form else None) as response:
-                if response.status < 400:
-                    return {} if response.status == 204 else await response.json(content_type=None)
-                reason = _reason(await response.text())
-                raise _Failure(self._mask(f"Together refused to {what} (HTTP {response.status}): {reason}"),
-                               status=response.status, retryable=response.status in RETRYABLE_STATUSES,
-                               retry_after=retry_after_seconds(response.headers))
-        except (aiohttp.ClientError, TimeoutError) as exc:
+            return await call()
+        except together.APIStatusError as exc:
+            status = exc.status_code
+            raise _Failure(self._mask(f"Together refused to {what} (HTTP {status}): {_reason(exc)}"), status=status,
+                           retryable=status in RETRYABLE_STATUSES,
+                           retry_after=retry_after_seconds(exc.response.headers)) from exc
+        except together.APIConnectionError as exc:
             raise _Failure(self._mask(
                 f"Could not reach Together at {self.base_url} to {what} ({type(exc).__name__}: {exc}). "
                 "Check TOGETHER_BASE_URL and the network, then try again."), status=None, retryable=True) from exc
+        except (ValueError, together.TogetherError) as exc:  # the SDK's own checks, before anything is sent
+            raise _Failure(self._mask(f"Could not {what}: {exc}"), status=None, retryable=False) from exc
 
     def _mask(self, text: str) -> str:
         return mask_secrets(text, [self.api_key.reveal()])
@@ -429,21 +590,34 @@ def job_suffix(name: str | None, idempotency_key: str) -> str:
     return f"{clean[: MAX_SUFFIX_CHARS - len(tag) - 1].rstrip('-')}-{tag}"
 
 
-def _reason(body: str) -> str:
+def endpoint_name_for(job_id: str) -> str:
+    """The eval endpoint's name, derived from the job alone so a retried or resumed deploy finds the one made."""
+    return f"distill-eval-{hashlib.sha256(job_id.encode()).hexdigest()[:12]}"
+
+
+def _progress(job: Any, succeeded: bool) -> float | None:
+    if succeeded:
+        return 1.0
+    done, total = getattr(job, "steps_completed", None), getattr(job, "total_steps", None)
+    if isinstance(total, int) and total and isinstance(done, int):
+        return min(1.0, done / total)
+    if job.n_epochs and job.epochs_completed is not None:
+        return min(1.0, job.epochs_completed / job.n_epochs)
+    return None
+
+
+def _reason(exc: together.APIStatusError) -> str:
     """Together's message: {"error": {"message"}} on the OpenAI-compatible routes, {"message"} on others."""
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return body.strip()[:500] or "no reason given"
-    if isinstance(data, dict):
-        error = data.get("error")
+    body = exc.body
+    if isinstance(body, dict):
+        error = body.get("error")
         if isinstance(error, dict) and error.get("message"):
             return str(error["message"])
         if isinstance(error, str):
             return error
-        if data.get("message"):
-            return str(data["message"])
-    return body.strip()[:500]
+        if body.get("message"):
+            return str(body["message"])
+    return (str(body) if body else exc.message)[:500] or "no reason given"
 
 
 def _unix(iso: str) -> int:
@@ -453,10 +627,13 @@ def _unix(iso: str) -> int:
         return 0
 
 
-def _timestamp(iso: object) -> dt.datetime | None:
-    """Together's ISO 8601 time ("2025-01-01T00:00:00.000Z") as an aware datetime; None when missing or odd."""
-    try:
-        parsed = dt.datetime.fromisoformat(str(iso))
-    except ValueError:
-        return None
+def _timestamp(value: object) -> dt.datetime | None:
+    """An aware datetime from the SDK's datetime or Together's ISO 8601 text; None when missing or odd."""
+    if isinstance(value, dt.datetime):
+        parsed = value
+    else:
+        try:
+            parsed = dt.datetime.fromisoformat(str(value))
+        except ValueError:
+            return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)

@@ -26,7 +26,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", type=Path, help="database file (default: a fresh one in a new temporary folder)")
     parser.add_argument("--openai", metavar="URL",
                         help="a real OpenAI-compatible base URL (with OPENAI_API_KEY) instead of the sandbox OpenAI")
-    parser.add_argument("--trainer", help="trainer of every run the session creates (default: the run's own, openai)")
+    parser.add_argument("--trainer", help="trainer of every run the session creates (default: the runs' own, "
+                                          "$DISTILL_TRAINER or together, whose stand-in is served unless it is openai)")
     parser.add_argument("--transcript", type=Path, metavar="FILE",
                         help="write every Slack Web API call the app makes to FILE as JSON lines")
     parser.add_argument("--clock-speed", type=float, default=60.0,
@@ -54,7 +55,7 @@ def check_trainer(name: str) -> None:
         missing.append(f"there is no {stand_in.module} stand-in to train against")
     if missing:
         raise ConfigError(f"--trainer {name} is not available in this version: {'; '.join(missing)}. "
-                          f"Trainers here: {', '.join(TRAINERS)} (leave out --trainer for openai).")
+                          f"Trainers here: {', '.join(TRAINERS)} (leave out --trainer for the default, together).")
 
 
 async def run_lines(session: Session, lines: Iterable[Line], *, echo: bool = True) -> int:
@@ -118,8 +119,11 @@ def banner(session: Session) -> list[str]:
               "not the real ones)" if session.openai else settings.openai_base_url)
     users = session.slack.workspace.users
     approvers = ", ".join(f"{users[a]['name']} ({a})" if a in users else a for a in settings.approvers)
+    together = (f"  Together: the sandbox stand-in at {settings.together_base_url}" if session.trainer_stand_in
+                else f"  Together: {settings.together_base_url}")
     return [
         "distill-bot shell: the real app, with a local Slack stand-in, and " + openai + ".",
+        together + f" (new runs train at {settings.trainer}, student {settings.student_model})",
         f"  database {settings.db_path}, data folder {settings.data_dir}",
         f"  approvers: {approvers or 'anyone in the channel'} (DISTILL_APPROVERS)",
         f"  you are {session.user} in #{session.channel}",

@@ -16,9 +16,8 @@ import tempfile
 from pathlib import Path
 from typing import TextIO
 
-from bot.config import Settings
+from bot.config import TRAINERS, Settings
 from bot.examples import TICKETS_CSV
-from bot.spec import TRAINERS
 from sandbox.shell.cli import run_lines
 from sandbox.shell.script import parse_script
 from sandbox.shell.session import Session, SessionOptions
@@ -26,24 +25,26 @@ from sandbox.shell.session import Session, SessionOptions
 DEMO_SCRIPT = Path(__file__).with_name("demo.distill")
 DEMO_ENV = {"DISTILL_POLL_SECONDS": "0.5"}
 CLOCK_SPEED = 600.0
-STAND_INS = ("Slack and OpenAI are local stand-ins here (sandbox/): the 'gpt-4o' teacher and the 'gpt-4o-mini' "
-             "student are small sandbox models (a word-overlap classifier, and naive Bayes once fine-tuned), not "
-             "OpenAI's. The app, its storage, approvals, cost estimate, scheduler and evals are the real ones.")
+STAND_INS = ("Slack, OpenAI and Together are local stand-ins here (sandbox/): the 'gpt-4o' teacher and the base "
+             "student (Together's Qwen/Qwen3.5-9B, or gpt-4o-mini with --trainer openai) are small sandbox models (a "
+             "word-overlap classifier, and naive Bayes once fine-tuned), not the real ones. The app, its storage, "
+             "approvals, cost estimate, scheduler and evals are the real ones.")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--trainer", choices=TRAINERS, default="openai",
-                        help="where the student is fine-tuned: openai (default) or together (its stand-in is served "
-                             "too, and the student becomes a Llama model Together fine-tunes)")
+    parser.add_argument("--trainer", choices=TRAINERS, default=TRAINERS[0],
+                        help="where the student is fine-tuned: together (default: its stand-in fine-tunes Qwen/"
+                             "Qwen3.5-9B and serves it on a dedicated deployment for the eval) or openai (the student "
+                             "becomes gpt-4o-mini)")
     parser.add_argument("--dir", type=Path,
                         help="folder for the demo's database, chart and transcript (default: a new temporary one); "
                              "it must not hold a database yet")
 
 
-def demo_options(folder: Path, log_level: str, trainer: str = "openai") -> SessionOptions:
+def demo_options(folder: Path, log_level: str, trainer: str = TRAINERS[0]) -> SessionOptions:
     return SessionOptions(db=folder / "distill.db", transcript=folder / "slack-calls.jsonl",
                           env={**DEMO_ENV, "LOG_LEVEL": log_level}, clock_speed=CLOCK_SPEED,
-                          base_dir=TICKETS_CSV.parent, trainer=None if trainer == "openai" else trainer)
+                          base_dir=TICKETS_CSV.parent, trainer=None if trainer == TRAINERS[0] else trainer)
 
 
 async def play(options: SessionOptions, out: TextIO) -> int:

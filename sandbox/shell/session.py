@@ -1,8 +1,9 @@
-"""One shell session: the sandbox Slack (and OpenAI, unless a real endpoint is given), a database, the real app
-from `build_bot`, and the steps of the script language carried out against them.
+"""One shell session: the sandbox Slack (and OpenAI, unless a real endpoint is given; and Together, unless the
+session's trainer is openai), a database, the real app from `build_bot`, and the steps of the script language
+carried out against them.
 
-The app is the production one: Bolt listeners, storage, run service and scheduler. Only Slack and OpenAI are
-replaced, by the local servers in sandbox/, and the people are played by the SlackDriver, which sends the app
+The app is the production one: Bolt listeners, storage, run service and scheduler. Only Slack, OpenAI and Together
+are replaced, by the local servers in sandbox/, and the people are played by the SlackDriver, which sends the app
 the signed requests Slack would send. Everything the app posts is rendered to `out` as it happens.
 """
 
@@ -20,7 +21,7 @@ from typing import Any, TextIO
 
 from bot.config import Settings
 from bot.logs import configure_logging
-from bot.trainers.together import DEFAULT_STUDENT as TOGETHER_STUDENT
+from bot.trainers import BACK_ENDS
 from handlers.wiring import Bot, build_bot
 from sandbox.openai import OpenAISandbox
 from sandbox.shell import script
@@ -52,7 +53,7 @@ class StepError(Exception):
 class SessionOptions:
     db: Path | None = None  # None: a fresh database in a new temporary folder
     openai_url: str | None = None  # a real OpenAI-compatible endpoint (OPENAI_API_KEY from env) instead of the sandbox
-    trainer: str | None = None  # set on every run the session creates
+    trainer: str | None = None  # set on every run the session creates (None: the runs' default, DISTILL_TRAINER)
     transcript: Path | None = None
     env: Mapping[str, str] = field(default_factory=dict)  # the environment the settings are read from
     clock_speed: float = 60.0  # how much faster sandbox fine-tuning jobs run than real time
@@ -63,17 +64,22 @@ class SessionOptions:
     channel: str = "general"
 
 
-def session_env(options: SessionOptions, slack: SlackSandbox, db: Path,
-                stand_ins: Mapping[str, str] | None) -> dict[str, str]:
+def session_trainer(options: SessionOptions) -> str:
+    """Where the session's runs train: --trainer, else DISTILL_TRAINER of the environment, else the bot's default."""
+    return options.trainer or options.env.get("DISTILL_TRAINER") or Settings().trainer
+
+
+def session_env(options: SessionOptions, slack: SlackSandbox, db: Path, stand_ins: Mapping[str, str],
+                sandbox_openai: bool) -> dict[str, str]:
     """The variables the app's Settings are read from: the environment's, then the session's defaults under
-    them and its own choices over them. `stand_ins` are the settings of the sandbox servers, None with a real
-    OpenAI endpoint (which keeps the environment's key)."""
+    them and its own choices over them. `stand_ins` are the settings of the sandbox servers; without the
+    sandbox OpenAI (a real endpoint) the environment's key is kept."""
     env = {k: v for k, v in options.env.items() if k not in SESSION_OWNS}
     env.update(SLACK_BOT_TOKEN=slack.bot_token, SLACK_SIGNING_SECRET=slack.signing_secret, DISTILL_DB=str(db))
     env.setdefault("DISTILL_DATA_DIR", str(db.with_name(f"{db.stem}-data")))
     defaults = dict(SESSION_DEFAULTS)
-    if stand_ins is not None:
-        env.update(stand_ins)
+    env.update(stand_ins)
+    if sandbox_openai:
         defaults.update(SANDBOX_DEFAULTS)
     if options.openai_url:  # inference and OpenAI fine-tuning both go there
         env["OPENAI_BASE_URL"] = options.openai_url
@@ -100,10 +106,12 @@ def _actions(message: dict[str, Any]) -> list[str]:
 
 class Session:
     def __init__(self, *, bot: Bot, slack: SlackSandbox, openai: OpenAISandbox | None, settings: Settings,
-                 options: SessionOptions, out: TextIO, transcript: Transcript | None, stack: AsyncExitStack) -> None:
+                 options: SessionOptions, out: TextIO, transcript: Transcript | None, stack: AsyncExitStack,
+                 trainer_stand_in: bool = False) -> None:
         self.bot = bot
         self.slack = slack
         self.openai = openai  # None with a real endpoint
+        self.trainer_stand_in = trainer_stand_in  # the session serves its trainer's stand-in (Together's)
         self.settings = settings
         self.options = options
         self.out = out
@@ -128,9 +136,9 @@ class Session:
             stack.push_async_callback(slack.stop)
             for name in CAST:
                 slack.user(name)
-            openai, stand_ins = (None, None) if options.openai_url else await start_stand_ins(
-                stack, trainer=options.trainer, seed=options.seed, clock_speed=options.clock_speed)
-            settings = Settings.from_env(session_env(options, slack, db, stand_ins))
+            openai, stand_ins = await start_stand_ins(stack, trainer=session_trainer(options), seed=options.seed,
+                                                      clock_speed=options.clock_speed, openai=not options.openai_url)
+            settings = Settings.from_env(session_env(options, slack, db, stand_ins, openai is not None))
             configure_logging(settings)
             transcript = Transcript(options.transcript) if options.transcript else None
             if transcript:
@@ -138,7 +146,8 @@ class Session:
             bot = await build_bot(settings, slack_api_url=slack.api_url, card_interval=options.card_interval)
             stack.push_async_callback(bot.close)
             session = cls(bot=bot, slack=slack, openai=openai, settings=settings, options=options, out=out,
-                          transcript=transcript, stack=stack.pop_all())
+                          transcript=transcript, stack=stack.pop_all(),
+                          trainer_stand_in=any(not k.startswith("OPENAI_") for k in stand_ins))
         try:
             await bot.start()
         except BaseException:
@@ -205,8 +214,9 @@ class Session:
             self.last_run = run
             if self.options.trainer:
                 setting = f"set {shlex.quote(run.name)} trainer={self.options.trainer}"
-                if self.options.trainer == "together":  # its student must be a model Together fine-tunes
-                    setting += f" student={TOGETHER_STUDENT}"
+                back_end = BACK_ENDS.get(self.options.trainer)
+                if back_end and run.spec.get("student") != back_end.default_student:  # one that trainer fine-tunes
+                    setting += f" student={back_end.default_student}"
                 self.say(f"(the shell, for --trainer {self.options.trainer}) /distill {setting}")
                 await self._command(setting, channel=channel_id)
 

@@ -1,5 +1,6 @@
 """The outside services of a shell session, started on 127.0.0.1: OpenAI's stand-in (unless a real endpoint is
-used) and the stand-in of a trainer that has its own provider (Together), each stopped with the session.
+used) and the stand-in of the session's trainer when it has its own provider (Together, the default trainer), each
+stopped with the session.
 """
 
 from __future__ import annotations
@@ -39,15 +40,18 @@ async def _serve(stack: AsyncExitStack, server: Any) -> str:
     return url
 
 
-async def start_stand_ins(stack: AsyncExitStack, *, trainer: str | None, seed: int,
-                          clock_speed: float) -> tuple[OpenAISandbox, dict[str, str]]:
-    """Start the OpenAI stand-in, and the trainer's when it has one; returns the OpenAI one and the settings
-    that point the bot at them. Each server stops when `stack` closes."""
-    openai = OpenAISandbox(api_key=SANDBOX_OPENAI_KEY, seed=seed, clock_speed=clock_speed)
-    env = {"OPENAI_BASE_URL": await _serve(stack, openai), "OPENAI_API_KEY": SANDBOX_OPENAI_KEY}
-    stand_in = TRAINER_STAND_INS.get(trainer or "")
+async def start_stand_ins(stack: AsyncExitStack, *, trainer: str, seed: int, clock_speed: float,
+                          openai: bool = True) -> tuple[OpenAISandbox | None, dict[str, str]]:
+    """Start the OpenAI stand-in (unless `openai` is False: a real endpoint is used), and the trainer's when it has
+    one; returns the OpenAI one and the settings that point the bot at them. Each server stops when `stack`
+    closes."""
+    sandbox, env = None, {}
+    if openai:
+        sandbox = OpenAISandbox(api_key=SANDBOX_OPENAI_KEY, seed=seed, clock_speed=clock_speed)
+        env = {"OPENAI_BASE_URL": await _serve(stack, sandbox), "OPENAI_API_KEY": SANDBOX_OPENAI_KEY}
+    stand_in = TRAINER_STAND_INS.get(trainer)
     if stand_in is not None:
         server = getattr(importlib.import_module(stand_in.module), stand_in.server)(seed=seed, clock_speed=clock_speed)
         env[stand_in.url_variable] = await _serve(stack, server)
         env[stand_in.key_variable] = server.api_key
-    return openai, env
+    return sandbox, env

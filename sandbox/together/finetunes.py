@@ -1,20 +1,23 @@
-"""Together's fine-tuning jobs on the sandbox clock: `POST /v1/fine-tunes`, `GET /v1/fine-tunes`,
-`GET /v1/fine-tunes/{id}`, `GET /v1/fine-tunes/{id}/events`, `POST /v1/fine-tunes/{id}/cancel`.
+"""Together's fine-tuning jobs on the sandbox clock, as together-py 3.1.1 drives them (notes §3, §4.6):
+`GET /v1/fine-tunes/models/limits` (catalog.py), `POST /v1/fine-tunes/estimate-price`, `POST /v1/fine-tunes`,
+`GET /v1/fine-tunes`, `GET /v1/fine-tunes/{id}`, `GET /v1/fine-tunes/{id}/events`, `POST /v1/fine-tunes/{id}/cancel`.
 
-Request and job shapes follow together-py (src/together/types/fine_tuning_create_params.py,
-finetune_response.py, finetune_event.py): `training_type` {"type": "Lora", "lora_r", "lora_alpha", ...} or
-{"type": "Full"}, `training_method` {"method": "sft"}, n_epochs, learning_rate (an absolute rate, default 1e-5),
-batch_size (an integer or "max"), suffix (at most 40 characters), random_seed. Events have no ids: each
-carries a `hash`, timestamps are ISO strings, and the list comes oldest first in {"data": [...]}.
+Request and job shapes follow the SDK (lib/types/fine_tuning.py FinetuneRequest, types/finetune_response.py,
+finetune_event.py): `training_type` {"type": "Lora", "lora_r", "lora_alpha", ...} or {"type": "Full"},
+`training_method` {"method": "sft", "train_on_inputs"}, n_epochs (no "auto": the SDK's default is 1),
+learning_rate (absolute, default 1e-5), batch_size (an integer or "max"), suffix (at most 40 characters),
+random_seed, and the scheduler fields the SDK always sends. Events have no ids: each carries a `hash`, timestamps
+are ISO strings, and the list comes oldest first in {"data": [...]}.
 
 In simulated seconds a job is pending for 2, queued for 5, running for 40 (downloads, then training with an
 event per epoch), compressing for 5 and uploading for 5, then completed with `model_output_name`
-"distill-sandbox/<model>-<suffix>-<6 hex>". The training file is checked when the data is downloaded (the
-OpenAI sandbox's rules, with Together's minimum of one example, together-py lib/constants.py MIN_SAMPLES):
-a broken file ends the job in `error` with the reason in a `job_error` event, as Together reports it.
-`fail_jobs_with` makes every job fail that way halfway through training. A cancel is `cancel_requested` for
-2 simulated seconds, then `cancelled`. The output model is the naive Bayes of the OpenAI sandbox trained on
-the file, served once a dedicated endpoint runs it (sandbox/together/endpoints.py).
+"distill-sandbox/<model>-<suffix>-<6 hex>" and `model_object_id` (an "ml_" project model, what a v2 deployment
+serves). The training file is checked when the data is downloaded (the OpenAI sandbox's rules, with Together's
+minimum of one example, together-py lib/constants.py MIN_SAMPLES): a broken file ends the job in `error` with the
+reason in a `job_error` event, as Together reports it. `fail_jobs_with` makes every job fail that way halfway
+through training. A cancel is `cancel_requested` for 2 simulated seconds, then `cancelled`. The price estimate is
+Together's formula (epochs x training tokens + evals x validation tokens, at the size bracket's rate) with its
+$4.00 minimum (docs.together.ai/docs/fine-tuning/pricing).
 """
 
 from __future__ import annotations
@@ -31,11 +34,11 @@ from aiohttp import web
 
 from sandbox.openai.clock import JobClock
 from sandbox.openai.errors import APIError, bad_request, not_found
-from sandbox.openai.files import Files
 from sandbox.openai.naive_bayes import NaiveBayes
 from sandbox.openai.params import json_body, required_str
 from sandbox.openai.training_file import TrainingFileError, parse_training_file
-from sandbox.together.catalog import OWNER, TogetherCatalog, TogetherModel, iso
+from sandbox.together.catalog import MINIMUM_CHARGE_USD, OWNER, PROJECT_ID, TogetherCatalog, TogetherModel, iso
+from sandbox.together.files import TogetherFiles
 
 PENDING_SECONDS = 2.0
 QUEUED_SECONDS = 5.0
@@ -87,6 +90,7 @@ class Job:
     total_steps: int = 0
     token_count: int = 0
     classifier: NaiveBayes | None = None
+    model_object_id: str = field(default_factory=lambda: f"ml_{secrets.token_hex(10)}")
     failed_at: float | None = None
     cancel_requested_at: float | None = None
     cancelled_at: float | None = None
@@ -113,6 +117,11 @@ class Job:
     def visible_events(self, now: float) -> list[Event]:
         return [e for e in self.events if e.at <= now]
 
+    @property
+    def model_resource(self) -> str:
+        """The project model the completed job made (`projects/{project}/models/{model_object_id}`)."""
+        return f"projects/{PROJECT_ID}/models/{self.model_object_id}"
+
     def as_json(self, now: float) -> dict:
         status = self.status(now)
         steps = self.steps_completed(now)
@@ -131,6 +140,9 @@ class Job:
             "epochs_completed": steps * self.request["n_epochs"] // self.total_steps if self.total_steps else 0,
             "queue_depth": 0 if now >= self.queued_at else 1,
             "events": [],  # Together's job object can embed events; the list comes from /events here
+            **({"model_object_id": self.model_object_id, "model_object_name": self.output_name,
+                "adapter_object_id": f"ml_{hashlib.sha256(self.id.encode()).hexdigest()[:20]}"}
+               if status == "completed" else {}),
         }
 
 
@@ -141,13 +153,13 @@ def _positive_int(body: dict, name: str, default: int, low: int, high: int) -> i
     return value
 
 
-def checked_request(body: dict, model: TogetherModel, files: Files) -> dict[str, Any]:
+def checked_request(body: dict, model: TogetherModel, files: TogetherFiles) -> dict[str, Any]:
     """The create parameters with Together's defaults filled in; 400 naming the first one that is wrong."""
     limits = model.limits()
     required_str(body, "training_file")
     for param in ("training_file", "validation_file"):
         if body.get(param):
-            stored = files.get(str(body[param]), param)
+            stored = files.stored(str(body[param]), param)
             if stored.purpose != "fine-tune":
                 raise bad_request(f"File {stored.id} has purpose '{stored.purpose}'; upload it with purpose "
                                   "'fine-tune'.", param=param)
@@ -193,6 +205,10 @@ def checked_request(body: dict, model: TogetherModel, files: Files) -> dict[str,
     }
 
 
+def _tokens(content: bytes, model: str, param: str) -> int:
+    return sum(e.tokens for e in parse_training_file(content, model, min_examples=1, param=param))
+
+
 def _learn(training: bytes, validation: bytes | None, model: str) -> tuple[int, int, NaiveBayes]:
     """(examples, tokens per epoch, classifier), or TrainingFileError for the first broken rule."""
     examples = parse_training_file(training, model, min_examples=1)
@@ -202,7 +218,7 @@ def _learn(training: bytes, validation: bytes | None, model: str) -> tuple[int, 
 
 
 class FineTunes:
-    def __init__(self, files: Files, catalog: TogetherCatalog, clock: JobClock,
+    def __init__(self, files: TogetherFiles, catalog: TogetherCatalog, clock: JobClock,
                  fail_jobs_with: str | None = None) -> None:
         self.files = files
         self.catalog = catalog
@@ -212,6 +228,7 @@ class FineTunes:
 
     def routes(self) -> list[web.RouteDef]:
         return [
+            web.post("/v1/fine-tunes/estimate-price", self.estimate_price),
             web.post("/v1/fine-tunes", self.create),
             web.get("/v1/fine-tunes", self.list),
             web.get("/v1/fine-tunes/{job_id}", self.retrieve),
@@ -219,10 +236,11 @@ class FineTunes:
             web.post("/v1/fine-tunes/{job_id}/cancel", self.cancel),
         ]
 
-    def completed(self, output_name: str) -> Job | None:
-        """The completed job whose output model is `output_name`."""
+    def completed(self, model_resource: str) -> Job | None:
+        """The completed job that made the project model `model_resource` (a revision suffix is ignored)."""
         now = self.clock.now()
-        return next((j for j in self._jobs.values() if j.output_name == output_name and j.status(now) == "completed"),
+        wanted = model_resource.split("/revisions/", 1)[0]
+        return next((j for j in self._jobs.values() if j.model_resource == wanted and j.status(now) == "completed"),
                     None)
 
     def _job(self, request: web.Request) -> Job:
@@ -235,8 +253,9 @@ class FineTunes:
         body = await json_body(request)
         model = self.catalog.trainable(required_str(body, "model"))
         params = checked_request(body, model, self.files)
-        training = self.files.get(params["training_file"]).content
-        validation = self.files.get(params["validation_file"]).content if params["validation_file"] else None
+        training = self.files.content(params["training_file"])
+        validation = self.files.content(params["validation_file"], "validation_file") if params["validation_file"] \
+            else None
         try:
             learned: tuple[int, int, NaiveBayes] | TrainingFileError = await asyncio.to_thread(
                 _learn, training, validation, model.id)
@@ -246,6 +265,29 @@ class FineTunes:
         self._plan(job, learned)
         self._jobs[job.id] = job
         return web.json_response(job.as_json(self.clock.now()))
+
+    async def estimate_price(self, request: web.Request) -> web.Response:
+        """Together's formula on the files' tokens, with the minimum charge; what `fine_tuning.create` asks first."""
+        body = await json_body(request)
+        model = self.catalog.trainable(required_str(body, "model"))
+        epochs = _positive_int(body, "n_epochs", 1, 1, model.limits()["max_num_epochs"])
+        evals = _positive_int(body, "n_evals", 0, 0, model.limits()["max_num_evals"])
+        full = (body.get("training_type") or {}).get("type") == "Full"
+        try:
+            train = await asyncio.to_thread(_tokens, self.files.content(required_str(body, "training_file")),
+                                            model.id, "training_file")
+            validation = await asyncio.to_thread(_tokens, self.files.content(body["validation_file"],
+                                                                             "validation_file"),
+                                                 model.id, "validation_file") if body.get("validation_file") else 0
+        except TrainingFileError as exc:
+            reason = "train_file_invalid" if exc.param == "training_file" else "eval_file_invalid"
+            return web.json_response({"estimation_available": False, "unavailable_reason": reason})
+        trained = epochs * train + evals * validation
+        price = max(MINIMUM_CHARGE_USD, trained * model.usd_per_1m_trained(full) / 1_000_000)
+        return web.json_response({"estimation_available": True, "allowed_to_proceed": True,
+                                  "estimated_total_price": round(price, 6),
+                                  "estimated_train_token_count": epochs * train,
+                                  "estimated_eval_token_count": evals * validation, "user_limit": 1000.0})
 
     def _schedule(self, model: TogetherModel, params: dict[str, Any]) -> Job:
         later = self.clock.later

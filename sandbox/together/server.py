@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -17,9 +18,9 @@ from sandbox.openai.ids import request_id
 from sandbox.openai.ratelimit import RateLimiter
 from sandbox.openai.requestlog import RECORD_KEY, RequestLog, RequestRecord
 from sandbox.serving import serve
-from sandbox.together.catalog import TogetherCatalog
-from sandbox.together.endpoints import Endpoints
-from sandbox.together.files import TogetherFiles
+from sandbox.together.catalog import PROJECT_ID, PROJECT_SLUG, TogetherCatalog
+from sandbox.together.deployments import Deployments
+from sandbox.together.files import UPLOAD_PATH, TogetherFiles
 from sandbox.together.finetunes import FineTunes
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -30,41 +31,57 @@ class TogetherSandbox:
     """A Together-shaped API on 127.0.0.1 for tests and the shell. See sandbox/together/__init__.py."""
 
     def __init__(self, api_key: str = "together-sandbox-key", seed: int = 0, clock_speed: float = 1.0,
-                 fail_jobs_with: str | None = None, clock: Clock | None = None) -> None:
+                 fail_jobs_with: str | None = None, fail_deployments_with: str | None = None,
+                 clock: Clock | None = None) -> None:
         self.api_key = api_key
         self.requests = RequestLog()
         self.clock = JobClock(clock_speed, clock)
         self.faults = Faults(seed)
-        files = Files(self.clock)
-        self.catalog = TogetherCatalog(deployed=lambda: self.endpoints.deployed(),
-                                       used=lambda model: self.endpoints.touch(model), today=self.clock.today)
-        self.fine_tunes = FineTunes(files, self.catalog, self.clock, fail_jobs_with)
-        self.endpoints = Endpoints(self.fine_tunes, self.clock)
-        self.files = TogetherFiles(files)
+        self.files = TogetherFiles(Files(self.clock), secret=secrets.token_hex(16))
+        self.catalog = TogetherCatalog(routed=lambda model: self.deployments.routed(model), today=self.clock.today)
+        self.fine_tunes = FineTunes(self.files, self.catalog, self.clock, fail_jobs_with)
+        self.deployments = Deployments(self.fine_tunes, self.catalog, self.clock, fail_deployments_with)
         self.completions = Completions(ChatEngine(self.catalog, self.clock, seed), RateLimiter())
         self.url: str | None = None
         self._runner: web.AppRunner | None = None
 
-    def inject(self, path_prefix: str, status: int = 500, count: int = 1) -> None:
-        """Answer the next `count` requests under `path_prefix` with HTTP `status` (429, 500 or 503)."""
-        self.faults.inject(path_prefix, status, count)
+    @property
+    def v1_url(self) -> str:
+        """The OpenAI-compatible base URL (ending in /v1), for an OpenAI client of its chat completions."""
+        assert self.url is not None, "start the sandbox first"
+        return f"{self.url}/v1"
+
+    def inject(self, path_prefix: str, status: int = 500, count: int = 1, method: str | None = None,
+               retry_after: float = 1) -> None:
+        """Answer the next `count` requests under `path_prefix` (of `method`, or any) with HTTP 429 (with
+        `retry-after`), 500 or 503."""
+        self.faults.inject(path_prefix, status, count, retry_after=retry_after, method=method)
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self._middleware], client_max_size=_MAX_UPLOAD_BYTES)
-        app.add_routes([*self.files.routes(), *self.fine_tunes.routes(), *self.endpoints.routes(),
-                        *self.catalog.routes(self.endpoints.parent_of), *self.completions.routes()])
+        app.add_routes([*self.files.routes(), *self.fine_tunes.routes(), *self.deployments.routes(),
+                        *self.catalog.routes(self.deployments.base_of), *self.completions.routes(),
+                        web.get("/v3/whoami", self._whoami)])
         return app
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        """Serve on host:port (0 = a free port) and return the base URL, ending in /v1."""
-        self._runner, root = await serve(self.app(), host, port)
-        self.url = f"{root}/v1"
+        """Serve on host:port (0 = a free port) and return the base URL, like https://api.together.ai (no /v1:
+        together-py 3.x puts the version in each path)."""
+        self._runner, self.url = await serve(self.app(), host, port)
         return self.url
 
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+    async def _whoami(self, request: web.Request) -> web.Response:
+        """GET /v3/whoami for a project API key (together-py 3.1.1 types/whoami_project_api_key.py)."""
+        return web.json_response({
+            "type": "project_api_key", "api_key": {"id": "key_sandbox"},
+            "organization": {"id": "org_sandbox", "name": "distill-bot sandbox"},
+            "project": {"id": PROJECT_ID, "name": "distill-bot sandbox", "slug": PROJECT_SLUG},
+        })
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -77,13 +94,14 @@ class TogetherSandbox:
         return response
 
     async def _answer(self, request: web.Request, handler: Handler, record: RequestRecord) -> web.StreamResponse:
-        self._authorize(request)
+        if not request.path.startswith(UPLOAD_PATH):  # a signed upload URL carries its own authorization
+            self._authorize(request)
         injection = self.faults.take_injection(request.path, request.method)
         if injection is not None:
             record.fault = f"injected {injection.outcome}"
             raise server_error(int(injection.outcome)) if injection.outcome != 429 else APIError(
                 429, "Rate limit reached (injected by the sandbox).", type="rate_limit_exceeded",
-                headers={"retry-after": "1"})
+                headers={"retry-after": f"{injection.retry_after:g}"})
         return await handler(request)
 
     def _authorize(self, request: web.Request) -> None:
