@@ -2,7 +2,7 @@
 
 Random faults draw from one `random.Random(seed)` in request order, so a test that sends the same requests in
 the same order sees the same faults. An injection answers the next `count` requests whose path starts with
-`path_prefix` instead of the real handler: 429 (with retry-after), 500, 503, "malformed" (HTTP 200 whose
+`path_prefix` (or, for a prefix ending in "$", is exactly the path before it) instead of the real handler: 429 (with retry-after), 500, 503, "malformed" (HTTP 200 whose
 body is cut-off JSON) or "timeout" (the connection is held until the client gives up or the sandbox stops).
 "lost" is the one that does run the handler: the request takes effect, then its answer is replaced by a 502,
 as when a gateway drops the reply of a call that went through.
@@ -55,7 +55,9 @@ class Faults:
 
     def take_injection(self, path: str, method: str) -> Injection | None:
         for injection in self._injections:
-            if path.startswith(injection.path_prefix) and injection.method in (None, method):
+            prefix = injection.path_prefix
+            matches = path == prefix[:-1] if prefix.endswith("$") else path.startswith(prefix)
+            if matches and injection.method in (None, method):
                 injection.remaining -= 1
                 if injection.remaining == 0:
                     self._injections.remove(injection)

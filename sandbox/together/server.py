@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import secrets
 from collections.abc import Awaitable, Callable
 
@@ -51,11 +52,12 @@ class TogetherSandbox:
         assert self.url is not None, "start the sandbox first"
         return f"{self.url}/v1"
 
-    def inject(self, path_prefix: str, status: int = 500, count: int = 1, method: str | None = None,
+    def inject(self, path_prefix: str, outcome: int | str = 500, count: int = 1, method: str | None = None,
                retry_after: float = 1) -> None:
         """Answer the next `count` requests under `path_prefix` (of `method`, or any) with HTTP 429 (with
-        `retry-after`), 500 or 503."""
-        self.faults.inject(path_prefix, status, count, retry_after=retry_after, method=method)
+        `retry-after` and `retry-after-ms`), 500 or 503; or "lost": carry the request out, then answer 502, as when
+        a gateway drops the reply of a call that went through."""
+        self.faults.inject(path_prefix, outcome, count, retry_after=retry_after, method=method)
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self._middleware], client_max_size=_MAX_UPLOAD_BYTES)
@@ -99,9 +101,15 @@ class TogetherSandbox:
         injection = self.faults.take_injection(request.path, request.method)
         if injection is not None:
             record.fault = f"injected {injection.outcome}"
-            raise server_error(int(injection.outcome)) if injection.outcome != 429 else APIError(
-                429, "Rate limit reached (injected by the sandbox).", type="rate_limit_exceeded",
-                headers={"retry-after": f"{injection.retry_after:g}"})
+            if injection.outcome == "lost":
+                await handler(request)
+                raise server_error(502)
+            if injection.outcome == 429:
+                wait = injection.retry_after
+                raise APIError(429, "Rate limit reached (injected by the sandbox).", type="rate_limit_exceeded",
+                               headers={"retry-after": str(max(1, math.ceil(wait))),
+                                        "retry-after-ms": str(math.ceil(wait * 1000))})
+            raise server_error(int(injection.outcome))
         return await handler(request)
 
     def _authorize(self, request: web.Request) -> None:
