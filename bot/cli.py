@@ -89,7 +89,7 @@ COMMANDS: list[Command] = [
     Command("sandbox", "Serve the local OpenAI, Together and Slack stand-ins on 127.0.0.1 until interrupted.",
             "distill-bot sandbox --tpm gpt-4o=30000 --fault-rate 0.1",
             _lazy("sandbox.cli", "configure"), _lazy("sandbox.cli", "run")),
-    Command("shell", "Drive the real app from a terminal against local Slack and OpenAI stand-ins.",
+    Command("shell", "Drive the real app from a terminal against local Slack, OpenAI and Together stand-ins.",
             "distill-bot shell --script session.distill --transcript calls.jsonl",
             _lazy("sandbox.shell.cli", "configure"), _lazy("sandbox.shell.cli", "run")),
     Command("demo", "Run a whole distillation of the bundled IT-tickets CSV in the shell, start to finish.",

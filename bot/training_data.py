@@ -134,7 +134,7 @@ class TrainingData:
 
 
 async def training_data_for_run(storage: Storage, run_id: int, spec: RunSpec, prepared: PreparedRun,
-                                prices: PriceTable, trainer: Trainer, billing: Billing) -> TrainingData:
+                                prices: PriceTable, trainer: Trainer, billing: Billing | None = None) -> TrainingData:
     """The files for the run from the teacher answers stored so far (built off the event loop)."""
     answers = await storage.completions.for_run(run_id, role=TEACHER)
     return await asyncio.to_thread(build_training_data, spec, prepared, answers, prices, trainer, billing)

@@ -45,7 +45,8 @@ async def serve(args: argparse.Namespace) -> None:
     together_url = await together.start(host=args.host, port=args.together_port)
     slack_url = await slack.start(host=args.host, port=args.slack_port)
     print(f"OpenAI sandbox: {openai_url}  (API key {openai.api_key})", flush=True)
-    print(f"Together sandbox: {together_url}  (API key {together.api_key})", flush=True)
+    print(f"Together sandbox: {together_url}  (API key {together.api_key}; TOGETHER_BASE_URL, without /v1 as "
+          "together-py 3.x wants it)", flush=True)
     print(f"Slack sandbox:  {slack_url}  (bot token {slack.bot_token}, signing secret {slack.signing_secret})",
           flush=True)
     print("These are local stand-ins with made-up credentials. Press Ctrl-C to stop.", flush=True)

@@ -94,6 +94,10 @@ def slack_client(slack_sandbox):
 
 
 TOGETHER_API_KEY = "together-sandbox-key"
+# New runs train at Together by default (issue 14). Tests that drive whole runs against the OpenAI sandbox alone set
+# its trainer and a student it fine-tunes; the Together runs (tests/handlers/test_distillation_together.py, the
+# shell and the demo) start Together's stand-in.
+OPENAI_TRAINER_ENV = {"DISTILL_TRAINER": "openai", "DISTILL_STUDENT_MODEL": "gpt-4o-mini-2024-07-18"}
 
 
 @pytest.fixture

@@ -10,7 +10,9 @@ from bot.logs import RedactingFilter
 def test_defaults_match_the_documented_ones():
     settings = Settings.from_env({})
     assert settings.teacher_model == "gpt-4o"
-    assert settings.student_model == "gpt-4o-mini-2024-07-18"
+    # OpenAI takes no new fine-tuning jobs after 2027-01-06: a new run trains a student Together fine-tunes and serves.
+    assert (settings.student_model, settings.trainer) == ("Qwen/Qwen3.5-9B", "together")
+    assert (settings.together_base_url, settings.together_project_id) == ("https://api.together.ai", None)
     assert str(settings.db_path) == "distill.db"
     assert (settings.min_approvals, settings.allow_self_approval, settings.auto_approve_micro_usd) == (1, False, 0)
     assert (settings.poll_seconds, settings.max_csv_mb) == (30.0, 100)
@@ -30,6 +32,9 @@ def test_defaults_match_the_documented_ones():
         ("OPENAI_BASE_URL", "api.openai.com", "http(s) URL"),
         ("DISTILL_MAX_CSV_MB", "1.5", "whole number"),
         ("LOG_LEVEL", "loud", "DEBUG, INFO"),
+        ("DISTILL_TRAINER", "colab", "one of together, openai"),
+        ("TOGETHER_PROJECT_ID", "proj abc", "Together project ID"),
+        ("TOGETHER_BASE_URL", "api.together.ai", "http(s) URL"),
     ],
 )
 def test_a_bad_value_names_the_variable_and_the_problem(name, value, says):
@@ -51,6 +56,16 @@ def test_values_are_parsed():
     assert settings.auto_approve_micro_usd == 2_500_000
     assert settings.allow_self_approval is True
     assert settings.openai_base_url == "http://127.0.0.1:9/v1"
+
+
+@pytest.mark.parametrize("given", ["https://api.together.xyz/v1", "https://api.together.xyz/v1/",
+                                   "https://api.together.xyz"])
+def test_a_together_base_url_ending_in_v1_is_taken_without_it(given):
+    # together-py 3.x puts /v1, /v2 or /v3 in each path: the 2.x-style URL (and the old default) would double it.
+    settings = Settings.from_env({"TOGETHER_BASE_URL": given, "TOGETHER_PROJECT_ID": "proj_abc",
+                                  "DISTILL_TRAINER": "OpenAI"})
+    assert (settings.together_base_url, settings.together_project_id, settings.trainer) == (
+        "https://api.together.xyz", "proj_abc", "openai")
 
 
 def test_secrets_never_show_in_repr_or_errors():

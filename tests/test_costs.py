@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from decimal import Decimal
 from pathlib import Path
@@ -25,6 +26,7 @@ from bot.prompts import build_messages, response_format, training_example
 from bot.spec import RunSpec
 from bot.splits import prepare
 from bot.tokens import get_encoding
+from bot.trainers import billing_for
 
 TEMPLATE = Path(__file__).parent / "data" / "cookbook_wine_template.txt"
 COLUMNS = ["text", "category"]
@@ -32,8 +34,10 @@ TICKETS = {"Billing": "facture débitée deux fois 💳", "Network": "le VPN cou
            "Access": "compte bloqué 🔒"}
 ROWS = {i: {"text": f"Ticket {i}: {TICKETS[label]}", "category": label}
         for i, label in enumerate(["Billing", "Network", "Access"] * 40)}
+# OpenAI's trainer and student (new runs default to Together, tested at the end of this file).
+OPENAI = {"trainer": "openai", "student": "gpt-4o-mini-2024-07-18"}
 SPEC = RunSpec(label="category", system="Sort IT tickets.", template="{text}\nOne of: {choices}",
-               train_size=60, eval_size=30, validation_size=10)
+               train_size=60, eval_size=30, validation_size=10, **OPENAI)
 
 
 @pytest.fixture(scope="module")
@@ -207,7 +211,7 @@ def test_fixed_epochs_batch_mode_and_a_teacher_with_another_tokenizer(tmp_path):
 
 def test_without_a_label_completions_assume_the_longest_choice(prices):
     spec = RunSpec(template="{text}", choices=("Billing", "Network", "Hardware and peripherals"), train_size=60,
-                   eval_size=30)
+                   eval_size=30, **OPENAI)
     quote = estimate(prepare(spec, COLUMNS, ROWS), spec, prices)
     teacher = quote.stage("collect").lines[0]
     assert teacher.completion_tokens == 90 * answer_tokens("Hardware and peripherals", "gpt-4o")
@@ -257,7 +261,7 @@ def test_the_cookbook_estimate_for_500_rows_is_reproduced_within_3_percent(share
     loaded = load_csv((shared_dir / "data" / "wine-reviews-france.csv").read_bytes(),
                       filename="wine-reviews-france.csv", max_bytes=1 << 30, max_rows=10**6)
     spec = RunSpec(label="variety", template=TEMPLATE.read_text(encoding="utf-8"), choices=tuple(choices),
-                   train_size=450, eval_size=50)
+                   train_size=450, eval_size=50, **OPENAI)
     prepared = prepare(spec, loaded.columns, loaded.rows_by_index())
     rows = [*prepared.train, *prepared.eval]
     counted = user_prompt_tokens(prepared, rows, "gpt-4o")
@@ -269,3 +273,39 @@ def test_the_cookbook_estimate_for_500_rows_is_reproduced_within_3_percent(share
     teacher = estimate(prepared, spec, prices).stage("collect").lines[0]
     assert teacher.prompt_tokens == int(counted.sum()) + 500 * count_chat_tokens(build_messages(spec, ""), "gpt-4o")
     assert rows[0].user_prompt.startswith("\n    Based on this wine review, guess the grape variety:\n")
+
+
+# --- a Together run (the default trainer) -------------------------------------------------------------------------
+
+TOGETHER_SPEC = RunSpec(label="category", system="Sort IT tickets.", template="{text}\nOne of: {choices}",
+                        train_size=60, eval_size=30)
+
+
+def test_a_together_estimate_prices_the_deployment_once_in_the_evaluate_stage_and_togethers_epochs(prices):
+    prepared = prepare(TOGETHER_SPEC, COLUMNS, ROWS)
+    billing = billing_for("together", TOGETHER_SPEC.student)
+    quote = estimate(prepared, TOGETHER_SPEC, prices, billing)
+    distilled, hosting = quote.stage("evaluate").lines
+    assert (distilled.model, distilled.cost_micro_usd) == ("ft:Qwen/Qwen3.5-9B", 0)  # no per-token price
+    # 10 minutes to provision, 1 for 30 requests at 120 a minute, 1 to stop: 12 minutes of one H100 at $3.99/h.
+    assert (hosting.role, hosting.model, hosting.minutes, hosting.cost_micro_usd) == (
+        "hosting", "1xnvidia-h100-80gb", 12, 798_000)
+    assert hosting.batch_cost_micro_usd == hosting.cost_micro_usd  # hardware minutes have no Batch discount
+    assert quote.stage("evaluate").cost_micro_usd == 798_000
+    train = quote.stage("train")
+    # No "auto" at Together: the bot sends the epochs of its rule, and the stage's maximum is exactly that, at least
+    # the $4.00 minimum charge per job (this file's tokens cost cents).
+    assert (train.epochs, train.epochs_range, train.max_cost_micro_usd) == (default_epochs(60), None, None)
+    assert train.cost_micro_usd == train.upper_cost_micro_usd == 4_000_000
+    notes = "\n".join(quote.notes)
+    assert f"the bot sends n_epochs={default_epochs(60)}" in notes and "expected to pick" not in notes
+    assert "at least $4.00 per job" in notes and notes.count("dedicated deployment (1xnvidia-h100-80gb") == 1
+    assert quote.prices["dedicated:1xnvidia-h100-80gb"]["usd_per_hour"] == "3.99"
+    dearer = dataclasses.replace(billing, hosting=dataclasses.replace(billing.hosting, usd_per_hour=Decimal("5.49")))
+    assert estimate(prepared, TOGETHER_SPEC, prices, dearer).quote_hash != quote.quote_hash  # approvals bind to it
+
+
+def test_an_estimate_refuses_billing_meant_for_another_trainer(prices):
+    prepared = prepare(TOGETHER_SPEC, COLUMNS, ROWS)
+    with pytest.raises(ValueError, match="billing of trainer 'openai' given for a run trained at 'together'"):
+        estimate(prepared, TOGETHER_SPEC, prices)

@@ -20,7 +20,7 @@ from bot.spec import RunSpec
 from storage import Storage
 
 ROOT = Path(__file__).resolve().parents[1]
-SPEC = RunSpec(label="category", train_size=60, eval_size=30)
+SPEC = RunSpec(label="category", train_size=60, eval_size=30, trainer="openai", student="gpt-4o-mini-2024-07-18")
 LIMITS = (10 * 1024 * 1024, 10_000)  # max bytes, max rows
 
 

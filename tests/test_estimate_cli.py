@@ -23,8 +23,8 @@ def write_tickets(path: Path) -> Path:
 
 def test_the_table_shows_each_stage_the_rows_and_the_totals(tmp_path, capsys):
     csv = write_tickets(tmp_path / "tickets.csv")
-    assert main(["estimate", str(csv), "--label", "category", "--train", "60", "--eval", "20",
-                 "--system", "Sort IT tickets."]) == 0
+    assert main(["estimate", str(csv), "--label", "category", "--train", "60", "--eval", "20", "--system",
+                 "Sort IT tickets.", "--trainer", "openai", "--student", "gpt-4o-mini-2024-07-18"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("tickets.csv: 92 rows; train 60, eval 20; left out 2 (rare_label: 2)\n")
     table = out.split("\n\n")[1].splitlines()
@@ -39,12 +39,30 @@ def test_the_table_shows_each_stage_the_rows_and_the_totals(tmp_path, capsys):
     assert "price gpt-4o: as of 2026-11-22, https://developers.openai.com/api/docs/pricing" in out
 
 
+def test_by_default_the_student_trains_at_together_and_its_deployment_is_priced_in_the_evaluate_stage(tmp_path,
+                                                                                                      capsys):
+    csv = write_tickets(tmp_path / "tickets.csv")
+    assert main(["estimate", str(csv), "--label", "category", "--train", "60", "--eval", "20"]) == 0
+    out = capsys.readouterr().out
+    table = out.split("\n\n")[1].splitlines()
+    assert [line.split()[:4] for line in table[1:6]] == [
+        ["collect", "teacher", "gpt-4o", "80"], ["collect", "student", "Qwen/Qwen3.5-9B", "20"],
+        ["train", "student", "Qwen/Qwen3.5-9B", "60"], ["evaluate", "distilled", "ft:Qwen/Qwen3.5-9B", "20"],
+        ["evaluate", "hosting", "1xnvidia-h100-80gb", "20"]]
+    # Together's $4.00 minimum for the job; 10 + 1 + 1 minutes of one H100 at $3.99 an hour for the eval.
+    assert table[3].split()[-2:] == ["$4.00", "$4.00"] and table[5].split()[-2:] == ["$0.80", "$0.80"]
+    assert "epochs=auto: Together has no automatic choice of epochs, so the bot sends n_epochs=3" in out
+    assert "OpenAI" not in out and "expected to pick" not in out
+    assert "= 12 minutes, $0.80" in out and "price dedicated:1xnvidia-h100-80gb: as of 2026-09-09" in out
+
+
 def test_json_has_tokens_and_usd_per_stage_and_in_total_and_the_rows_left_out(tmp_path, capsys):
     csv = write_tickets(tmp_path / "tickets.csv")
     choices = tmp_path / "choices.txt"
     choices.write_text("Billing\nNetwork\n")
     assert main(["estimate", str(csv), "--label", "category", "--train", "40", "--eval", "10", "--choices-file",
-                 str(choices), "--teacher", "gpt-4.1", "--student", "gpt-4.1-nano-2025-04-14", "--json"]) == 0
+                 str(choices), "--teacher", "gpt-4.1", "--student", "gpt-4.1-nano-2025-04-14", "--trainer", "openai",
+                 "--json"]) == 0
     quote = json.loads(capsys.readouterr().out)
     assert [s["name"] for s in quote["stages"]] == ["collect", "train", "evaluate"]
     assert quote["stages"][0]["lines"][0]["model"] == "gpt-4.1" and quote["stages"][2]["lines"][0]["model"] == \
@@ -69,7 +87,12 @@ def test_bad_input_exits_non_zero_with_the_message_the_bot_would_post(tmp_path):
     cases = [
         (["--label", "categroy"], "error: Label column 'categroy' not found. Columns: text, category. Did you mean"),
         (["--label", "category", "--train", "five"], "train: expected a whole number >= 10, got 'five'"),
-        (["--label", "category", "--student", "gpt-4o"], "no training price for gpt-4o"),
+        (["--label", "category", "--student", "gpt-4o", "--trainer", "openai"], "no training price for gpt-4o"),
+        (["--label", "category", "--student", "gpt-4o"], "knows no Together student called gpt-4o. Students it "
+                                                         "fine-tunes and serves: Qwen/Qwen3.5-9B"),
+        (["--label", "category", "--student", "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference"],
+         "names no dedicated hardware that serves its fine-tunes"),
+        (["--label", "category", "--trainer", "colab"], "trainer: expected one of together, openai"),
     ]
     for extra, expected in cases:
         result = subprocess.run([sys.executable, "-m", "bot", "estimate", str(csv), *extra], capture_output=True,

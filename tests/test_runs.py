@@ -29,6 +29,7 @@ from bot.provider import ChatProvider
 from bot.ratelimit import RateLimiters
 from bot.runs import RunService
 from tests.collect_helpers import paid_per_prompt
+from tests.conftest import OPENAI_TRAINER_ENV
 
 
 class RecordingNotifier:
@@ -72,7 +73,7 @@ async def service_for(storage, openai_sandbox, tmp_path, clock):
     def make(**env):
         settings = Settings.from_env({"DISTILL_APPROVERS": "U0ALICE,U0BOB,U0CAROL", "OPENAI_API_KEY": "sk-sandbox",
                                      "OPENAI_BASE_URL": openai_sandbox.url,
-                                     "DISTILL_DATA_DIR": str(tmp_path / "data"), **env})
+                                     "DISTILL_DATA_DIR": str(tmp_path / "data"), **OPENAI_TRAINER_ENV, **env})
         provider = ChatProvider(base_url=openai_sandbox.url, api_key="sk-sandbox")
         collector = Collector(storage, provider, PriceTable.load(),
                               RateLimiters(requests_per_minute=10_000, tokens_per_minute=10_000_000))

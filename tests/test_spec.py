@@ -70,7 +70,7 @@ def test_none_auto_and_default_reset_optional_settings():
         ({"batch_size": "0"}, "batch_size: expected a whole number from 1 to 256, got 0"),
         ({"lr": "-1"}, "lr: expected auto or a number > 0"),
         ({"mode": "fast"}, "mode: expected one of live, batch, got 'fast'"),
-        ({"trainer": "hf"}, "trainer: expected one of openai, together"),
+        ({"trainer": "hf"}, "trainer: expected one of together, openai"),
         ({"training_data": "some"}, "training_data: expected one of all, match_gold"),
         ({"budget": "lots"}, "budget: expected an amount in US dollars such as 5 or 2.50, got 'lots'"),
         ({"teacher": "gpt 4o"}, "teacher: expected a model name such as gpt-4o"),

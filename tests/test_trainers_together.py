@@ -320,7 +320,7 @@ async def test_the_quote_explains_togethers_formula_its_minimum_and_the_live_har
         dataclasses.replace(billing, hosting=dataclasses.replace(hosting, as_of="", source=""))
     with pytest.raises(PriceError, match="does not know how big"):
         trainer.training_cost("Qwen/Qwen3-999B", 1, 1)
-    with pytest.raises(PriceError, match="names no dedicated hardware .* Students it fine-tunes and serves: Qwen"):
+    with pytest.raises(PriceError, match=r"names no dedicated hardware .* Students it fine-tunes and serves: Qwen"):
         billing_for("together", "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference")
     await trainer.close()
 

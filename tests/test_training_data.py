@@ -31,7 +31,7 @@ from tests.collect_helpers import CHOICES, SYSTEM, ticket_texts
 
 STUDENT = "gpt-4o-mini-2024-07-18"
 SPEC = RunSpec(label="category", template="{text}\nAnswer with one of: {choices}.", system=SYSTEM, min_per_label=1,
-               train_size=24, eval_size=8, validation_size=4, teacher="gpt-4o", student=STUDENT)
+               train_size=24, eval_size=8, validation_size=4, teacher="gpt-4o", student=STUDENT, trainer="openai")
 
 
 def dataset(count: int = 32) -> dict[int, dict[str, str]]:

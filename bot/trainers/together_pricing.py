@@ -130,13 +130,19 @@ class TogetherPrices:
     def hosting(self, student: str) -> Hosting:
         """The eval's dedicated deployment for a fine-tune of `student`: the cheapest hardware it runs on."""
         offered = self.hardware.get(student) or []
+        serving = f"Students it fine-tunes and serves: {', '.join(self.hostable()) or 'none listed'}."
+        if not offered and student not in self.billion_params:
+            raise PriceError(
+                f"The price table knows no Together student called {student}. {serving} Pick one (student=...), or "
+                "train at OpenAI (trainer=openai)."
+            )
         if not offered:
             example = json.dumps({"together": {"dedicated": {"hardware": {student: ["1xnvidia-h100-80gb"]}}}})
             raise PriceError(
                 f"Together fine-tunes {student}, but the price table names no dedicated hardware that serves its "
                 "fine-tunes, and the eval needs one (serverless LoRA is discontinued; some models can be fine-tuned "
-                f"but not deployed). Students it fine-tunes and serves: {', '.join(self.hostable()) or 'none listed'}."
-                f" Pick one (student=...), or add its hardware through DISTILL_PRICES: {example}."
+                f"but not deployed). {serving} Pick one (student=...), or add its hardware through DISTILL_PRICES: "
+                f"{example}."
             )
         return self.hosting_on(offered)
 

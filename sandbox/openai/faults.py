@@ -2,8 +2,9 @@
 
 Random faults draw from one `random.Random(seed)` in request order, so a test that sends the same requests in
 the same order sees the same faults. An injection answers the next `count` requests whose path starts with
-`path_prefix` (or, for a prefix ending in "$", is exactly the path before it) instead of the real handler: 429 (with retry-after), 500, 503, "malformed" (HTTP 200 whose
-body is cut-off JSON) or "timeout" (the connection is held until the client gives up or the sandbox stops).
+`path_prefix` (or, for a prefix ending in "$", is exactly the path before it) instead of the real handler: 429
+(with retry-after), 500, 503, "malformed" (HTTP 200 whose body is cut-off JSON) or "timeout" (the connection is
+held until the client gives up or the sandbox stops).
 "lost" is the one that does run the handler: the request takes effect, then its answer is replaced by a 502,
 as when a gateway drops the reply of a call that went through.
 """

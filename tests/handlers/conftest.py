@@ -17,7 +17,7 @@ from bot.config import Settings
 from bot.examples import TICKETS_CSV
 from handlers.wiring import Bot, build_bot
 from sandbox.slack import AppReply, SlackDriver, SlackSandbox
-from tests.conftest import SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET
+from tests.conftest import OPENAI_TRAINER_ENV, SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET
 
 CHANNEL = "C0GENERAL"
 
@@ -91,7 +91,7 @@ async def make_bot(tmp_path, slack_sandbox, openai_sandbox, clock):
             "SLACK_BOT_TOKEN": SLACK_BOT_TOKEN, "SLACK_SIGNING_SECRET": SLACK_SIGNING_SECRET,
             "OPENAI_API_KEY": "sk-sandbox", "OPENAI_BASE_URL": openai_sandbox.url,
             "DISTILL_DB": str(tmp_path / f"distill-{len(started)}.db"), "DISTILL_DATA_DIR": str(tmp_path / "data"),
-            "DISTILL_APPROVERS": "U0ALICE,U0BOB,U0CAROL", **env,
+            "DISTILL_APPROVERS": "U0ALICE,U0BOB,U0CAROL", **OPENAI_TRAINER_ENV, **env,
         })
         bot = await build_bot(settings, slack_api_url=slack_sandbox.api_url, clock=clock,
                               card_interval=card_interval)

@@ -19,6 +19,7 @@ from typing import Any
 
 from sandbox.openai import OpenAISandbox
 from sandbox.slack import SlackDriver, SlackSandbox
+from tests.conftest import OPENAI_TRAINER_ENV
 from tests.handlers.conftest import CHANNEL, thread_texts
 from tests.reliability.bot_process import BotProcess
 
@@ -58,7 +59,7 @@ class World:
         base = {"SLACK_BOT_TOKEN": slack.bot_token, "SLACK_SIGNING_SECRET": slack.signing_secret,
                 "OPENAI_API_KEY": openai.api_key, "OPENAI_BASE_URL": str(openai.url),
                 "DISTILL_DB": str(folder / "distill.db"), "DISTILL_DATA_DIR": str(folder / "data"),
-                "DISTILL_APPROVERS": "U0ALICE,U0BOB", "LOG_LEVEL": "INFO"}
+                "DISTILL_APPROVERS": "U0ALICE,U0BOB", "LOG_LEVEL": "INFO", **OPENAI_TRAINER_ENV}
         return cls(slack, openai, folder, {**base, **env})
 
     def bot(self) -> BotProcess:

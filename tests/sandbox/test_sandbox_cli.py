@@ -21,7 +21,7 @@ async def test_the_sandbox_command_serves_openai_together_and_slack_until_interr
         openai_line = (await asyncio.wait_for(process.stdout.readline(), 60)).decode()
         together_line = (await asyncio.wait_for(process.stdout.readline(), 60)).decode()
         slack_line = (await asyncio.wait_for(process.stdout.readline(), 60)).decode()
-        together_url, together_key = re.search(r"(http://127\.0\.0\.1:\d+/v1)\s+\(API key (\S+)\)",
+        together_url, together_key = re.search(r"(http://127\.0\.0\.1:\d+)\s+\(API key ([^;)]+)[;)]",
                                                together_line).groups()
         openai_url, key = re.search(r"(http://127\.0\.0\.1:\d+/v1)\s+\(API key (\S+)\)", openai_line).groups()
         slack_url, token = re.search(r"(http://127\.0\.0\.1:\d+/api/)\s+\(bot token ([^,]+),", slack_line).groups()
@@ -30,8 +30,10 @@ async def test_the_sandbox_command_serves_openai_together_and_slack_until_interr
             models = [m.id async for m in client.models.list()]
             assert "gpt-4o" in models
         async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {together_key}"}) as session:
-            async with session.get(f"{together_url}/models") as response:  # Together answers a bare JSON list
+            async with session.get(f"{together_url}/v1/models") as response:  # Together answers a bare JSON list
                 assert response.status == 200 and await response.json()
+            async with session.get(f"{together_url}/v3/whoami") as response:  # the SDK's paths carry their version
+                assert (await response.json())["project"]["slug"] == "distill-sandbox"
         auth = await AsyncWebClient(token=token, base_url=slack_url).auth_test()
         assert auth["ok"] and auth["team_id"]
     finally:

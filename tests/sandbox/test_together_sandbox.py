@@ -69,7 +69,8 @@ async def config_for(api, model: str = STUDENT) -> str:
     _, supported = await call(api, "GET", "v2/supported-models", params={"product": "PRODUCT_DEDICATED"})
     [entry] = [m for m in supported["data"] if m["name"] == model]
     _, configs = await call(api, "GET", f"{PROJECT}/configs", params={"referenceModel": entry["baseModel"]})
-    [config] = [c for c in configs["data"] if {"key": "accelerator_type", "value": "nvidia-h100-80gb"} in c["selectors"]]
+    h100 = {"key": "accelerator_type", "value": "nvidia-h100-80gb"}
+    [config] = [c for c in configs["data"] if h100 in c["selectors"]]
     return f"projects/{config['projectId']}/configs/{config['id']}"
 
 
@@ -153,7 +154,8 @@ async def test_an_upload_is_announced_put_to_a_signed_url_and_preprocessed(toget
             assert put.status == 400 and "do not match the checksum" in await put.text()
         async with anonymous.put(location.split("?")[0] + "?signature=forged", data=b"other bytes") as forged:
             assert forged.status == 403
-    status, refused = await call(api, "POST", "v1/files", data=aiohttp.FormData({"purpose": "assistants"}, default_to_multipart=True))
+    form = aiohttp.FormData({"purpose": "assistants"}, default_to_multipart=True)
+    status, refused = await call(api, "POST", "v1/files", data=form)
     assert status == 400 and "Invalid purpose 'assistants'" in refused["error"]["message"]
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 
+import pytest
+
 from bot.examples import TICKETS_CSV
 from bot.trainers import get_trainer
 from sandbox.shell.session import Session, SessionOptions
@@ -89,25 +91,38 @@ async def test_a_wait_ends_at_once_when_the_run_is_cancelled_through_a_button_on
 async def test_the_trainer_flag_is_set_on_every_run_the_session_creates_and_no_other(shell):
     result = await shell("/distill new a\n/distill new a\n/distill new b", trainer="openai")
     assert result.status == 0, result.err
-    assert result.out.count("(the shell, for --trainer openai) /distill set a trainer=openai") == 1
-    assert result.out.count("(the shell, for --trainer openai) /distill set b trainer=openai") == 1
-    assert result.out.count("@alice changed `trainer=openai`.") == 2
+    # A student that trainer fine-tunes comes with it (new runs default to Together's Qwen/Qwen3.5-9B).
+    setting = "trainer=openai student=gpt-4o-mini-2024-07-18"
+    assert result.out.count(f"(the shell, for --trainer openai) /distill set a {setting}") == 1
+    assert result.out.count(f"(the shell, for --trainer openai) /distill set b {setting}") == 1
+    assert result.out.count("@alice changed `trainer=openai`, `student=gpt-4o-mini-2024-07-18`.") == 2
 
 
-async def test_with_the_together_trainer_the_session_serves_togethers_stand_in_and_points_the_bot_at_it(tmp_path):
-    async with await Session.open(SessionOptions(db=tmp_path / "d.db", trainer="together"), io.StringIO()) as session:
+@pytest.mark.parametrize("trainer", [None, "together"])
+async def test_with_the_together_trainer_the_session_serves_togethers_stand_in_and_points_the_bot_at_it(tmp_path,
+                                                                                                        trainer):
+    # Together is the default trainer, so its stand-in is served unless the session trains at OpenAI.
+    out = io.StringIO()
+    async with await Session.open(SessionOptions(db=tmp_path / "d.db", trainer=trainer), out) as session:
         assert session.settings.together_base_url.startswith("http://127.0.0.1:")
-        trainer = get_trainer("together", session.settings)
-        check = await trainer.check_base_model("meta-llama/Meta-Llama-3.1-8B-Instruct-Reference")
-        refused = await trainer.check_base_model("gpt-4o-mini-2024-07-18")
-        await trainer.close()
+        assert "/v1" not in session.settings.together_base_url  # together-py 3.x adds the version to each path
+        trainer_ = get_trainer("together", session.settings)
+        check = await trainer_.check_base_model("Qwen/Qwen3.5-9B")
+        refused = await trainer_.check_base_model("gpt-4o-mini-2024-07-18")
+        await trainer_.close()
     assert check.trainable and not refused.trainable and "Together does not fine-tune" in refused.message
+
+
+async def test_with_the_openai_trainer_no_together_stand_in_is_served(tmp_path):
+    options = SessionOptions(db=tmp_path / "d.db", trainer="openai")
+    async with await Session.open(options, io.StringIO()) as session:
+        assert not session.trainer_stand_in and session.settings.together_base_url == "https://api.together.ai"
 
 
 async def test_with_openai_given_the_session_sends_every_model_request_to_that_endpoint(shell, make_openai_sandbox):
     endpoint = await make_openai_sandbox(api_key="sk-endpoint-key")
     result = await shell(READY + "/distill collect tickets\n:as bob\n:click approve\n:wait collected 30",
-                         openai_url=endpoint.url, env={"OPENAI_API_KEY": "sk-endpoint-key"})
+                         openai_url=endpoint.url, env={"OPENAI_API_KEY": "sk-endpoint-key"}, trainer="openai")
     assert result.status == 0, result.err
     assert f"and {endpoint.url}." in result.out and "sandbox OpenAI" not in result.out
     paid = [r for r in endpoint.requests.paid() if r.path == "/v1/chat/completions"]
