@@ -35,7 +35,7 @@ STEADY = 60  # the sandbox clock: a job (57 simulated seconds) in about 1 s, so 
 
 def trainer_for(sandbox, **knobs) -> TogetherTrainer:
     return TogetherTrainer(base_url=sandbox.url, api_key=Secret(TOGETHER_API_KEY), retry_base_seconds=0.01,
-                           deploy_poll_seconds=0.01, **knobs)
+                           deploy_poll_seconds=0.01, clock=sandbox.clock.wall, **knobs)
 
 
 async def started(trainer: TogetherTrainer, count: int = 20, key: str = "distill-run1-approval1", epochs: int = 3,
@@ -57,6 +57,9 @@ async def test_the_upload_goes_through_togethers_redirect_to_the_signed_url(toge
     assert [(r.method, r.path.split(file_id)[0], r.status) for r in together_sandbox.requests] == [
         ("POST", "/v1/files", 302), ("PUT", "/upload/", 200), ("POST", "/v1/files/", 200)]
     assert together_sandbox.files.content(file_id) == content
+    with pytest.raises(TrainerError, match=r"Together's SDK refuses empty\.jsonl"):  # its own check, before sending
+        await trainer.upload(b"not json\n", "empty.jsonl")
+    assert len(together_sandbox.requests) == 3
     await trainer.close()
 
 
@@ -210,6 +213,9 @@ async def test_the_deployed_model_answers_json_schema_chat_and_its_ready_minutes
     assert served.job.model_resource.endswith(served.job.model_object_id)
     again = await trainer.deploy(done.fine_tuned_model)  # a retried evaluation finds both, makes neither
     assert again.endpoint_id == deployment.endpoint_id and len(together_sandbox.deployments.live()) == 1
+    # Found READY, it counts from the deployment's updatedAt (when it became ready), not from when it was seen.
+    assert again.billed_from.timestamp() == pytest.approx(served.ready_at, abs=0.001)
+    assert again.billed_from <= deployment.billed_from
 
     client = openai.AsyncOpenAI(base_url=deployment.base_url, api_key=deployment.api_key.reveal(), max_retries=0)
     text = ticket_texts(60)[50]

@@ -54,6 +54,7 @@ from typing import Any, TypeVar
 
 import together
 from together import AsyncTogether
+from together.lib.utils import check_file
 
 from bot.clock import Clock
 from bot.config import DEFAULT_STUDENT, TOGETHER_BASE_URL, Secret, Settings
@@ -190,12 +191,16 @@ class TogetherTrainer:
         return chat_jsonl(examples)
 
     async def upload(self, content: bytes, filename: str) -> str:
-        """The SDK's upload (metadata, then the bytes to a signed URL, then preprocess) of the file's bytes."""
+        """The SDK's upload (metadata, then the bytes to a signed URL, then preprocess) of the file's bytes, after
+        the SDK's own format check, run in a thread: it reads the whole file, which would stall the event loop."""
         with tempfile.TemporaryDirectory(prefix="distill-together-") as folder:
             path = Path(folder) / (Path(filename).stem + ".jsonl")  # the SDK picks the file type by extension
             await asyncio.to_thread(path.write_bytes, content)
+            report = await asyncio.to_thread(check_file, path, "fine-tune")
+            if not report.get("is_check_passed"):
+                raise TrainerError(f"Together's SDK refuses {filename}: {report.get('message')}")
             uploaded = await self._call(f"upload {filename}", lambda: self._client().files.upload(
-                path, purpose="fine-tune", check=True))
+                path, purpose="fine-tune", check=False))
         return uploaded.id
 
     async def start(self, request: JobRequest) -> str:
@@ -300,6 +305,7 @@ class TogetherTrainer:
             attempts=CREATE_ATTEMPTS, base_seconds=self.retry_base_seconds, transient=_transient)
         deployment = await self._deployment_named(endpoint.id)
         first_seen_ready = deployment is not None and deployment.status.state == READY
+        hardware = None
         if deployment is None:
             hardware = await self._hardware_for(str(job.model))
             deployment = await find_or_create(
@@ -320,9 +326,10 @@ class TogetherTrainer:
         ready = await self._ready(endpoint.id, deployment, fine_tuned_model)
         ready_at = _timestamp(ready.updated_at) if first_seen_ready else self.clock.now()
         log.info("Deployment %s (%s) of %s serves %s", ready.id, ready.hardware, fine_tuned_model, endpoint.name)
+        usd_per_hour = (Decimal(hardware.cents_per_hour) / 100 if hardware is not None
+                        else await self._usd_per_hour(ready.hardware))
         return Deployment(endpoint.name, self.inference_url, self.api_key, endpoint.id,
-                          billed_from=min(ready_at or self.clock.now(), self.clock.now()),
-                          usd_per_hour=await self._usd_per_hour(ready.hardware))
+                          billed_from=min(ready_at or self.clock.now(), self.clock.now()), usd_per_hour=usd_per_hour)
 
     async def undeploy(self, deployment: Deployment) -> int:
         """Stop and delete the deployments and the endpoint; returns what hosting cost as the bot measured it (see
