@@ -250,6 +250,20 @@ async def test_a_lost_reply_to_the_deployment_request_does_not_make_a_second_one
     await trainer.close()
 
 
+async def test_a_deployment_stopped_while_the_bot_was_down_is_replaced(together_sandbox):
+    trainer = trainer_for(together_sandbox)
+    done = await finished(trainer, await started(trainer))
+    first = await trainer.deploy(done.fine_tuned_model)
+    [stopped] = together_sandbox.deployments.live()
+    stopped.stop_requested_at = together_sandbox.clock.now() - 1  # as its inactive timeout would have
+    again = await trainer.deploy(done.fine_tuned_model)
+    [serving] = together_sandbox.deployments.live()
+    assert again.endpoint_id == first.endpoint_id and serving.id != stopped.id
+    assert [bill.deployment_id for bill in together_sandbox.deployments.bills] == [stopped.id]
+    await trainer.undeploy(again)
+    await trainer.close()
+
+
 async def test_a_failed_deployment_is_deleted_and_reported_with_togethers_reason(make_together_sandbox):
     reason = "Insufficient capacity for 1xnvidia-h100-80gb in every region; try again later."
     sandbox = await make_together_sandbox(fail_deployments_with=reason)

@@ -304,6 +304,11 @@ class TogetherTrainer:
                 project_id=project, name=endpoint_name)),
             attempts=CREATE_ATTEMPTS, base_seconds=self.retry_base_seconds, transient=_transient)
         deployment = await self._deployment_named(endpoint.id)
+        if deployment is not None and deployment.status.state in (STOPPED, FAILED):
+            # Stopped by its inactive timeout while the bot was down (its minutes are not recorded), or failed:
+            # a new one serves the eval.
+            await self._delete_when_stopped(endpoint.id, deployment.id)
+            deployment = None
         first_seen_ready = deployment is not None and deployment.status.state == READY
         hardware = None
         if deployment is None:

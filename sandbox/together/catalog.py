@@ -246,7 +246,7 @@ class TogetherCatalog(ModelCatalog):
                                   param="product")
             matches = [m.supported_json() for m in MODELS
                        if (product is None or product in m.products()) and search in m.id.lower()]
-            return web.json_response(_page(request, matches))
+            return web.json_response(cursor_page(request, matches))
 
         async def configs(request: web.Request) -> web.Response:
             reference = request.query.get("referenceModel") or request.query.get("referenceModelId")
@@ -256,7 +256,7 @@ class TogetherCatalog(ModelCatalog):
             path = reference if reference.startswith("projects/") else f"projects/{PLATFORM_PROJECT}/models/{reference}"
             model = self.by_resource(path) or base_of(path)
             found = [model.config_json(h, path) for h in model.dedicated] if model else []
-            return web.json_response(_page(request, found))
+            return web.json_response(cursor_page(request, found))
 
         async def hardware(request: web.Request) -> web.Response:
             return web.json_response({"object": "list", "data": [h.as_json() for h in HARDWARE], "next_cursor": None})
@@ -266,7 +266,7 @@ class TogetherCatalog(ModelCatalog):
                 web.get("/v2/public/inference-instance-types", hardware)]
 
 
-def _page(request: web.Request, items: list[dict]) -> dict:
+def cursor_page(request: web.Request, items: list[dict]) -> dict:
     """A cursor page ({"data", "next_cursor"}, together-py pagination.py), `after` being the offset handed out."""
     try:
         start = int(request.query.get("after") or 0)

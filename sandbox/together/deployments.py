@@ -35,7 +35,15 @@ from sandbox.openai.clock import JobClock
 from sandbox.openai.errors import APIError, bad_request, not_found
 from sandbox.openai.models import FineTunedModel
 from sandbox.openai.params import json_body, required_str
-from sandbox.together.catalog import PROJECT_ID, PROJECT_SLUG, Hardware, TogetherCatalog, TogetherModel, _page, iso
+from sandbox.together.catalog import (
+    PROJECT_ID,
+    PROJECT_SLUG,
+    Hardware,
+    TogetherCatalog,
+    TogetherModel,
+    cursor_page,
+    iso,
+)
 from sandbox.together.finetunes import FineTunes, Job
 
 PROVISIONING_SECONDS = 120.0
@@ -275,7 +283,7 @@ class Deployments:
 
     async def list_endpoints(self, request: web.Request) -> web.Response:
         self._project(request)
-        return web.json_response(_page(request, [self._endpoint_json(e) for e in self.endpoints()]))
+        return web.json_response(cursor_page(request, [self._endpoint_json(e) for e in self.endpoints()]))
 
     async def retrieve_endpoint(self, request: web.Request) -> web.Response:
         return web.json_response(self._endpoint_json(self._endpoint(request)))
@@ -385,7 +393,7 @@ class Deployments:
     async def list_deployments(self, request: web.Request) -> web.Response:
         endpoint = self._endpoint(request)
         now = self.clock.now()
-        return web.json_response(_page(request, [d.as_json(now, self.clock) for d in self.live()
+        return web.json_response(cursor_page(request, [d.as_json(now, self.clock) for d in self.live()
                                                  if d.endpoint is endpoint]))
 
     async def retrieve_deployment(self, request: web.Request) -> web.Response:
