@@ -28,8 +28,8 @@ Provider quirks handled here:
   `models.configs.list(reference_model=<the base's resource>)` (else the base's deployment profile) on the cheapest
   hardware `endpoints.hardware.list()` prices, minReplicas = maxReplicas = 1, `inactiveTimeout` 30 minutes (the
   least the API takes) as a safety net should the bot die before `undeploy`. A READY deployment gets no traffic
-  until the endpoint's `trafficSplit` gives it a weight. A project id comes from TOGETHER_PROJECT_ID, else from
-  `whoami`.
+  until the endpoint's `trafficSplit` gives it a weight; one found STOPPED or FAILED after a restart is deleted
+  and made again. A project id comes from TOGETHER_PROJECT_ID, else from `whoami`.
 - What hosting cost is measured, not billed back: Together publishes no per-deployment bill in the API. `undeploy`
   counts the minutes from when the bot saw the deployment READY (or, when it found one READY already, the
   deployment's `updatedAt`) to when it asked to scale it to zero, the last one whole, times the replicas and the
