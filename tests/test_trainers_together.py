@@ -31,6 +31,9 @@ from tests.test_training_data import SPEC
 STUDENT = "Qwen/Qwen3.5-9B"
 H100 = "1xnvidia-h100-80gb"
 STEADY = 60  # the sandbox clock: a job (57 simulated seconds) in about 1 s, so polls see every state
+# Slower where a test must catch a short state (pending for 2 simulated seconds, a cancel's cancel_requested) after
+# the SDK's round trips (limits, estimate-price, create) on a busy machine: about 3 s for a whole job.
+CAREFUL = 20
 
 
 def trainer_for(sandbox, **knobs) -> TogetherTrainer:
@@ -64,7 +67,7 @@ async def test_the_upload_goes_through_togethers_redirect_to_the_signed_url(toge
 
 
 async def test_a_job_goes_through_every_state_to_a_model_trained_on_the_file(make_together_sandbox):
-    sandbox = await make_together_sandbox(clock_speed=STEADY)
+    sandbox = await make_together_sandbox(clock_speed=CAREFUL)
     trainer = trainer_for(sandbox)
     content = trainer.training_file(examples(20))
     file_id = await trainer.upload(content, "train.jsonl")
@@ -152,7 +155,7 @@ async def test_a_file_together_rejects_fails_the_job_with_its_reason(together_sa
 
 
 async def test_cancel_stops_a_job_and_a_second_cancel_is_harmless(make_together_sandbox):
-    sandbox = await make_together_sandbox(clock_speed=STEADY)
+    sandbox = await make_together_sandbox(clock_speed=CAREFUL)
     trainer = trainer_for(sandbox)
     job_id = await started(trainer)
     first = await trainer.cancel(job_id)
