@@ -18,6 +18,9 @@ from typing import Any
 from bot.errors import ConfigError
 
 MICRO = 1_000_000
+# A current OpenAI model with no announced shutdown date (bot/prices.json); a reasoning model, asked at its
+# cheapest effort unless the run says otherwise.
+DEFAULT_TEACHER = "gpt-6.2-sol"
 
 
 class Secret:
@@ -150,7 +153,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("DISTILL_DB", "db_path", "./distill.db", Path, "SQLite database file."),
     Variable("DISTILL_DATA_DIR", "data_dir", "./distill-data", Path,
              "Folder for charts, exports and training files."),
-    Variable("DISTILL_TEACHER_MODEL", "teacher_model", "gpt-4o", _model, "Default teacher model of a new run."),
+    Variable("DISTILL_TEACHER_MODEL", "teacher_model", DEFAULT_TEACHER, _model, "Default teacher model of a new run."),
     Variable("DISTILL_STUDENT_MODEL", "student_model", "gpt-4o-mini-2024-07-18", _model,
              "Default student (base) model of a new run."),
     Variable("DISTILL_APPROVERS", "approvers", "", _approvers,
@@ -174,8 +177,9 @@ VARIABLES: tuple[Variable, ...] = (
              "Optional JSON price table that overrides or extends the bundled one."),
     Variable("DISTILL_RPM", "requests_per_minute", "500", _whole(1),
              "Requests per minute the collector may send (lowered further by the provider's headers)."),
-    Variable("DISTILL_TPM", "tokens_per_minute", "200000", _whole(1),
-             "Tokens per minute the collector may send (lowered further by the provider's headers)."),
+    Variable("DISTILL_TPM", "tokens_per_minute", "2000000", _whole(1),
+             "Tokens per minute the collector may send, each request counted as its prompt plus its "
+             "max_completion_tokens as OpenAI counts it (lowered further by the provider's headers)."),
     Variable("DISTILL_CONCURRENCY", "concurrency", "16", _whole(1), "Most requests in flight at once."),
     Variable("DISTILL_STORE_COMPLETIONS", "store_completions", "true", _bool,
              "Send store=true with metadata so completions show in the provider's dashboard."),
@@ -197,7 +201,7 @@ class Settings:
     openai_base_url: str = "https://api.openai.com/v1"
     db_path: Path = Path("./distill.db")
     data_dir: Path = Path("./distill-data")
-    teacher_model: str = "gpt-4o"
+    teacher_model: str = DEFAULT_TEACHER
     student_model: str = "gpt-4o-mini-2024-07-18"
     approvers: tuple[str, ...] = ()
     min_approvals: int = 1
@@ -210,7 +214,7 @@ class Settings:
     process_over_mb: int = 5
     prices_path: Path | None = None
     requests_per_minute: int = 500
-    tokens_per_minute: int = 200_000
+    tokens_per_minute: int = 2_000_000
     concurrency: int = 16
     store_completions: bool = True
     together_api_key: Secret | None = None

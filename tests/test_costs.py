@@ -33,7 +33,7 @@ TICKETS = {"Billing": "facture débitée deux fois 💳", "Network": "le VPN cou
 ROWS = {i: {"text": f"Ticket {i}: {TICKETS[label]}", "category": label}
         for i, label in enumerate(["Billing", "Network", "Access"] * 40)}
 SPEC = RunSpec(label="category", system="Sort IT tickets.", template="{text}\nOne of: {choices}",
-               train_size=60, eval_size=30, validation_size=10)
+               train_size=60, eval_size=30, validation_size=10, teacher="gpt-4o")
 
 
 @pytest.fixture(scope="module")
@@ -207,7 +207,7 @@ def test_fixed_epochs_batch_mode_and_a_teacher_with_another_tokenizer(tmp_path):
 
 def test_without_a_label_completions_assume_the_longest_choice(prices):
     spec = RunSpec(template="{text}", choices=("Billing", "Network", "Hardware and peripherals"), train_size=60,
-                   eval_size=30)
+                   eval_size=30, teacher="gpt-4o")
     quote = estimate(prepare(spec, COLUMNS, ROWS), spec, prices)
     teacher = quote.stage("collect").lines[0]
     assert teacher.completion_tokens == 90 * answer_tokens("Hardware and peripherals", "gpt-4o")

@@ -12,10 +12,11 @@ import pytest
 from bot.clock import Clock
 from bot.collect import CollectRequest, CollectTask
 from bot.config import Secret
-from bot.costs import answer_tokens, count_chat_tokens
+from bot.costs import count_chat_tokens, longest_answer_tokens
 from bot.evals import BASE, DISTILLED, TEACHER, report_for_run
 from bot.prices import PriceTable
 from bot.prompts import build_messages, response_format, training_example
+from bot.reasoning import budget_for
 from bot.splits import prepare
 from bot.trainers.base import JobRequest, JobState, JobStatus, TrainerError
 from bot.trainers.openai import IDEMPOTENCY_METADATA, OpenAITrainer
@@ -62,7 +63,8 @@ def tasks_for(run_id: int, prepared, plan) -> list[CollectTask]:
         requests = [CollectRequest(r.row_index, build_messages(SPEC, r.user_prompt),
                                    count_chat_tokens(build_messages(SPEC, r.user_prompt), model)) for r in rows]
         found.append(CollectTask(run_id, split, role, model, requests, fmt, list(prepared.choices),
-                                 max(answer_tokens(c, model) for c in prepared.choices)))
+                                 budget_for(SPEC, PriceTable.load(), role, model,
+                                            longest_answer_tokens(prepared.choices, model))))
     return found
 
 

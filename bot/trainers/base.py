@@ -15,10 +15,13 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from bot.config import Secret
 from bot.errors import ProviderError
+
+if TYPE_CHECKING:
+    from bot.prices import PriceTable
 
 # DESIGN.md: the bot warns in the thread when a model it is about to use shuts down within this many days.
 SHUTDOWN_WARNING_DAYS = 90
@@ -119,6 +122,15 @@ class Deployment:
 
 
 @dataclass(frozen=True)
+class StudentOption:
+    """A base model a back end can fine-tune, with what training it costs and when it goes away."""
+
+    model: str
+    training_usd_per_1m: Decimal | None  # per 1M trained tokens (Together: the rate of its size, LoRA by default)
+    shutdown_date: dt.date | None = None
+
+
+@dataclass(frozen=True)
 class TrainerQuote:
     """What a back end adds to the training quote beyond the price table: the cost of hosting the fine-tuned
     model for the eval (a dedicated endpoint billed by the minute; 0 where the provider serves it on its normal
@@ -193,6 +205,11 @@ class Trainer(Protocol):
 
     async def check_base_model(self, model: str) -> ModelCheck:
         """Whether `model` can be trained today (the trainer's clock), with a warning when it shuts down soon."""
+        ...
+
+    def students(self, prices: PriceTable) -> list[StudentOption]:
+        """The base models this back end can fine-tune today, as the price table knows them (no network call):
+        what `/distill models` offers as students."""
         ...
 
     async def quote(self, base_model: str, file_tokens: int, epochs: int, eval_requests: int) -> TrainerQuote:

@@ -233,6 +233,15 @@ class TogetherTrainer:
         # Together's models API publishes no shutdown dates, so there is nothing to warn about.
         return shutdown_check(model, None, self.clock.today())
 
+    def students(self, prices: Any) -> list[Any]:
+        """The students (bot.trainers.base.StudentOption) the price table's "together" section sizes: Together
+        prices training by model size. `prices` (the model table) has nothing to add. The import is local so that
+        this method stays one piece apart from the rest of the file."""
+        from bot.trainers.base import StudentOption
+
+        return [StudentOption(model, self.prices.training_cost(model, 1_000_000, 1, self.training_type).usd_per_1m)
+                for model in sorted(self.prices.billion_params)]
+
     # ----- the dedicated endpoint --------------------------------------------------------------------
 
     async def deploy(self, fine_tuned_model: str) -> Deployment:
