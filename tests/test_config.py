@@ -9,7 +9,8 @@ from bot.logs import RedactingFilter
 
 def test_defaults_match_the_documented_ones():
     settings = Settings.from_env({})
-    assert settings.teacher_model == "gpt-4o"
+    assert settings.teacher_model == "gpt-6.2-sol"  # a current model with no announced shutdown date
+    assert settings.tokens_per_minute == 2_000_000
     assert settings.student_model == "gpt-4o-mini-2024-07-18"
     assert str(settings.db_path) == "distill.db"
     assert (settings.min_approvals, settings.allow_self_approval, settings.auto_approve_micro_usd) == (1, False, 0)
