@@ -136,7 +136,9 @@ class CollectionStage:
             return
         if stopped == "done" and not any(c["ok"] + c.get("reused", 0) for key, c in counts.items()
                                          if key.startswith("teacher/")):
-            why = ", ".join(f"{reason} ×{n}" for reason, n in errors.items()) or "see the errors above"
+            cut_off = sum(c.get("cut_off", 0) for key, c in counts.items() if key.startswith("teacher/"))
+            reasons = [f"{reason} ×{n}" for reason, n in errors.items()] + ([f"cut off ×{cut_off}"] if cut_off else [])
+            why = ", ".join(reasons) or "see the errors above"
             stopped, message = "fatal", f"The teacher answered no row ({why}). Fix the cause and collect again."
         state = {"done": "collected", "budget": "ready", "cancelled": "cancelled", "fatal": "failed"}[stopped]
         run = await service.storage.runs.update(run.id, state=state, error=message if stopped == "fatal" else None)

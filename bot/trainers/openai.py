@@ -54,6 +54,8 @@ from bot.trainers.base import (
 )
 
 if TYPE_CHECKING:
+    import httpx2
+
     from bot.prices import PriceTable
 
 log = logging.getLogger(__name__)
@@ -97,14 +99,17 @@ class OpenAITrainer:
     name = "openai"
 
     def __init__(self, *, base_url: str, api_key: Secret, timeout: float = 60.0, start_attempts: int = 3,
-                 retry_base_seconds: float = 0.5, clock: Clock | None = None) -> None:
+                 retry_base_seconds: float = 0.5, clock: Clock | None = None,
+                 http_client: httpx2.AsyncClient | None = None) -> None:
         self.base_url = base_url
         self.clock = clock or Clock()
         self.api_key = api_key
         self.start_attempts = start_attempts
         self.retry_base_seconds = retry_base_seconds
         # The SDK may retry reads and uploads itself; job creation goes through `_create_once` without retries.
-        self.client = AsyncOpenAI(base_url=base_url, api_key=api_key.reveal(), timeout=timeout, max_retries=2)
+        # `http_client` carries a transport of the caller's (a test routes api.openai.com to the sandbox).
+        self.client = AsyncOpenAI(base_url=base_url, api_key=api_key.reveal(), timeout=timeout, max_retries=2,
+                                  http_client=http_client)
 
     @classmethod
     def from_settings(cls, settings: Settings, clock: Clock | None = None) -> OpenAITrainer:
