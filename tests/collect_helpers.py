@@ -64,3 +64,4 @@ def paid_per_prompt(sandbox) -> dict[str, int]:
         if getattr(record, "paid", False):
             counts[record.messages_hash] = counts.get(record.messages_hash, 0) + 1
     return counts
+

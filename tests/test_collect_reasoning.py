@@ -6,27 +6,12 @@ from __future__ import annotations
 import asyncio
 import json
 
-import pytest
-
 from bot.batch import RUNNING_STATUSES, BatchCollector
 from bot.budget import Budget
 from bot.prices import PriceTable
 from tests.collect_helpers import make_collector, make_task, unlimited
 
 TEACHER = "gpt-6.2-sol"
-
-
-@pytest.fixture
-async def collector_for():
-    made = []
-
-    def make(*args, **kwargs):
-        made.append(make_collector(*args, **kwargs))
-        return made[-1]
-
-    yield make
-    for collector in made:
-        await collector.provider.close()
 
 
 def billed_micro_usd(sandbox, model: str = TEACHER, *, batch: bool = False) -> int:
