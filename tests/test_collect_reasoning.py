@@ -3,13 +3,13 @@ named, and a larger budget asks only the rows that were cut off."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 from bot.batch import RUNNING_STATUSES, BatchCollector
 from bot.budget import Budget
 from bot.prices import PriceTable
 from tests.collect_helpers import make_collector, make_task, unlimited
+from tests.sandbox.openai_sandbox_support import wait_until
 
 TEACHER = "gpt-6.2-sol"
 
@@ -97,11 +97,12 @@ async def test_batch_lines_carry_the_budget_and_cut_off_answers_come_back_invali
         bodies = [json.loads(line)["body"] for line in sent.text.splitlines()]
         assert {(b["max_completion_tokens"], b["reasoning_effort"], "temperature" in b) for b in bodies} == {
             (task.max_completion_tokens, "low", False)}
-        for _ in range(400):
-            record = await batches.poll(await storage.batches.require(record.id))
-            if record.status not in RUNNING_STATUSES:
-                break
-            await asyncio.sleep(0.02)
+        batch_id = record.id
+
+        async def polled():
+            return await batches.poll(await storage.batches.require(batch_id))
+
+        record = await wait_until(polled, lambda r: r.status not in RUNNING_STATUSES)
     finally:
         await collector.provider.close()
     assert record.status == "stored"
