@@ -168,7 +168,9 @@ class TrainingStage:
         state = await trainer.poll(job.external_id)
         page = await trainer.events(job.external_id, job.event_cursor)
         if page.events:
-            key = f"job{job.id}-events-{page.cursor}"
+            # Keyed by where the page starts: a bot stopped after posting it but before storing the new cursor reads
+            # a longer page from the same place after its restart, and must not post its start again.
+            key = f"job{job.id}-events-after-{job.event_cursor}"
             lines = [event.message for event in page.events]
             summary = f"{len(lines)} new event{'s' if len(lines) != 1 else ''} from {trainer.name}:"
             await service.post_once(run, key, TrainingUpdate(state.status.value, state.raw_status, summary, lines))
