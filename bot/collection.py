@@ -64,12 +64,14 @@ class CollectionStage:
                     "reasoning": list(quote.reasoning), "notes": reasoning},
         )
 
-    async def check_models(self, run: Run, spec: RunSpec) -> None:
-        """Refuse a teacher or base student that its provider no longer serves; warn in the thread (once) when
-        one shuts down within SHUTDOWN_WARNING_DAYS."""
+    async def check_models(self, run: Run, spec: RunSpec, settings: tuple[str, ...] = ("teacher", "student")) -> None:
+        """Refuse a teacher or base student (those of `settings`) that its provider no longer serves; warn in the
+        thread (once) when one shuts down within SHUTDOWN_WARNING_DAYS."""
         today = self.service.clock.today()
         student = self.service.training.trainer(spec.trainer).base_model_endpoint(spec.student)
         for setting, model, endpoint in (("teacher", spec.teacher, None), ("student", spec.student, student)):
+            if setting not in settings:
+                continue
             shutdown = await self.collector_for(endpoint).provider.shutdown_date(model)
             days = None if shutdown is None else (shutdown - today).days
             if days is None or days > SHUTDOWN_WARNING_DAYS:

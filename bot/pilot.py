@@ -108,7 +108,7 @@ class PilotStage:
         spec, prepared = await self.service.prepare_run(run)
         task = await self._task(run, spec, prepared, rows)
         _require_reasoning(task)
-        await self.service.collection.check_models(run, spec)
+        await self.service.collection.check_models(run, spec, ("teacher",))
         price = self.service.prices.get(task.model)
         prompt_tokens = sum(r.prompt_tokens for r in task.requests)
         most = sum(price.cost_micro_usd(r.prompt_tokens, task.max_completion_tokens) for r in task.requests)

@@ -13,19 +13,16 @@ evaluate stages (bot/training.py).
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import openai
-
 from bot.approvals import ApprovalPolicy, DecisionResult, Directory
 from bot.cards import build_card, spend_micro_usd, usd
+from bot.catalog import ModelInfo, list_models
 from bot.clock import Clock
 from bot.collect import Collector
 from bot.collection import CollectionStage
@@ -49,11 +46,9 @@ from bot.notify import DeliveryError, Notifier
 from bot.pilot import PILOT_ROWS, PilotStage
 from bot.pilot import STAGE as PILOT
 from bot.prices import PriceTable
-from bot.provider import provider_date
 from bot.spec import TRAINERS, RunSpec
 from bot.splits import PreparedRun
 from bot.tasks import BackgroundTasks, describe
-from bot.tokens import base_model_name
 from bot.trainers import get_trainer
 from bot.trainers.base import Trainer
 from bot.training import TrainingStage
@@ -71,22 +66,6 @@ UNFINISHED_STATES = ("created", "ready", "awaiting_approval", "piloting", "colle
 # Spec keys whose change alters the prompts or the rows: answers must be collected (or reused) again.
 PROMPT_KEYS = {"label", "template", "system", "choices", "min_per_label", "train", "eval", "seed", "teacher",
                "student", "validation", "teacher_effort", "max_answer_tokens"}
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    """A model a team can pick (or one in use here), with what `/distill models` says about it."""
-
-    model: str
-    picks: tuple[str, ...]  # "teacher", "student (openai)", "student (together)"; empty: only in use here
-    uses: tuple[str, ...]  # "default teacher", "run wine: student", ...
-    listed: bool | None  # OPENAI_BASE_URL's models endpoint lists it; None: served elsewhere, not asked
-    shutdown_date: dt.date | None  # the provider's, else the price table's
-    shut_down: bool  # that date is past (today, the bot's clock)
-    input_usd_per_1m: Decimal | None = None
-    output_usd_per_1m: Decimal | None = None
-    training_usd_per_1m: Decimal | None = None  # None: cannot be fine-tuned
-    efforts: tuple[str, ...] = ()  # reasoning efforts it takes; empty: does not reason
 
 
 @dataclass(frozen=True)
@@ -392,32 +371,7 @@ class RunService:
         await self.datasets.close()
 
     async def models(self, channel_id: str) -> tuple[list[ModelInfo], list[str]]:
-        """What a run here can pick: teachers (the price table's chat models that OPENAI_BASE_URL lists) and each
-        trainer's students, with prices, reasoning efforts and shutdown dates (the provider's GET /models, else
-        the price table), plus the models this channel's runs and the defaults use. Also notes on what could not
-        be asked."""
-        notes: list[str] = []
-        try:
-            listed = {m.id: m async for m in self.collector.provider.client.models.list()}
-        except (openai.APIStatusError, openai.APIConnectionError) as exc:
-            listed = None
-            notes.append(f"{self.collector.provider.base_url} did not list its models ({type(exc).__name__}): the "
-                         "teachers below are the price table's, not checked against the provider.")
-        picks: dict[str, list[str]] = {}
-        for name, price in self.prices.prices.items():
-            if (price.facts.kind == "chat" and not name.startswith("ft:") and price.facts.provider != "together"
-                    and (listed is None or name in listed)):
-                picks.setdefault(name, []).append("teacher")
-        for trainer_name in TRAINERS:
-            try:
-                students = self.training.trainer(trainer_name).students(self.prices)
-            except USER_ERRORS as exc:
-                notes.append(f"trainer={trainer_name}: {exc}")
-                continue
-            if not students:
-                notes.append(f"trainer={trainer_name} offers no student today.")
-            for student in students:
-                picks.setdefault(student.model, []).append(f"student ({trainer_name})")
+        """What a run here can pick, and the models the defaults and this channel's runs use (bot/catalog.py)."""
         uses: dict[str, list[str]] = {self.settings.teacher_model: ["default teacher"]}
         uses.setdefault(self.settings.student_model, []).append("default student")
         for run in await self.storage.runs.in_channel(channel_id):
@@ -426,22 +380,8 @@ class RunService:
             for job in await self.storage.jobs.for_run(run.id):
                 if job.fine_tuned_model:
                     uses.setdefault(job.fine_tuned_model, []).append(f"run {run.name}: distilled")
-        today = self.clock.today()
-        found = []
-        for name in [*picks, *(n for n in uses if n and n not in picks)]:
-            price = self.prices.prices.get(f"ft:{base_model_name(name)}" if name.startswith("ft:") else name)
-            remote = listed.get(name) if listed else None
-            served_here = price is None or price.facts.provider != "together"
-            shutdown = provider_date(getattr(remote, "shutdown_date", None)) or (
-                price.facts.shutdown_date if price else None)
-            found.append(ModelInfo(
-                name, tuple(picks.get(name, ())), tuple(uses.get(name, ())),
-                (name in listed) if listed is not None and served_here else None, shutdown,
-                shutdown is not None and shutdown <= today,
-                price.input_usd_per_1m if price else None, price.output_usd_per_1m if price else None,
-                price.training_usd_per_1m if price and not name.startswith("ft:") else None,
-                price.facts.reasoning_efforts if price else ()))
-        return found, notes
+        return await list_models(self.collector.provider, self.prices, TRAINERS, self.training.trainer, uses,
+                                 self.clock.today())
 
     async def audit(self, run: Run) -> list[Any]:
         return await self.storage.audit.for_run(run.id)
