@@ -8,6 +8,7 @@ import datetime as dt
 from bot.config import DEFAULT_TEACHER
 from bot.evals import report_for_run
 from tests.handlers.conftest import buttons, thread_texts
+from tests.reliability.crash import until
 
 REPORT_TITLE = "Eval: teacher vs base student vs distilled student"
 
@@ -119,8 +120,10 @@ async def test_a_failing_job_posts_the_providers_reason_and_fails_the_run(make_b
     assert await _wait_for_state(bot, "tickets", "failed", "done") == "failed"
     run = await bot.run("tickets")
     assert "ran out of training capacity" in run.error
-    assert any("Training failed" in t and "ran out of training capacity" in t
-               for t in thread_texts(await bot.thread("tickets")))
+    # The state is stored before it is announced, by the scheduler's tick: wait for the message itself.
+    await until(lambda: any("Training failed" in t and "ran out of training capacity" in t
+                            for t in thread_texts(bot.slack.thread(run.channel_id, run.thread_ts))),
+                within=30, what="the job's failure in the thread")
 
 
 async def test_a_student_past_its_shutdown_date_is_refused_before_any_spend(make_bot, openai_sandbox):
