@@ -26,6 +26,7 @@ from bot.collect import CollectTask, request_hash
 from bot.errors import BudgetExceeded
 from bot.prices import PriceTable
 from bot.prompts import parse_answer
+from bot.reasoning import cut_off_error
 from bot.retries import find_or_create
 from storage import Storage
 from storage.batches import BATCH_TERMINAL, Batch
@@ -52,7 +53,7 @@ def _row_of(custom_id: str) -> int:
 
 
 def _hash_of(batch: Batch, body: dict[str, Any]) -> str:
-    return request_hash(batch.model, body["messages"], body["response_format"])
+    return request_hash(batch.model, body["messages"], body["response_format"], body.get("reasoning_effort"))
 
 
 class BatchCollector:
@@ -64,8 +65,9 @@ class BatchCollector:
 
     async def submit(self, task: CollectTask, budget: Budget) -> Batch | None:
         """Send the task's unanswered rows as one batch; None when every row already has an answer."""
-        answered = await self.storage.completions.answered_rows(task.run_id, task.split, task.role)
-        todo = [r for r in task.requests if r.row_index not in answered]
+        answered = await self.storage.completions.answered_requests(task.run_id, task.split, task.role)
+        todo = [r for r in task.requests if not task.still_answered(answered.get(r.row_index),
+                                                                     task.request_hash(r.messages))]
         if not todo:
             return None
         price = self.prices.get(task.model)
@@ -78,7 +80,7 @@ class BatchCollector:
         lines = []
         for request in todo:
             body: dict[str, Any] = {"model": task.model, "messages": request.messages,
-                                    "response_format": task.response_format}
+                                    "response_format": task.response_format, **task.budget.request_options()}
             if self.store:
                 body.update(store=True, metadata={"distill_run": str(task.run_id), "split": task.split,
                                                   "role": task.role})
@@ -187,17 +189,23 @@ class BatchCollector:
                 completions.append(Completion(**common, status="failed", error=f"batch: {error}"))
                 continue
             result = response["body"]
-            message = result["choices"][0]["message"]
+            choice = result["choices"][0]
+            message = choice["message"]
             usage = result.get("usage") or {}
             prompt_tokens, completion_tokens = usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)
+            reasoning_tokens = (usage.get("completion_tokens_details") or {}).get("reasoning_tokens") or 0
             label = parse_answer(message.get("content"), choices)
-            error = f"refusal: {message['refusal']}" if message.get("refusal") else (
-                None if label else "invalid: the answer is not one of the choices in the schema")
+            if message.get("refusal"):
+                error = f"refusal: {message['refusal']}"
+            elif label is None and choice.get("finish_reason") == "length":
+                error = cut_off_error(body.get("max_completion_tokens"), body.get("reasoning_effort"), reasoning_tokens)
+            else:
+                error = None if label else "invalid: the answer is not one of the choices in the schema"
             completions.append(Completion(
                 **common, status="ok" if error is None else "invalid",
                 raw_output=message.get("content") or message.get("refusal"),
                 parsed_label=label if error is None else None, prompt_tokens=prompt_tokens,
-                completion_tokens=completion_tokens,
+                completion_tokens=completion_tokens, reasoning_tokens=reasoning_tokens,
                 cost_micro_usd=price.cost_micro_usd(prompt_tokens, completion_tokens, batch=True),
                 provider_completion_id=result.get("id"), error=error,
             ))

@@ -1,8 +1,8 @@
 """The approved spending cap of a stage, checked before every request.
 
-Each request reserves the most it can cost (its exact prompt tokens and the longest possible answer)
-before it is sent; the answer's real cost replaces the reservation. So actual spend can never pass the cap,
-even with many requests in flight.
+Each request reserves the most it can cost (its exact prompt tokens, and the max_completion_tokens it sends:
+the answer and any hidden reasoning together, bot/reasoning.py) before it is sent; the answer's real cost
+replaces the reservation. So actual spend can never pass the cap, even with many requests in flight.
 """
 
 from __future__ import annotations

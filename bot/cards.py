@@ -30,8 +30,10 @@ NEXT_STEP = {
     "created": "Reply in this thread with a CSV of examples.",
     "ready": "Set the label column with `/distill set {name} label=COLUMN` (without one the run measures agreement "
              "with the teacher), check `/distill estimate {name}`, then `/distill collect {name}`.",
-    "ready_with_label": "Check the cost with `/distill estimate {name}`, then `/distill collect {name}`.",
+    "ready_with_label": "Check the cost with `/distill estimate {name}` (a reasoning teacher: `/distill pilot "
+                        "{name}` measures its reasoning on 20 rows first), then `/distill collect {name}`.",
     "awaiting_approval": "Waiting for an approver to review the spending request below.",
+    "piloting": "Pilot: the teacher answers a few train rows, to measure how long it reasons.",
     "collecting": "Collecting answers from the teacher and the base student.",
     "collected": "Compare teacher and student below, then `/distill train {name}` to distill.",
     "training": "Fine-tuning the student; progress is posted in this thread.",
@@ -44,6 +46,7 @@ NEXT_STEP = {
 ACTIONS = {
     "ready": [Action("estimate", "Estimate"), Action("collect", "Collect", "primary")],
     "collected": [Action("train", "Train", "primary"), Action("estimate", "Estimate")],
+    "piloting": [Action("cancel", "Cancel", "danger")],
     "collecting": [Action("cancel", "Cancel", "danger")],
     "training": [Action("cancel", "Cancel", "danger")],
     "evaluating": [Action("cancel", "Cancel", "danger")],

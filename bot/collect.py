@@ -3,11 +3,16 @@
 It is the most expensive thing the bot does, so it is built around four promises:
 - never lose a paid answer: each answer is written as soon as it arrives (answers that arrive together
   share one commit) and a row that keeps failing is stored as failed with its error;
-- never pay twice: rows already answered are skipped, and a request identical to one answered before (same
-  model, messages and response format; any run) reuses that answer for free;
+- never pay twice: rows already answered by the same request are skipped, and a request identical to one
+  answered before (same model, messages, response format, and for a reasoning model the same effort; any run)
+  reuses that answer for free; only an answer cut off at a smaller max_completion_tokens is asked again;
 - keep the provider's limit busy without tripping it: every attempt passes through the shared
   `RateLimiter`; retries back off with jitter and honour Retry-After;
-- stay inside the approved budget: each request reserves its most expensive outcome first (`Budget`).
+- stay inside the approved budget: each request reserves its most expensive outcome first (`Budget`): its
+  prompt plus the max_completion_tokens it sends, which bounds hidden reasoning too (bot/reasoning.py).
+
+An answer cut off by that bound (finish_reason "length") with no label in it is stored as invalid with an
+error that names the fix, and counted apart (`CollectOutcome.cut_off`).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from bot.prices import PriceTable
 from bot.prompts import parse_answer
 from bot.provider import ChatAnswer, ChatProvider, ProviderFailure
 from bot.ratelimit import RateLimiters
+from bot.reasoning import AnswerBudget
 from bot.retries import backoff_seconds
 from storage import Storage
 from storage.completions import Completion
@@ -53,10 +59,24 @@ class CollectTask:
     requests: Sequence[CollectRequest]
     response_format: dict[str, Any]
     choices: Sequence[str]
-    max_completion_tokens: int  # tokens of the longest possible answer
+    budget: AnswerBudget  # what each request carries and the most each answer may cost in tokens
     # The price-table entry when it is not the model's name (a fine-tuned model served under an endpoint's
     # name is priced as "ft:<base model>").
     price_model: str | None = None
+
+    @property
+    def max_completion_tokens(self) -> int:
+        """Sent with every request: the most completion tokens (answer and reasoning) one answer may bill."""
+        return self.budget.max_completion_tokens
+
+    def request_hash(self, messages: Sequence[dict[str, Any]]) -> str:
+        return request_hash(self.model, messages, self.response_format, self.budget.effort)
+
+    def still_answered(self, stored: tuple[str, int | None] | None, hashed: str) -> bool:
+        """Whether a stored answer (its request hash, and its tokens when it was cut off) answers this request:
+        the same request, and not cut off at a budget smaller than this one's."""
+        return stored is not None and stored[0] == hashed and (stored[1] is None or
+                                                               stored[1] >= self.max_completion_tokens)
 
 
 @dataclass(frozen=True)
@@ -78,6 +98,7 @@ class CollectOutcome:
     reused: int = 0
     answered: int = 0
     invalid: int = 0
+    cut_off: int = 0  # of the invalid: answers that ran out of max_completion_tokens
     failed: int = 0
     spend_micro_usd: int = 0
     stopped: str = "done"  # done | budget | cancelled | fatal
@@ -89,10 +110,20 @@ class CollectOutcome:
         return self.total - self.already_answered - self.reused - self.answered - self.invalid - self.failed
 
 
-def request_hash(model: str, messages: Sequence[dict[str, Any]], response_format: dict[str, Any]) -> str:
-    canonical = json.dumps({"model": model, "messages": messages, "response_format": response_format},
-                           sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+def request_hash(model: str, messages: Sequence[dict[str, Any]], response_format: dict[str, Any],
+                 reasoning_effort: str | None = None) -> str:
+    """What identifies a request's answer. A reasoning model's answer also depends on its effort, so that counts
+    for it (a model that does not reason keeps the hash it always had)."""
+    request: dict[str, Any] = {"model": model, "messages": messages, "response_format": response_format}
+    if reasoning_effort is not None:
+        request["reasoning_effort"] = reasoning_effort
+    canonical = json.dumps(request, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def is_cut_off(completion: Completion) -> bool:
+    """An answer that ran out of max_completion_tokens before it was done (see AnswerBudget.cut_off)."""
+    return completion.status == "invalid" and (completion.error or "").startswith("cut off:")
 
 
 class _Fatal(Exception):
@@ -118,12 +149,10 @@ class Collector:
                       on_progress: Callable[[Progress], Awaitable[None]] | None = None) -> CollectOutcome:
         cancel = cancel or asyncio.Event()
         outcome = CollectOutcome(total=len(task.requests))
-        answered = await self.storage.completions.answered_rows(task.run_id, task.split, task.role)
-        todo = [r for r in task.requests if r.row_index not in answered]
-        outcome.already_answered = len(task.requests) - len(todo)
-        hashed = await asyncio.to_thread(
-            lambda: [(r, request_hash(task.model, r.messages, task.response_format)) for r in todo]
-        )
+        answered = await self.storage.completions.answered_requests(task.run_id, task.split, task.role)
+        hashed = await asyncio.to_thread(lambda: [(r, task.request_hash(r.messages)) for r in task.requests])
+        hashed = [(r, h) for r, h in hashed if not task.still_answered(answered.get(r.row_index), h)]
+        outcome.already_answered = len(task.requests) - len(hashed)
         todo_pairs = await self._reuse_paid_answers(task, hashed, outcome)
         if not todo_pairs:
             return outcome
@@ -145,6 +174,7 @@ class Collector:
                     answer = await self.provider.complete(
                         model=task.model, messages=request.messages, response_format=task.response_format,
                         metadata={"distill_run": str(task.run_id), "split": task.split, "role": task.role},
+                        options=task.budget.request_options(),
                     )
                 except BaseException as failure:
                     limiter.release(tokens)
@@ -241,7 +271,8 @@ class Collector:
         copies, remaining = [], []
         for request, request_hashed in hashed:
             original = paid.get(request_hashed)
-            if original is None:
+            cut_off = original.completion_tokens if original is not None and is_cut_off(original) else None
+            if original is None or not task.still_answered((request_hashed, cut_off), request_hashed):
                 remaining.append((request, request_hashed))
                 continue
             copies.append(Completion(
@@ -279,6 +310,7 @@ class Collector:
                     outcome.answered += 1
                 elif completion.status == "invalid":
                     outcome.invalid += 1
+                    outcome.cut_off += is_cut_off(completion)
                 else:
                     outcome.failed += 1
                     reason = (completion.error or "unknown").split(":")[0]
@@ -317,6 +349,8 @@ class Collector:
         error = None
         if answer.refusal:
             error = f"refusal: {answer.refusal}"
+        elif label is None and answer.finish_reason == "length":
+            error = task.budget.cut_off(answer.reasoning_tokens)
         elif label is None:
             error = "invalid: the answer is not one of the choices in the schema"
         # A provider that omits usage still billed the prompt; fall back to the exact count we made.
@@ -326,7 +360,7 @@ class Collector:
             request_hash=hashed, status="ok" if error is None else "invalid",
             raw_output=answer.content if answer.content is not None else answer.refusal,
             parsed_label=label if error is None else None, prompt_tokens=prompt_tokens,
-            completion_tokens=answer.completion_tokens,
+            completion_tokens=answer.completion_tokens, reasoning_tokens=answer.reasoning_tokens,
             cost_micro_usd=price.cost_micro_usd(prompt_tokens, answer.completion_tokens),
             latency_ms=answer.latency_ms, provider_request_id=answer.request_id,
             provider_completion_id=answer.completion_id, attempts=attempts, error=error,

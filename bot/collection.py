@@ -15,11 +15,12 @@ from typing import TYPE_CHECKING, Any
 from bot.batch import BatchCollector
 from bot.budget import Budget
 from bot.collect import Collector, CollectRequest, CollectTask, Progress
-from bot.costs import StageQuote, answer_tokens, count_chat_tokens, estimate
+from bot.costs import StageQuote, count_chat_tokens, estimate, longest_answer_tokens
 from bot.errors import StateError
 from bot.events import CollectionFinished, Note
 from bot.prompts import build_messages, response_format
 from bot.provider import ChatProvider
+from bot.reasoning import budget_for, cut_off_fix
 from bot.spec import RunSpec
 from bot.splits import PreparedRow, PreparedRun
 from bot.trainers.base import SHUTDOWN_WARNING_DAYS, Deployment
@@ -45,7 +46,9 @@ class CollectionStage:
     async def quote(self, run: Run) -> StageQuote:
         spec, prepared = await self.service.prepare_run(run)
         await self.check_models(run, spec)
-        quote = await asyncio.to_thread(estimate, prepared, spec, self.service.prices, self.service.billing(spec))
+        expected = await self.service.pilot.expectations(run)
+        quote = await asyncio.to_thread(estimate, prepared, spec, self.service.prices, self.service.billing(spec),
+                                        expected)
         tasks = await self.tasks(run.id, spec, prepared)
         batch = spec.mode == "batch"
         most = 0
@@ -53,19 +56,23 @@ class CollectionStage:
             price = self.service.prices.get(task.model)
             most += sum(price.cost_micro_usd(r.prompt_tokens, task.max_completion_tokens, batch=batch)
                         for r in task.requests)
+        reasoning = [entry["text"] for entry in quote.reasoning]
         return StageQuote(
             stage="collect", quote_hash=quote.quote_hash, estimate_micro_usd=quote.amount_micro_usd("collect"),
             max_micro_usd=most,
             detail={"mode": spec.mode, "teacher": spec.teacher, "student": spec.student,
-                    "rows": prepared.to_dict(), "collect": quote.stage("collect").to_dict()},
+                    "rows": prepared.to_dict(), "collect": quote.stage("collect").to_dict(),
+                    "reasoning": list(quote.reasoning), "notes": reasoning},
         )
 
-    async def check_models(self, run: Run, spec: RunSpec) -> None:
-        """Refuse a teacher or base student that its provider no longer serves; warn in the thread (once) when
-        one shuts down within SHUTDOWN_WARNING_DAYS."""
+    async def check_models(self, run: Run, spec: RunSpec, settings: tuple[str, ...] = ("teacher", "student")) -> None:
+        """Refuse a teacher or base student (those of `settings`) that its provider no longer serves; warn in the
+        thread (once) when one shuts down within SHUTDOWN_WARNING_DAYS."""
         today = self.service.clock.today()
         student = self.service.training.trainer(spec.trainer).base_model_endpoint(spec.student)
         for setting, model, endpoint in (("teacher", spec.teacher, None), ("student", spec.student, student)):
+            if setting not in settings:
+                continue
             shutdown = await self.collector_for(endpoint).provider.shutdown_date(model)
             days = None if shutdown is None else (shutdown - today).days
             if days is None or days > SHUTDOWN_WARNING_DAYS:
@@ -82,7 +89,7 @@ class CollectionStage:
         service = self.service
         run = await service.storage.runs.require(run_id)
         spec, prepared = await service.prepare_run(run)
-        await self._store_rows(run, prepared)
+        await self.store_rows(run, prepared)
         tasks = await self.tasks(run.id, spec, prepared)
         already = await service.storage.completions.spend_micro_usd(run.id, roles=COLLECT_ROLES,
                                                                     since=approval.decided_at)
@@ -108,13 +115,15 @@ class CollectionStage:
         stopped = next((s for s in ("fatal", "budget", "cancelled") if s in stops), "done")
         message = next((o.message for o in outcomes if o.stopped == stopped and o.message), "")
         counts = {f"{t.role}/{t.split}": {"ok": o.answered + o.already_answered, "invalid": o.invalid,
-                                          "failed": o.failed, "reused": o.reused}
+                                          "cut_off": o.cut_off, "failed": o.failed, "reused": o.reused}
                   for t, o in zip(tasks, outcomes, strict=True)}
         errors: dict[str, int] = {}
         for outcome in outcomes:
             for reason, n in outcome.errors.items():
                 errors[reason] = errors.get(reason, 0) + n
-        await self.finished(run.id, approval, stopped, message, counts, errors, budget)
+        teacher = next(task.budget for task in tasks if task.role == "teacher")
+        await self.finished(run.id, approval, stopped, message, counts, errors, budget,
+                            cut_off_fix(teacher.max_completion_tokens, teacher.effort))
 
     def cancel(self, run_id: int) -> None:
         """Stop the run's live collection (requests in flight get a moment to land)."""
@@ -122,21 +131,26 @@ class CollectionStage:
             self._cancels[run_id].set()
 
     async def finished(self, run_id: int, approval: Approval, stopped: str, message: str,
-                       counts: dict[str, dict[str, int]], errors: dict[str, int], budget: Budget) -> None:
+                       counts: dict[str, dict[str, int]], errors: dict[str, int], budget: Budget,
+                       fix: str = "raise max_answer_tokens or lower teacher_effort") -> None:
         service = self.service
         run = await service.storage.runs.require(run_id)
         if run.state == "cancelled":
             return
         if stopped == "done" and not any(c["ok"] + c.get("reused", 0) for key, c in counts.items()
                                          if key.startswith("teacher/")):
-            why = ", ".join(f"{reason} ×{n}" for reason, n in errors.items()) or "see the errors above"
+            cut_off = sum(c.get("cut_off", 0) for key, c in counts.items() if key.startswith("teacher/"))
+            reasons = [f"{reason} ×{n}" for reason, n in errors.items()] + ([f"cut off ×{cut_off}"] if cut_off else [])
+            why = ", ".join(reasons) or "see the errors above"
             stopped, message = "fatal", f"The teacher answered no row ({why}). Fix the cause and collect again."
         state = {"done": "collected", "budget": "ready", "cancelled": "cancelled", "fatal": "failed"}[stopped]
         run = await service.storage.runs.update(run.id, state=state, error=message if stopped == "fatal" else None)
         await service.storage.audit.add(run_id=run.id, actor="system", action="collection-finished",
                                         detail={"stopped": stopped, "spend_micro_usd": budget.spent_micro_usd})
         await service.post_once(run, f"collection-finished-approval{approval.id}", CollectionFinished(
-            stopped, message, budget.spent_micro_usd, budget.cap_micro_usd, counts, errors))
+            stopped, message, budget.spent_micro_usd, budget.cap_micro_usd, counts, errors,
+            f"To fix it, {fix} (`/distill set {run.name} ...`), then `/distill collect {run.name}`: with a larger "
+            "max_answer_tokens only the rows cut off are asked again."))
         if stopped == "done":
             await service.training.post_baseline(run, key=f"baseline-approval{approval.id}")
         await service.refresh_card(run)
@@ -176,7 +190,11 @@ class CollectionStage:
             counts: dict[str, dict[str, int]] = {}
             for (split, role, status), n in (await storage.completions.counts(run_id)).items():
                 if role in COLLECT_ROLES:
-                    counts.setdefault(f"{role}/{split}", {"ok": 0, "invalid": 0, "failed": 0, "reused": 0})[status] = n
+                    counts.setdefault(f"{role}/{split}", {"ok": 0, "invalid": 0, "cut_off": 0, "failed": 0,
+                                                          "reused": 0})[status] = n
+            for (split, role), n in (await storage.completions.cut_off_counts(run_id)).items():
+                if f"{role}/{split}" in counts:
+                    counts[f"{role}/{split}"]["cut_off"] = n
             stopped = "done" if not errors else "fatal"
             # The wrap-up posts tables and a chart: a tracked task of the run, not the scheduler's tick.
             self.service.tasks.spawn(f"run-{run_id}", run_id, self.finished(
@@ -190,24 +208,18 @@ class CollectionStage:
                 ("teacher", spec.teacher, "validation", prepared.validation),
                 ("teacher", spec.teacher, "eval", prepared.eval),
                 ("student_base", spec.student, "eval", prepared.eval)]
+        return await asyncio.to_thread(lambda: [self.task_for(run_id, spec, prepared, role, model, split, rows)
+                                                for role, model, split, rows in plan if rows])
+
+    def task_for(self, run_id: int, spec: RunSpec, prepared: PreparedRun, role: str, model: str, split: str,
+                 rows: list[PreparedRow]) -> CollectTask:
+        """One model's requests on some rows, with their exact token counts and answer budget (CPU work)."""
         choices = list(prepared.choices)
-        fmt = response_format(choices)
+        budget = budget_for(spec, self.service.prices, role, model, longest_answer_tokens(choices, model))
+        return CollectTask(run_id=run_id, split=split, role=role, model=model, requests=requests_for(spec, rows, model),
+                           response_format=response_format(choices), choices=choices, budget=budget)
 
-        def build() -> list[CollectTask]:
-            tasks = []
-            for role, model, split, rows in plan:
-                if not rows:
-                    continue
-                tasks.append(CollectTask(
-                    run_id=run_id, split=split, role=role, model=model,
-                    requests=requests_for(spec, rows, model), response_format=fmt, choices=choices,
-                    max_completion_tokens=max(answer_tokens(c, model) for c in choices),
-                ))
-            return tasks
-
-        return await asyncio.to_thread(build)
-
-    async def _store_rows(self, run: Run, prepared: PreparedRun) -> None:
+    async def store_rows(self, run: Run, prepared: PreparedRun) -> None:
         rows = [RunRow(split, r.row_index, r.input_hash, r.gold_label)
                 for split, group in (("train", prepared.train), ("validation", prepared.validation),
                                      ("eval", prepared.eval))

@@ -25,6 +25,9 @@ TRAINERS = ("together", "openai")
 DEFAULT_STUDENT = "Qwen/Qwen3.5-9B"
 # together-py 3.x's default; its paths carry /v1, /v2 or /v3 themselves (3.0.0 removed /v1 from the base URL).
 TOGETHER_BASE_URL = "https://api.together.ai"
+# A current OpenAI model with no announced shutdown date (bot/prices.json); a reasoning model, asked at its
+# cheapest effort unless the run says otherwise.
+DEFAULT_TEACHER = "gpt-6.2-sol"
 
 
 class Secret:
@@ -177,7 +180,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("DISTILL_DB", "db_path", "./distill.db", Path, "SQLite database file."),
     Variable("DISTILL_DATA_DIR", "data_dir", "./distill-data", Path,
              "Folder for charts, exports and training files."),
-    Variable("DISTILL_TEACHER_MODEL", "teacher_model", "gpt-4o", _model, "Default teacher model of a new run."),
+    Variable("DISTILL_TEACHER_MODEL", "teacher_model", DEFAULT_TEACHER, _model, "Default teacher model of a new run."),
     Variable("DISTILL_STUDENT_MODEL", "student_model", DEFAULT_STUDENT, _model,
              "Default student (base) model of a new run; with the together trainer, a model Together both "
              "fine-tunes and serves on dedicated hardware."),
@@ -205,8 +208,9 @@ VARIABLES: tuple[Variable, ...] = (
              "Optional JSON price table that overrides or extends the bundled one."),
     Variable("DISTILL_RPM", "requests_per_minute", "500", _whole(1),
              "Requests per minute the collector may send (lowered further by the provider's headers)."),
-    Variable("DISTILL_TPM", "tokens_per_minute", "200000", _whole(1),
-             "Tokens per minute the collector may send (lowered further by the provider's headers)."),
+    Variable("DISTILL_TPM", "tokens_per_minute", "2000000", _whole(1),
+             "Tokens per minute the collector may send, each request counted as its prompt plus its "
+             "max_completion_tokens as OpenAI counts it (lowered further by the provider's headers)."),
     Variable("DISTILL_CONCURRENCY", "concurrency", "16", _whole(1), "Most requests in flight at once."),
     Variable("DISTILL_STORE_COMPLETIONS", "store_completions", "true", _bool,
              "Send store=true with metadata so completions show in the provider's dashboard."),
@@ -232,7 +236,7 @@ class Settings:
     openai_base_url: str = "https://api.openai.com/v1"
     db_path: Path = Path("./distill.db")
     data_dir: Path = Path("./distill-data")
-    teacher_model: str = "gpt-4o"
+    teacher_model: str = DEFAULT_TEACHER
     student_model: str = DEFAULT_STUDENT
     trainer: str = TRAINERS[0]
     approvers: tuple[str, ...] = ()
@@ -246,7 +250,7 @@ class Settings:
     process_over_mb: int = 5
     prices_path: Path | None = None
     requests_per_minute: int = 500
-    tokens_per_minute: int = 200_000
+    tokens_per_minute: int = 2_000_000
     concurrency: int = 16
     store_completions: bool = True
     together_api_key: Secret | None = None

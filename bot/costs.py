@@ -7,7 +7,13 @@ Real OpenAI requests with a json_schema response format also carry the schema, w
 counts; the quote leaves it out.
 
 Completion tokens are those of the answer JSON ({"label":"..."}): the gold label's when the row has one
-(the teacher is expected to find it), otherwise the longest choice's, an upper bound.
+(the teacher is expected to find it), otherwise the longest choice's, an upper bound. A reasoning model adds
+hidden reasoning tokens, billed as output: the expected cost counts the mean a pilot measured on the run's
+own rows (`ReasoningExpectation`), and says so when none has been measured (then it counts the answers only).
+
+Every line also carries the most it can cost: each request's exact prompt plus the max_completion_tokens it
+sends (bot/reasoning.py), each rounded up as the collector reserves it. That is the cap a spending request
+asks to approve.
 
 How the run's trainer bills beyond the per-model price lines is a `Billing`: whether it picks the epochs itself
 (OpenAI's "auto") or takes a fixed number (Together has no "auto": the bot sends `default_epochs`), and the dedicated
@@ -35,6 +41,7 @@ from bot.config import MICRO
 from bot.prices import ModelPrice, PriceTable, micro_usd_rounded_up
 from bot.prompt_tokens import PromptCounter, TokenCache
 from bot.prompts import answer_json, build_messages, training_example
+from bot.reasoning import AnswerBudget, ReasoningExpectation, budget_for
 from bot.spec import AUTO, RunSpec
 from bot.splits import PreparedRow, PreparedRun
 from bot.tokens import encoding_for_model, encoding_name_for_model
@@ -72,6 +79,11 @@ def count_chat_tokens(messages: Sequence[Mapping[str, str]], model: str) -> int:
 def answer_tokens(label: str, model: str) -> int:
     """Completion tokens of the answer {"label": label} as the model writes it."""
     return len(encoding_for_model(model).encode_ordinary(answer_json(label)))
+
+
+def longest_answer_tokens(choices: Sequence[str], model: str) -> int:
+    """Completion tokens of the longest answer the model may give: what its answer budget starts from."""
+    return max(answer_tokens(choice, model) for choice in choices)
 
 
 def count_training_file_tokens(examples: Sequence[Sequence[Mapping[str, str]]], model: str) -> int:
@@ -150,10 +162,16 @@ class Line:
     split: str
     rows: int
     prompt_tokens: int = 0
-    completion_tokens: int = 0
+    completion_tokens: int = 0  # expected: the answers, and the reasoning a pilot measured
     trained_tokens: int = 0  # training-file tokens times epochs
-    cost_micro_usd: int = 0
+    cost_micro_usd: int = 0  # expected
     batch_cost_micro_usd: int = 0  # the same work through the Batch API (training has no batch price)
+    reasoning_tokens: int = 0  # of completion_tokens, the expected reasoning
+    max_completion_tokens: int = 0  # rows times the max_completion_tokens each request sends
+    max_cost_micro_usd: int = 0  # the most it can cost: every request at its max_completion_tokens
+    max_batch_cost_micro_usd: int = 0
+    effort: str | None = None  # the reasoning_effort sent; None for a model that does not reason
+    reasoning: str = "none"  # none (no reasoning) | measured | not measured
     minutes: int = 0  # a dedicated deployment's billed minutes (role "hosting")
 
     def to_dict(self) -> dict[str, Any]:
@@ -167,7 +185,6 @@ class Stage:
     training_file_tokens: int = 0
     epochs: int | None = None
     epochs_range: tuple[int, int] | None = None  # when epochs are "auto": the bounds OpenAI's rule keeps to
-    max_cost_micro_usd: int | None = None  # cost at the top of epochs_range
 
     def total(self, field: str) -> int:
         return sum(getattr(line, field) for line in self.lines)
@@ -182,7 +199,8 @@ class Stage:
 
     @property
     def upper_cost_micro_usd(self) -> int:
-        return self.cost_micro_usd if self.max_cost_micro_usd is None else self.max_cost_micro_usd
+        """The most the stage can cost (training at the top of epochs_range, answers at their whole budget)."""
+        return self.total("max_cost_micro_usd")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -197,8 +215,10 @@ class Stage:
             "cost_micro_usd": self.cost_micro_usd,
             "batch_cost_micro_usd": self.batch_cost_micro_usd,
             "max_cost_micro_usd": self.upper_cost_micro_usd,
+            "max_batch_cost_micro_usd": self.total("max_batch_cost_micro_usd"),
             "cost_usd": format_usd(self.cost_micro_usd),
             "batch_cost_usd": format_usd(self.batch_cost_micro_usd),
+            "max_cost_usd": format_usd(self.upper_cost_micro_usd),
         }
 
 
@@ -210,6 +230,7 @@ class Quote:
     prices: dict[str, dict[str, Any]]  # the price entries used, by model
     notes: tuple[str, ...]
     quote_hash: str  # sha256 over spec, token counts and prices: approvals bind to it
+    reasoning: tuple[dict[str, Any], ...] = ()  # per reasoning role: effort, budget, and what a pilot measured
 
     def stage(self, name: str) -> Stage:
         for stage in self.stages:
@@ -221,9 +242,16 @@ class Quote:
         return sum(getattr(stage, field) for stage in self.stages)
 
     def amount_micro_usd(self, stage: str | None = None) -> int:
-        """What the stage (or the whole run) costs in the run's mode: Batch prices when mode is batch."""
+        """What the stage (or the whole run) is expected to cost in the run's mode: Batch prices when mode is
+        batch."""
         field = "batch_cost_micro_usd" if self.mode == "batch" else "cost_micro_usd"
         return getattr(self.stage(stage), field) if stage else self.total(field)
+
+    def max_amount_micro_usd(self, stage: str | None = None) -> int:
+        """The most the stage (or the whole run) can cost in the run's mode."""
+        field = "max_batch_cost_micro_usd" if self.mode == "batch" else "max_cost_micro_usd"
+        stages = [self.stage(stage)] if stage else self.stages
+        return sum(s.total(field) for s in stages)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -234,12 +262,17 @@ class Quote:
                 "prompt_tokens": sum(s.total("prompt_tokens") for s in self.stages),
                 "completion_tokens": sum(s.total("completion_tokens") for s in self.stages),
                 "trained_tokens": sum(s.total("trained_tokens") for s in self.stages),
+                "reasoning_tokens": sum(s.total("reasoning_tokens") for s in self.stages),
+                "max_completion_tokens": sum(s.total("max_completion_tokens") for s in self.stages),
                 "cost_micro_usd": self.total("cost_micro_usd"),
                 "batch_cost_micro_usd": self.total("batch_cost_micro_usd"),
                 "max_cost_micro_usd": self.total("upper_cost_micro_usd"),
+                "max_batch_cost_micro_usd": sum(s.total("max_batch_cost_micro_usd") for s in self.stages),
                 "cost_usd": format_usd(self.total("cost_micro_usd")),
                 "batch_cost_usd": format_usd(self.total("batch_cost_micro_usd")),
+                "max_cost_usd": format_usd(self.total("upper_cost_micro_usd")),
             },
+            "reasoning": list(self.reasoning),
             "rows": self.rows,
             "prices": self.prices,
             "notes": list(self.notes),
@@ -256,13 +289,16 @@ def user_prompt_tokens(prepared: PreparedRun, rows: Sequence[PreparedRow], model
 class _Pricing:
     """Per-model token figures of one run, memoized by encoding."""
 
-    def __init__(self, prepared: PreparedRun, spec: RunSpec, prices: PriceTable, billing: Billing) -> None:
+    def __init__(self, prepared: PreparedRun, spec: RunSpec, prices: PriceTable, billing: Billing,
+                 expected: Sequence[ReasoningExpectation] = ()) -> None:
         self.prepared, self.spec, self.prices, self.billing = prepared, spec, prices, billing
         self.rows = [*prepared.train, *prepared.validation, *prepared.eval]
         self._position = {id(row): i for i, row in enumerate(self.rows)}
         self._user: dict[str, np.ndarray] = {}
         self._answers: dict[str, dict[str, int]] = {}
         self.used: dict[str, ModelPrice] = {}
+        self.expected = {(e.model, e.effort): e for e in expected}
+        self.reasoning: dict[tuple[str, str], dict[str, Any]] = {}  # (role, model) -> what the quote assumed
 
     def price(self, model: str) -> ModelPrice:
         found = self.used[model] = self.prices.get(model)
@@ -274,21 +310,49 @@ class _Pricing:
             self._user[encoding] = user_prompt_tokens(self.prepared, self.rows, model)
         return self._user[encoding][[self._position[id(row)] for row in rows]]
 
-    def completion_tokens(self, model: str, rows: Sequence[PreparedRow]) -> int:
+    def _answer_tokens(self, model: str) -> dict[str, int]:
         encoding = encoding_name_for_model(model)
         answers = self._answers.get(encoding)
         if answers is None:
             answers = self._answers[encoding] = {c: answer_tokens(c, model) for c in self.prepared.choices}
+        return answers
+
+    def completion_tokens(self, model: str, rows: Sequence[PreparedRow]) -> int:
+        answers = self._answer_tokens(model)
         longest = max(answers.values())
         return sum(answers.get(row.gold_label, longest) if row.gold_label else longest for row in rows)
 
     def inference(self, role: str, model: str, split: str, rows: Sequence[PreparedRow]) -> Line:
         overhead = count_chat_tokens(build_messages(self.spec, ""), model)
-        prompt = int(self.user_tokens(model, rows).sum()) + overhead * len(rows)
-        completion = self.completion_tokens(model, rows)
+        prompts = self.user_tokens(model, rows) + overhead
+        prompt = int(prompts.sum())
         price = self.price(model)
+        budget = budget_for(self.spec, self.prices, role, model, max(self._answer_tokens(model).values()))
+        reasoning, status = self._reasoning(role, model, budget, len(rows))
+        completion = self.completion_tokens(model, rows) + reasoning
         return Line(role, model, split, len(rows), prompt, completion, 0,
-                    price.cost_micro_usd(prompt, completion), price.cost_micro_usd(prompt, completion, batch=True))
+                    price.cost_micro_usd(prompt, completion), price.cost_micro_usd(prompt, completion, batch=True),
+                    reasoning, budget.max_completion_tokens * len(rows),
+                    price.requests_cost_micro_usd(prompts, budget.max_completion_tokens),
+                    price.requests_cost_micro_usd(prompts, budget.max_completion_tokens, batch=True),
+                    budget.effort, status)
+
+    def _reasoning(self, role: str, model: str, budget: AnswerBudget, rows: int) -> tuple[int, str]:
+        """Expected reasoning tokens of `rows` answers and how they are known: none (the model does not reason
+        at this effort), measured (by a pilot) or not measured (then 0: the answers only)."""
+        if budget.effort in (None, "none"):
+            return 0, "none"
+        measured = self.expected.get((model, budget.effort))
+        self.reasoning[(role, model)] = {
+            "role": role, "model": model, "effort": budget.effort,
+            "reasoning_allowance_tokens": budget.reasoning_allowance_tokens,
+            "max_completion_tokens": budget.max_completion_tokens, "max_answer_tokens": budget.max_answer_tokens,
+            "measured": measured is not None, **(measured.to_dict() if measured else {}),
+            "text": _reasoning_note(model, budget, measured),
+        }
+        if measured is None:
+            return 0, "not measured"
+        return round(measured.mean_tokens * rows), "measured"
 
     def training(self) -> Stage:
         model, rows = self.spec.student, self.prepared.train
@@ -299,19 +363,30 @@ class _Pricing:
         if self.spec.epochs == AUTO and self.billing.auto_epochs:
             epochs, epochs_range = default_epochs(len(rows)), (MIN_DEFAULT_EPOCHS, MAX_DEFAULT_EPOCHS)
             max_cost = price.training_cost_micro_usd(file_tokens * MAX_DEFAULT_EPOCHS)
-        elif self.spec.epochs == AUTO:  # the trainer takes the number the bot sends: the cost is exactly that
-            epochs, epochs_range, max_cost = default_epochs(len(rows)), None, None
-        else:
-            epochs, epochs_range, max_cost = int(self.spec.epochs), None, None
+        else:  # epochs set, or a trainer that takes the number the bot sends: the cost is exactly that
+            epochs = default_epochs(len(rows)) if self.spec.epochs == AUTO else int(self.spec.epochs)
+            epochs_range, max_cost = None, price.training_cost_micro_usd(file_tokens * epochs)
         cost = price.training_cost_micro_usd(file_tokens * epochs)
-        line = Line("student", model, "train", len(rows), 0, 0, file_tokens * epochs, cost, cost)
-        return Stage(TRAIN, (line,), file_tokens, epochs, epochs_range, max_cost)
+        line = Line("student", model, "train", len(rows), 0, 0, file_tokens * epochs, cost, cost,
+                    max_cost_micro_usd=max_cost, max_batch_cost_micro_usd=max_cost)
+        return Stage(TRAIN, (line,), file_tokens, epochs, epochs_range)
 
     def hosting(self, hosting: Hosting, requests: int) -> Line:
         minutes = hosting.minutes(requests)
         cost = hosting.cost_micro_usd(minutes)  # per minute of the hardware: no Batch discount
         return Line("hosting", hosting.hardware, "eval", requests, cost_micro_usd=cost, batch_cost_micro_usd=cost,
-                    minutes=minutes)
+                    minutes=minutes, max_cost_micro_usd=cost, max_batch_cost_micro_usd=cost)
+
+def _reasoning_note(model: str, budget: AnswerBudget, measured: ReasoningExpectation | None) -> str:
+    head = f"{model} reasons at effort {budget.effort}"
+    bound = f"{budget.max_completion_tokens:,} completion tokens per answer (max_completion_tokens"
+    bound += ", set by max_answer_tokens)" if budget.max_answer_tokens else (
+        f": the answer and {budget.reasoning_allowance_tokens:,} reasoning tokens)")
+    if measured is not None:
+        return f"{head}: {measured.describe()}. The most it can cost counts {bound}."
+    return (f"{head}: reasoning is not measured yet, so the expected cost counts the answers only; the most it can "
+            f"cost counts {bound}. A pilot measures it on 20 of the run's own train rows, kept as their answers "
+            "(`/distill pilot NAME`, or `distill-bot estimate --pilot 20`).")
 
 
 def fixed_epochs_note(spec: RunSpec, billing: Billing, epochs: int, examples: int) -> list[str]:
@@ -323,14 +398,16 @@ def fixed_epochs_note(spec: RunSpec, billing: Billing, epochs: int, examples: in
             "fewer for a big one); the train stage costs exactly that. Set epochs=N to choose."]
 
 
-def estimate(prepared: PreparedRun, spec: RunSpec, prices: PriceTable, billing: Billing | None = None) -> Quote:
+def estimate(prepared: PreparedRun, spec: RunSpec, prices: PriceTable, billing: Billing | None = None,
+             expected: Sequence[ReasoningExpectation] = ()) -> Quote:
     """The quote of every stage: collect (teacher on train+validation+eval, base student on eval), train,
     evaluate (the fine-tuned student on eval, and the deployment that serves it when the trainer needs one).
-    `billing` is how spec.trainer bills (bot.trainers.billing_for); None is OpenAI's way."""
+    `billing` is how spec.trainer bills (bot.trainers.billing_for); None is OpenAI's way. `expected` holds what
+    pilots measured of a model's reasoning."""
     billing = billing or Billing()
     if billing.trainer != spec.trainer:
         raise ValueError(f"billing of trainer {billing.trainer!r} given for a run trained at {spec.trainer!r}")
-    pricing = _Pricing(prepared, spec, prices, billing)
+    pricing = _Pricing(prepared, spec, prices, billing, expected)
     teacher_rows = pricing.rows
     collect = Stage(COLLECT, (
         pricing.inference("teacher", spec.teacher, "train+eval", teacher_rows),
@@ -343,7 +420,8 @@ def estimate(prepared: PreparedRun, spec: RunSpec, prices: PriceTable, billing: 
         evaluate_lines.append(pricing.hosting(billing.hosting, len(prepared.eval)))
     evaluate = Stage(EVALUATE, tuple(evaluate_lines))
     stages = (collect, train, evaluate)
-    notes = [f"{model}: {price.note}" for model, price in pricing.used.items() if price.note]
+    notes = [entry["text"] for entry in pricing.reasoning.values()]
+    notes += [f"{model}: {price.note}" for model, price in pricing.used.items() if price.note]
     notes += fixed_epochs_note(spec, billing, train.epochs or 0, len(prepared.train))
     student = pricing.price(spec.student)
     if student.training_minimum_applies(train.total("trained_tokens")):
@@ -359,7 +437,8 @@ def estimate(prepared: PreparedRun, spec: RunSpec, prices: PriceTable, billing: 
     if billing.hosting is not None:
         used[f"dedicated:{billing.hosting.hardware}"] = billing.hosting.price_entry()
     digest = _quote_hash(spec, stages, used)
-    return Quote(stages, spec.mode, prepared.to_dict(), used, tuple(notes), digest)
+    return Quote(stages, spec.mode, prepared.to_dict(), used, tuple(notes), digest,
+                 tuple(pricing.reasoning.values()))
 
 
 def _quote_hash(spec: RunSpec, stages: Sequence[Stage], prices: Mapping[str, Any]) -> str:
@@ -367,8 +446,8 @@ def _quote_hash(spec: RunSpec, stages: Sequence[Stage], prices: Mapping[str, Any
         "spec": spec.to_dict(),
         "stages": [
             {"name": s.name, "epochs": s.epochs, "file": s.training_file_tokens,
-             "lines": [[x.model, x.rows, x.prompt_tokens, x.completion_tokens, x.trained_tokens, x.minutes]
-                       for x in s.lines]}
+             "lines": [[x.model, x.rows, x.prompt_tokens, x.completion_tokens, x.trained_tokens, x.minutes,
+                        x.max_completion_tokens, x.max_cost_micro_usd] for x in s.lines]}
             for s in stages
         ],
         "prices": prices,

@@ -18,7 +18,7 @@ import multiprocessing
 import os
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -29,6 +29,7 @@ from bot.costs import Billing, Quote, estimate
 from bot.datasets import load_and_profile, store_dataset
 from bot.errors import DatasetError
 from bot.prices import PriceTable
+from bot.reasoning import ReasoningExpectation
 from bot.spec import RunSpec
 from bot.splits import PreparedRun, prepare
 from storage import Storage
@@ -71,10 +72,11 @@ async def check_dataset(storage: Storage, prices: PriceTable, dataset_id: int, s
 
 
 async def quote_dataset(storage: Storage, prices: PriceTable, dataset_id: int, spec: RunSpec,
-                        billing: Billing | None = None) -> Quote:
-    """The exact cost of every stage of `spec` on the dataset (`billing`: how its trainer bills, bot.costs)."""
+                        billing: Billing | None = None, expected: Sequence[ReasoningExpectation] = ()) -> Quote:
+    """The exact cost of every stage of `spec` on the dataset (`billing`: how its trainer bills, bot.costs;
+    `expected`: what pilots measured of reasoning)."""
     prepared = await prepare_dataset(storage, prices, dataset_id, spec)
-    return await asyncio.to_thread(estimate, prepared, spec, prices, billing)
+    return await asyncio.to_thread(estimate, prepared, spec, prices, billing, expected)
 
 
 class DatasetWorker:

@@ -76,8 +76,26 @@ class CollectionFinished:
     message: str
     spend_micro_usd: int
     cap_micro_usd: int | None
-    counts: dict[str, dict[str, int]]  # "role/split" -> {"ok": n, "invalid": n, "failed": n, "reused": n}
+    counts: dict[str, dict[str, int]]  # "role/split" -> {"ok", "invalid", "cut_off" (of invalid), "failed", "reused"}
     errors: dict[str, int] = field(default_factory=dict)
+    cut_off_fix: str = ""  # what to change when answers were cut off (bot/reasoning.py)
+
+
+@dataclass(frozen=True)
+class PilotFinished:
+    """The teacher answered a run's first train rows and its reasoning was measured (bot/pilot.py)."""
+
+    stopped: str  # done | budget | cancelled | fatal
+    message: str
+    model: str
+    effort: str | None
+    rows: int  # rows asked
+    answered: int
+    cut_off: int  # answers that ran out of max_completion_tokens
+    measured: str  # "expected from a pilot of N rows: ..." (empty when nothing was answered)
+    max_completion_tokens: int
+    spend_micro_usd: int
+    cap_micro_usd: int | None
 
 
 @dataclass(frozen=True)
@@ -111,4 +129,4 @@ class RunFailed:
 
 
 Event = (DatasetLoaded | DatasetRefused | SpecUpdated | QuoteReady | ApprovalRequested | ApprovalDecided
-         | StageStarted | CollectionFinished | TableReady | TrainingUpdate | Note | RunFailed)
+         | StageStarted | CollectionFinished | PilotFinished | TableReady | TrainingUpdate | Note | RunFailed)

@@ -1,4 +1,5 @@
-"""The price table: US dollars per 1M tokens for each model, dated and sourced, as Decimal.
+"""The price table: US dollars per 1M tokens for each model, dated and sourced, as Decimal, with the facts about
+each model the bot acts on (`ModelFacts`: reasoning efforts, temperature, token limits, shutdown date).
 
 The bundled bot/prices.json is read first; the JSON file named by DISTILL_PRICES (same format) overrides
 or adds entries. Costs come out in integer micro-dollars: USD per 1M tokens times tokens is micro-USD, so
@@ -14,6 +15,9 @@ from datetime import date
 from decimal import ROUND_CEILING, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
+
+import numpy as np
 
 from bot.errors import PriceError
 from bot.tokens import base_model_name
@@ -22,6 +26,52 @@ _EXAMPLE = (
     '{"models": {"MODEL": {"input": "2.50", "cached_input": "1.25", "output": "10.00", "training": null, '
     '"batch_discount": "0.5", "as_of": "2026-01-31", "source": "https://developers.openai.com/api/docs/pricing"}}}'
 )
+
+
+# OpenAI's ReasoningEffort enum, cheapest first (openapi.yaml, schema ReasoningEffort, lines 57173-57184). Not
+# every reasoning model takes every value: each entry lists its own.
+EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
+TEMPERATURE_RULES = ("always", "with_effort_none", "never")
+KINDS = ("chat", "embedding")
+PROVIDERS = {"openai.com": "openai", "together.ai": "together", "together.xyz": "together"}
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """What the provider says a model takes and when it goes away, as the price table records it."""
+
+    kind: str = "chat"  # chat | embedding
+    provider: str | None = None  # openai | together; None when the table cannot tell
+    reasoning_efforts: tuple[str, ...] = ()  # reasoning_effort values it accepts, cheapest first; () not a reasoner
+    default_effort: str | None = None  # what it uses when a request sends no reasoning_effort
+    temperature: str = "always"  # always | with_effort_none | never
+    context_window_tokens: int | None = None
+    max_input_tokens: int | None = None
+    max_output_tokens: int | None = None
+    dimensions: int | None = None  # embeddings only
+    shutdown_date: date | None = None
+    shutdown_source: str | None = None
+
+    @property
+    def reasons(self) -> bool:
+        return bool(self.reasoning_efforts)
+
+    def accepts_temperature(self, effort: str | None) -> bool:
+        """Whether a request at `effort` may carry temperature (OpenAI: reasoning models only with effort none)."""
+        return self.temperature == "always" or (self.temperature == "with_effort_none" and effort == "none")
+
+    def shut_down(self, today: date) -> bool:
+        return self.shutdown_date is not None and self.shutdown_date <= today
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind, "provider": self.provider, "reasoning_efforts": list(self.reasoning_efforts),
+            "default_effort": self.default_effort, "temperature": self.temperature,
+            "context_window_tokens": self.context_window_tokens, "max_input_tokens": self.max_input_tokens,
+            "max_output_tokens": self.max_output_tokens, "dimensions": self.dimensions,
+            "shutdown_date": self.shutdown_date.isoformat() if self.shutdown_date else None,
+            "shutdown_source": self.shutdown_source,
+        }
 
 
 @dataclass(frozen=True)
@@ -38,16 +88,34 @@ class ModelPrice:
     batch_output_usd_per_1m: Decimal | None = None
     note: str | None = None
     training_minimum_usd: Decimal | None = None  # the least a fine-tuning job costs (Together: $4.00 per job)
+    cache_write_usd_per_1m: Decimal | None = None  # 30-minute prompt-cache writes, where OpenAI prices them
+    facts: ModelFacts = ModelFacts()
 
-    def cost_micro_usd(self, prompt_tokens: int, completion_tokens: int, *, batch: bool = False) -> int:
-        """Cost of the tokens, rounded up to a whole micro-dollar."""
+    def rates(self, *, batch: bool = False) -> tuple[Decimal, Decimal]:
+        """USD per 1M input and output tokens (micro-USD per token), live or through the Batch API."""
         input_price, output_price = self.input_usd_per_1m, self.output_usd_per_1m
         if batch:
             kept = 1 - self.batch_discount
             explicit_input, explicit_output = self.batch_input_usd_per_1m, self.batch_output_usd_per_1m
             input_price = explicit_input if explicit_input is not None else input_price * kept
             output_price = explicit_output if explicit_output is not None else output_price * kept
+        return input_price, output_price
+
+    def cost_micro_usd(self, prompt_tokens: int, completion_tokens: int, *, batch: bool = False) -> int:
+        """Cost of the tokens, rounded up to a whole micro-dollar."""
+        input_price, output_price = self.rates(batch=batch)
         return micro_usd_rounded_up(prompt_tokens * input_price + completion_tokens * output_price)
+
+    def requests_cost_micro_usd(self, prompt_tokens: np.ndarray, completion_tokens: int, *,
+                                batch: bool = False) -> int:
+        """The sum of `cost_micro_usd(p, completion_tokens)` over the requests' prompt tokens `p`, each rounded up
+        as the collector books it, in integer arithmetic (a hundred thousand rows at numpy speed)."""
+        rates = self.rates(batch=batch)
+        places = max(0, *(-rate.as_tuple().exponent for rate in rates))  # Decimal exponents are ints here
+        scale = 10 ** places
+        input_scaled, output_scaled = (int(rate * scale) for rate in rates)
+        scaled = np.asarray(prompt_tokens, dtype=np.int64) * input_scaled + completion_tokens * output_scaled
+        return int((-(-scaled // scale)).sum())
 
     def training_cost_micro_usd(self, trained_tokens: int) -> int:
         """Fine-tuning cost of `trained_tokens` (training-file tokens times epochs), rounded up."""
@@ -79,8 +147,10 @@ class ModelPrice:
             "batch_discount": _text(self.batch_discount),
             "batch_input": _text(self.batch_input_usd_per_1m),
             "batch_output": _text(self.batch_output_usd_per_1m),
+            "cache_write": _text(self.cache_write_usd_per_1m),
             "as_of": self.as_of.isoformat(),
             "source": self.source,
+            **self.facts.to_dict(),
         }
 
 
@@ -188,4 +258,63 @@ def _entry(model: str, fields: Any, where: str) -> ModelPrice:
         batch_output_usd_per_1m=amount("batch_output", required=False),
         note=fields.get("note"),
         training_minimum_usd=amount("training_minimum", required=False),
+        cache_write_usd_per_1m=amount("cache_write", required=False),
+        facts=_facts(model, fields, where, source),
+    )
+
+
+def _facts(model: str, fields: dict[str, Any], where: str, source: str) -> ModelFacts:
+    """The entry's model facts, each checked; a wrong one is named with the values it may take."""
+
+    def problem(text: str) -> PriceError:
+        return PriceError(f"{where}: model '{model}' {text}")
+
+    def one_of(key: str, options: tuple[str, ...], default: str | None) -> str | None:
+        value = fields.get(key, default)
+        if value is not None and value not in options:
+            raise problem(f"has \"{key}\": {value!r}; expected one of {', '.join(options)}.")
+        return value
+
+    def whole(key: str) -> int | None:
+        value = fields.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise problem(f"needs \"{key}\" as a whole number of tokens >= 1 (got {value!r}).")
+        return value
+
+    efforts = fields.get("reasoning_efforts") or []
+    if not isinstance(efforts, list) or any(e not in EFFORTS for e in efforts) or len(set(efforts)) < len(efforts):
+        raise problem(f"has \"reasoning_efforts\": {efforts!r}; expected a list of distinct values from "
+                      f"{', '.join(EFFORTS)}, or null for a model that does not reason.")
+    ordered = tuple(e for e in EFFORTS if e in efforts)
+    default_effort = fields.get("default_effort")
+    if (default_effort is None) != (not ordered) or (default_effort is not None and default_effort not in ordered):
+        raise problem(f"has \"default_effort\": {default_effort!r}; a reasoning model names one of its "
+                      f"reasoning_efforts ({', '.join(ordered) or 'none listed'}), any other model none.")
+    derived = "always" if not ordered else "with_effort_none" if "none" in ordered else "never"
+    temperature = one_of("temperature", TEMPERATURE_RULES, derived)
+    if temperature == "with_effort_none" and "none" not in ordered:
+        raise problem("has \"temperature\": \"with_effort_none\" but no effort none among its reasoning_efforts.")
+    try:
+        shutdown = fields.get("shutdown_date")
+        shutdown_date = date.fromisoformat(shutdown) if shutdown is not None else None
+    except (TypeError, ValueError):
+        raise problem(f"has \"shutdown_date\": {shutdown!r}; expected a date such as 2027-01-14.") from None
+    shutdown_source = fields.get("shutdown_source")
+    if shutdown_date is not None and not (isinstance(shutdown_source, str) and shutdown_source.startswith("http")):
+        raise problem("needs \"shutdown_source\", the URL that announced its shutdown date.")
+    host = urlparse(source).hostname or ""
+    guessed = next((name for domain, name in PROVIDERS.items() if host == domain or host.endswith("." + domain)),
+                   None)
+    return ModelFacts(
+        kind=one_of("kind", KINDS, "chat") or "chat",
+        provider=one_of("provider", tuple(sorted(set(PROVIDERS.values()))), guessed),
+        reasoning_efforts=ordered,
+        default_effort=default_effort,
+        temperature=temperature or derived,
+        context_window_tokens=whole("context_window_tokens"),
+        max_input_tokens=whole("max_input_tokens"),
+        max_output_tokens=whole("max_output_tokens"),
+        dimensions=whole("dimensions"),
+        shutdown_date=shutdown_date,
+        shutdown_source=shutdown_source,
     )

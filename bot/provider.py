@@ -30,11 +30,13 @@ class ChatAnswer:
     content: str | None
     refusal: str | None
     prompt_tokens: int
-    completion_tokens: int
+    completion_tokens: int  # visible answer and hidden reasoning together, as billed
     latency_ms: int
     request_id: str | None
     completion_id: str | None
     headers: Mapping[str, str] = field(default_factory=dict)
+    finish_reason: str | None = None  # "length": max_completion_tokens ran out before the answer was done
+    reasoning_tokens: int = 0  # usage.completion_tokens_details.reasoning_tokens (0 when not reported)
 
 
 class ProviderFailure(Exception):
@@ -98,10 +100,13 @@ class ChatProvider:
         return provider_date(found.to_dict().get("shutdown_date"))
 
     async def complete(self, *, model: str, messages: list[dict[str, Any]], response_format: dict[str, Any],
-                       metadata: Mapping[str, str] | None = None) -> ChatAnswer:
-        extra: dict[str, Any] = {}
+                       metadata: Mapping[str, str] | None = None,
+                       options: Mapping[str, Any] | None = None) -> ChatAnswer:
+        """One answer. `options` are the budget's fields (bot/reasoning.py): max_completion_tokens, and
+        reasoning_effort and temperature where the model takes them."""
+        extra: dict[str, Any] = dict(options or {})
         if self.store:
-            extra = {"store": True, "metadata": dict(metadata or {})}
+            extra.update(store=True, metadata=dict(metadata or {}))
         started = time.monotonic()
         try:
             raw = await self.client.chat.completions.with_raw_response.create(
@@ -129,6 +134,7 @@ class ChatProvider:
                 f"the provider sent a body that is not a chat completion ({type(exc).__name__})",
                 status=raw.status_code, retryable=True, headers=headers,
             ) from exc
+        details = getattr(usage, "completion_tokens_details", None)
         return ChatAnswer(
             content=choice.message.content,
             refusal=getattr(choice.message, "refusal", None),
@@ -138,4 +144,6 @@ class ChatProvider:
             request_id=headers.get("x-request-id"),
             completion_id=completion.id,
             headers=headers,
+            finish_reason=choice.finish_reason,
+            reasoning_tokens=(getattr(details, "reasoning_tokens", None) or 0) if details else 0,
         )

@@ -1,15 +1,15 @@
 """Client-side rate limiting that keeps a provider's requests/min and tokens/min limits busy but untripped.
 
-OpenAI's limits replenish continuously: the `x-ratelimit-reset-*` headers give the time until a limit is
-back to full (https://platform.openai.com/docs/guides/rate-limits). So the limiter keeps the same two
-buckets on the client side, each holding at most one minute's allowance and refilling at limit/minute:
-a request waits until both have room for it (one request; its prompt tokens plus the longest possible
-answer) and takes it when it is sent, which is before the provider counts it, so the client is never ahead
-of the provider. It also learns from every answer's headers: a lower limit than configured replaces the
-configured one, and when the provider has less left than the client thinks (another client shares the key),
-the client's bucket drops to the provider's figure. A 429 pauses every caller for the Retry-After the
-provider asked for. Waiters are served first come, first served, so collections sharing one model share
-its limit fairly.
+OpenAI's limits replenish continuously: the `x-ratelimit-reset-*` headers give the time until a limit is back to
+full (https://platform.openai.com/docs/guides/rate-limits). So the limiter keeps the same two buckets on the
+client side, each holding at most one minute's allowance and refilling at limit/minute: a request waits until
+both have room for it (one request; its prompt tokens plus the max_completion_tokens it sends, as OpenAI counts
+a request against the limit) and takes it when it is sent, which is before the provider counts it, so the client
+is never ahead of the provider. It also learns from every answer's headers: a lower limit than configured
+replaces the configured one, and when the provider has less left than the client thinks (another client shares
+the key), the client's bucket drops to the provider's figure. A 429 pauses every caller for the Retry-After the
+provider asked for. Waiters are served first come, first served, so collections sharing one model share its
+limit fairly.
 """
 
 from __future__ import annotations

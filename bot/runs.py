@@ -1,7 +1,8 @@
 """The run lifecycle: one run per Slack thread, from a CSV to a distilled model.
 
 States: created -> ready -> (awaiting_approval) -> collecting -> collected -> (awaiting_approval) ->
-training -> evaluating -> done, and cancelled / failed from anywhere. Every transition is stored before it
+training -> evaluating -> done, and cancelled / failed from anywhere. A pilot (bot/pilot.py) goes from ready
+through (awaiting_approval) and piloting back to ready. Every transition is stored before it
 is announced, so a restarted bot resumes where it stopped (`resume`). Spending stages need an approval
 (bot/approvals.py); the approved amount is the stage's spending cap.
 
@@ -21,6 +22,7 @@ from typing import Any
 
 from bot.approvals import ApprovalPolicy, DecisionResult, Directory
 from bot.cards import build_card, spend_micro_usd, usd
+from bot.catalog import ModelInfo, list_models
 from bot.clock import Clock
 from bot.collect import Collector
 from bot.collection import CollectionStage
@@ -41,8 +43,10 @@ from bot.events import (
     StageStarted,
 )
 from bot.notify import DeliveryError, Notifier
+from bot.pilot import PILOT_ROWS, PilotStage
+from bot.pilot import STAGE as PILOT
 from bot.prices import PriceTable
-from bot.spec import RunSpec
+from bot.spec import TRAINERS, RunSpec
 from bot.splits import PreparedRun
 from bot.tasks import BackgroundTasks, describe
 from bot.trainers import billing_for, get_trainer
@@ -56,19 +60,12 @@ from storage.runs import Run
 log = logging.getLogger(__name__)
 
 RUN_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
-BUSY_STATES = ("collecting", "training", "evaluating")
-UNFINISHED_STATES = ("created", "ready", "awaiting_approval", "collecting", "collected", "training", "evaluating")
+BUSY_STATES = ("piloting", "collecting", "training", "evaluating")
+UNFINISHED_STATES = ("created", "ready", "awaiting_approval", "piloting", "collecting", "collected", "training",
+                     "evaluating")
 # Spec keys whose change alters the prompts or the rows: answers must be collected (or reused) again.
 PROMPT_KEYS = {"label", "template", "system", "choices", "min_per_label", "train", "eval", "seed", "teacher",
-               "student", "validation"}
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    model: str
-    uses: tuple[str, ...]  # "default teacher", "run wine: student", ...
-    listed: bool  # the provider's models endpoint knows it
-    shutdown_date: str | None
+               "student", "validation", "teacher_effort", "max_answer_tokens"}
 
 
 @dataclass(frozen=True)
@@ -93,6 +90,7 @@ class RunService:
         self.datasets = DatasetWorker(storage, prices, prices_path=settings.prices_path,
                                       process_over_bytes=settings.process_over_bytes)
         self.collection = CollectionStage(self, collector)
+        self.pilot = PilotStage(self)
         self.training = TrainingStage(self, trainers or (lambda name: get_trainer(name, settings, self.clock)))
 
     # ----- finding runs -------------------------------------------------------------------------------
@@ -159,7 +157,7 @@ class RunService:
     async def set_spec(self, run: Run, assignments: dict[str, str], user: str) -> RunSpec:
         """Apply `key=value` settings; checked against the dataset at once; voids pending approvals."""
         self._require_idle(run, "change the settings")
-        spec = RunSpec.from_dict(run.spec).with_assignments(assignments)
+        spec = RunSpec.from_dict(run.spec).with_assignments(assignments, self.prices)
         if run.dataset_id:
             dataset = await self._dataset(run)
             # Raises SpecError or DatasetError naming what does not fit the data.
@@ -188,18 +186,22 @@ class RunService:
     async def estimate(self, run: Run) -> Quote:
         dataset = await self._dataset(run)
         spec = RunSpec.from_dict(run.spec)
-        quote = await self.datasets.run(dataset.size_bytes, quote_dataset, dataset.id, spec, self.billing(spec))
+        quote = await self.datasets.run(dataset.size_bytes, quote_dataset, dataset.id, spec, self.billing(spec),
+                                        await self.pilot.expectations(run))
         await self.notifier.post(run, QuoteReady(quote))
         return quote
 
-    async def request_stage(self, run: Run, stage: str, user: str) -> Approval:
-        """Ask the team to approve a spending stage; it starts at once when auto-approved."""
+    async def request_stage(self, run: Run, stage: str, user: str, *, rows: int | None = None) -> Approval:
+        """Ask the team to approve a spending stage (`rows`: a pilot's); it starts at once when auto-approved."""
         if stage == "collect":
             self._require_state(run, ("ready", "collected", "failed", "cancelled"), "collect answers")
             quote = await self.collection.quote(run)
         elif stage == "train":
             self._require_state(run, ("collected", "done", "failed", "cancelled"), "train the student")
             quote = await self._train_quote(run)
+        elif stage == PILOT:
+            self._require_state(run, ("ready", "collected", "failed", "cancelled"), "run a pilot")
+            quote = await self.pilot.quote(run, rows or PILOT_ROWS)
         else:
             raise ValueError(f"unknown stage {stage!r}")
         approval = await self.approvals.request(
@@ -257,15 +259,17 @@ class RunService:
                           estimate_micro_usd=quote.estimate_micro_usd, max_micro_usd=quote.max_micro_usd,
                           detail=quote.to_dict(spec, len(prepared.eval)))
 
-    async def _quote(self, run: Run, stage: str) -> StageQuote:
-        return await (self.collection.quote(run) if stage == "collect" else self._train_quote(run))
+    async def _quote(self, run: Run, approval: Approval) -> StageQuote:
+        if approval.stage == PILOT:
+            return await self.pilot.quote(run, int(approval.quote["pilot_rows"]))
+        return await (self.collection.quote(run) if approval.stage == "collect" else self._train_quote(run))
 
     # ----- running stages -------------------------------------------------------------------------------
 
     async def _start(self, run: Run, approval: Approval) -> None:
         """Start an approved stage, after checking that its quote still holds."""
         try:
-            current = await self._quote(run, approval.stage)
+            current = await self._quote(run, approval)
         except USER_ERRORS as exc:
             current, problem = None, str(exc)
         if current is None or current.quote_hash != approval.quote_hash:
@@ -281,6 +285,14 @@ class RunService:
             run = await self.storage.runs.update(run.id, state="training", error=None)
             await self.refresh_card(run)
             self.tasks.spawn(f"run-{run.id}", run.id, self.training.start(run.id, approval))
+            return
+        if approval.stage == PILOT:
+            run = await self.storage.runs.update(run.id, state="piloting", error=None)
+            await self._post(run, StageStarted(PILOT, f"Pilot: {run.spec['teacher']} answers "
+                                                      f"{approval.quote['pilot_rows']} train rows.",
+                                               approval.amount_micro_usd))
+            await self.refresh_card(run)
+            self.tasks.spawn(f"run-{run.id}", run.id, self.pilot.run(run.id, approval))
             return
         run = await self.storage.runs.update(run.id, state="collecting", error=None)
         await self._post(run, StageStarted("collect", f"Collecting with {run.spec['teacher']} (teacher) and "
@@ -309,6 +321,7 @@ class RunService:
         if run.state in ("done", "cancelled"):
             raise StateError(f"Run '{run.name}' is already {run.state}; there is nothing to cancel.")
         self.collection.cancel(run.id)
+        self.pilot.cancel(run.id)
         if run.state == "training":
             await self.training.cancel(run)
         voided = await self.storage.approvals.void_pending(run.id)
@@ -328,7 +341,7 @@ class RunService:
         for run in await self.storage.runs.in_states(UNFINISHED_STATES):
             await self.refresh_card(run)
         for run in await self.storage.runs.in_states(BUSY_STATES):
-            stage = "train" if run.state in ("training", "evaluating") else "collect"
+            stage = {"training": "train", "evaluating": "train", "piloting": PILOT}.get(run.state, "collect")
             approval = await self.storage.approvals.latest(run.id, stage)
             if approval is None or approval.status != "approved":
                 await self.storage.runs.update(run.id, state="failed", error=f"the {stage} stage had no approval")
@@ -336,6 +349,8 @@ class RunService:
             jobs = await self.storage.jobs.for_run(run.id)
             if run.state == "collecting":
                 work, what = self.collection.run(run.id, approval), "the collection"
+            elif run.state == "piloting":
+                work, what = self.pilot.run(run.id, approval), "the pilot"
             elif run.state == "evaluating":
                 work, what = self.training.evaluate(run.id), "the evaluation of the distilled model"
             elif not jobs or jobs[-1].external_id is None:
@@ -361,8 +376,8 @@ class RunService:
         await self.collection.close()
         await self.datasets.close()
 
-    async def models(self, channel_id: str) -> list[ModelInfo]:
-        """The configured models and those of this channel's runs, with the provider's shutdown dates."""
+    async def models(self, channel_id: str) -> tuple[list[ModelInfo], list[str]]:
+        """What a run here can pick, and the models the defaults and this channel's runs use (bot/catalog.py)."""
         uses: dict[str, list[str]] = {self.settings.teacher_model: ["default teacher"]}
         uses.setdefault(self.settings.student_model, []).append("default student")
         for run in await self.storage.runs.in_channel(channel_id):
@@ -371,9 +386,8 @@ class RunService:
             for job in await self.storage.jobs.for_run(run.id):
                 if job.fine_tuned_model:
                     uses.setdefault(job.fine_tuned_model, []).append(f"run {run.name}: distilled")
-        listed = {model.id: model async for model in self.collector.provider.client.models.list()}
-        return [ModelInfo(name, tuple(found), name in listed, getattr(listed.get(name), "shutdown_date", None))
-                for name, found in uses.items() if name]
+        return await list_models(self.collector.provider, self.prices, TRAINERS, self.training.trainer, uses,
+                                 self.clock.today())
 
     async def audit(self, run: Run) -> list[Any]:
         return await self.storage.audit.for_run(run.id)

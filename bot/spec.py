@@ -9,11 +9,16 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from bot.config import DEFAULT_STUDENT, TRAINERS, _usd_to_micro
+from bot.config import DEFAULT_STUDENT, DEFAULT_TEACHER, TRAINERS, _usd_to_micro
 from bot.errors import SpecError
+from bot.prices import EFFORTS
 from bot.prompts import Template, validate_choices
+from bot.reasoning import check_effort
+
+if TYPE_CHECKING:
+    from bot.prices import PriceTable
 
 AUTO = "auto"
 MODES = ("live", "batch")
@@ -35,7 +40,7 @@ class RunSpec:
     train_size: int = 500
     eval_size: int = 200
     seed: int = 0
-    teacher: str = "gpt-4o"
+    teacher: str = DEFAULT_TEACHER
     # OpenAI takes no new fine-tuning jobs after 2027-01-06: a new run trains at Together, a student it serves too.
     student: str = DEFAULT_STUDENT
     trainer: str = TRAINERS[0]
@@ -46,6 +51,8 @@ class RunSpec:
     validation_size: int = 0
     budget_micro_usd: int | None = None
     mode: Literal["live", "batch"] = "live"
+    teacher_effort: str | None = None  # the teacher's reasoning_effort; None: the cheapest its model takes
+    max_answer_tokens: int | None = None  # completion tokens per answer, reasoning included; None: see bot/reasoning.py
 
     @classmethod
     def defaults(cls, *, teacher: str, student: str, trainer: str) -> RunSpec:
@@ -73,8 +80,9 @@ class RunSpec:
         validate_choices(choices)
         return dataclasses.replace(self, choices=tuple(choices))
 
-    def with_assignments(self, pairs: Mapping[str, str]) -> RunSpec:
-        """A copy with `key=value` settings applied; every bad key or value is reported in one SpecError."""
+    def with_assignments(self, pairs: Mapping[str, str], prices: PriceTable | None = None) -> RunSpec:
+        """A copy with `key=value` settings applied; every bad key or value is reported in one SpecError. With
+        `prices`, the teacher's effort is checked against the efforts its model takes."""
         changes: dict[str, Any] = {}
         problems: list[str] = []
         for key, raw in pairs.items():
@@ -94,6 +102,8 @@ class RunSpec:
                 f"validation={updated.validation_size} is carved from train={updated.train_size} and must leave "
                 f"at least {MIN_TRAIN_EXAMPLES} training rows. Lower validation or raise train."
             )
+        if prices is not None and updated.teacher_effort is not None:
+            check_effort(updated.teacher, prices.get(updated.teacher).facts, updated.teacher_effort)
         return updated
 
 
@@ -180,6 +190,24 @@ def _budget(raw: str) -> int | None:
     return None if raw.strip().lower() in ("", "none") else _usd_to_micro(raw)
 
 
+def _effort(raw: str) -> str | None:
+    value = raw.strip().lower()
+    if value in ("", "default"):
+        return None
+    if value not in EFFORTS:
+        raise ValueError(f"expected default or one of {', '.join(EFFORTS)} (as the teacher's model takes), got {raw!r}")
+    return value
+
+
+def _optional_whole(minimum: int) -> Callable[[str], int | None]:
+    parse = _whole(minimum)
+
+    def parse_or_default(raw: str) -> int | None:
+        return None if raw.strip().lower() in ("", "default") else parse(raw)
+
+    return parse_or_default
+
+
 SETTINGS: dict[str, Setting] = {
     "label": Setting("label", _optional_text, "column holding the right answer (none: measure agreement only)"),
     "template": Setting("template", _template, "prompt with {column} placeholders and {choices} (default: all)"),
@@ -191,6 +219,11 @@ SETTINGS: dict[str, Setting] = {
     "eval": Setting("eval_size", _whole(1), "held-out rows every model is scored on"),
     "seed": Setting("seed", _whole(0), "seed of the stratified split"),
     "teacher": Setting("teacher", _model, "large model whose answers are distilled"),
+    "teacher_effort": Setting("teacher_effort", _effort, f"the teacher's reasoning_effort ({', '.join(EFFORTS)}), as "
+                              "its model takes (default: the cheapest it takes)"),
+    "max_answer_tokens": Setting("max_answer_tokens", _optional_whole(1),
+                                 "most completion tokens per answer, reasoning included (default: the answer's size "
+                                 "plus the effort's reasoning allowance)"),
     "student": Setting("student", _model, "small base model that is fine-tuned"),
     "trainer": Setting("trainer", _one_of(TRAINERS), f"where the student is trained: {', '.join(TRAINERS)}"),
     "epochs": Setting("epochs", _or_auto(_whole(1, MAX_EPOCHS)), f"auto or 1-{MAX_EPOCHS} passes over the data"),

@@ -57,9 +57,10 @@ _ENCODINGS: dict[str, dict] = {
     },
 }
 
-# Model name prefixes (after any "ft:" prefix) and their encoding, most specific first.
+# Model name prefixes (after any "ft:" prefix) and their encoding, most specific first. OpenAI has published no
+# tokenizer for gpt-6.x (tiktoken maps up to gpt-5); o200k_base, its newest, is assumed, as for gpt-5.
 _CL100K_PREFIXES = ("gpt-4", "gpt-3.5", "text-embedding-3", "text-embedding-ada")
-_O200K_PREFIXES = ("gpt-4o", "gpt-4.1", "gpt-4.5", "gpt-5", "chatgpt-4o", "o1", "o3", "o4", "gpt-oss")
+_O200K_PREFIXES = ("gpt-4o", "gpt-4.1", "gpt-4.5", "gpt-5", "gpt-6", "chatgpt-4o", "o1", "o3", "o4", "gpt-oss")
 
 
 def _read_verified(name: str) -> bytes:

@@ -23,11 +23,12 @@ from bot.cards import usd
 from bot.charts import render_chart
 from bot.collect import CollectTask
 from bot.collection import requests_for, response_format_for
-from bot.costs import answer_tokens
+from bot.costs import longest_answer_tokens
 from bot.errors import StateError
 from bot.evals import DISTILLED, EVAL_SPLIT, baseline_for_run, report_for_run
 from bot.events import Note, StageStarted, TableReady, TrainingUpdate
 from bot.export import write_predictions
+from bot.reasoning import budget_for
 from bot.spec import RunSpec
 from bot.splits import PreparedRun
 from bot.trainers.base import Deployment, JobRequest, JobState, JobStatus, Trainer, TrainerQuote
@@ -105,10 +106,11 @@ class TrainingStage:
         data = await training_data_for_run(self.service.storage, run.id, spec, prepared, self.service.prices, trainer,
                                            billing)
         fine_tuned = self.service.prices.get(f"ft:{spec.student}")
-        most_tokens = max(answer_tokens(c, spec.student) for c in prepared.choices)
+        budget = budget_for(spec, self.service.prices, DISTILLED, spec.student,
+                            longest_answer_tokens(prepared.choices, spec.student), price_model=f"ft:{spec.student}")
         requests = await asyncio.to_thread(requests_for, spec, prepared.eval, spec.student)
-        eval_max = sum(fine_tuned.cost_micro_usd(r.prompt_tokens, most_tokens, batch=spec.mode == "batch")
-                       for r in requests)
+        eval_max = sum(fine_tuned.cost_micro_usd(r.prompt_tokens, budget.max_completion_tokens,
+                                                 batch=spec.mode == "batch") for r in requests)
         billing = await trainer.quote(spec.student, data.training_file_tokens, data.quote.epochs, len(requests))
         return TrainQuote(data, eval_max, billing)
 
@@ -173,7 +175,9 @@ class TrainingStage:
         state = await trainer.poll(job.external_id)
         page = await trainer.events(job.external_id, job.event_cursor)
         if page.events:
-            key = f"job{job.id}-events-{page.cursor}"
+            # Keyed by where the page starts: a bot stopped after posting it but before storing the new cursor reads
+            # a longer page from the same place after its restart, and must not post its start again.
+            key = f"job{job.id}-events-after-{job.event_cursor}"
             lines = [event.message for event in page.events]
             summary = f"{len(lines)} new event{'s' if len(lines) != 1 else ''} from {trainer.name}:"
             await service.post_once(run, key, TrainingUpdate(state.status.value, state.raw_status, summary, lines))
@@ -269,11 +273,13 @@ class TrainingStage:
         cap = None if approval is None else max(0, approval.amount_micro_usd - (job.cost_micro_usd or 0))
         spent = await service.storage.completions.spend_micro_usd(run.id, roles=[DISTILLED])
         requests = await asyncio.to_thread(requests_for, spec, prepared.eval, deployment.model)
+        price_model = f"ft:{job.base_model}"
         task = CollectTask(
             run_id=run.id, split=EVAL_SPLIT, role=DISTILLED, model=deployment.model, requests=requests,
             response_format=response_format_for(prepared), choices=list(prepared.choices),
-            max_completion_tokens=max(answer_tokens(c, deployment.model) for c in prepared.choices),
-            price_model=f"ft:{job.base_model}",
+            budget=budget_for(spec, service.prices, DISTILLED, deployment.model,
+                              longest_answer_tokens(prepared.choices, deployment.model), price_model=price_model),
+            price_model=price_model,
         )
         collector = service.collection.collector_for(deployment)
         return await collector.collect(task, Budget(cap_micro_usd=cap, spent_micro_usd=spent))

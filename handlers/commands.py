@@ -15,6 +15,8 @@ from typing import Any
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.cards import build_card
+from bot.pilot import PILOT_ROWS, pilot_rows
+from bot.pilot import STAGE as PILOT
 from bot.spec import SETTABLE_KEYS
 from handlers import messages
 from handlers.modals import open_template_modal
@@ -114,6 +116,18 @@ def _stage(stage: str) -> Action:
     return request
 
 
+def _check_pilot(args: list[str]) -> str | None:
+    extra = args[1:]
+    if extra and not extra[0].startswith("rows="):
+        return messages.not_pilot_rows(extra[0])
+    return None
+
+
+async def _pilot(inv: Invocation) -> None:
+    rows = pilot_rows(inv.args[1].removeprefix("rows=")) if len(inv.args) > 1 else PILOT_ROWS
+    await inv.surface.service.request_stage(await inv.run(), PILOT, inv.user_id, rows=rows)
+
+
 async def _status(inv: Invocation) -> list[str]:
     if not inv.args:
         return await _list(inv)
@@ -156,12 +170,16 @@ async def _audit(inv: Invocation) -> list[str]:
 
 
 async def _models(inv: Invocation) -> list[str]:
-    models = await inv.surface.service.models(inv.channel_id)
-    rows = [(m.model, ", ".join(m.uses), m.shutdown_date or "none announced", "yes" if m.listed else "NO")
+    models, notes = await inv.surface.service.models(inv.channel_id)
+    rows = [(m.model, ", ".join(m.picks) or "-", messages.model_prices(m.input_usd_per_1m, m.output_usd_per_1m),
+             messages.model_efforts(m.efforts), messages.model_training(m.training_usd_per_1m),
+             messages.model_shutdown(m.shutdown_date, m.shut_down), ", ".join(m.uses) or "-")
             for m in models]
     return [messages.models_title(),
-            *code_chunks(format_table(("model", "used as", "shutdown", "offered"), rows), header_lines=2),
-            *messages.model_warnings([m.model for m in models if not m.listed])]
+            *code_chunks(format_table(("model", "pick as", "$/1M in/out", "efforts", "fine-tune", "shutdown",
+                                       "in use here"), rows), header_lines=2),
+            *messages.model_warnings([m.model for m in models if m.listed is False and m.uses]),
+            *messages.model_notes(notes)]
 
 
 COMMANDS: list[Subcommand] = [
@@ -173,6 +191,9 @@ COMMANDS: list[Subcommand] = [
                "/distill template tickets", _template),
     Subcommand("estimate", "NAME", "Post what every stage will cost, from exact token counts.",
                "/distill estimate tickets", _estimate),
+    Subcommand("pilot", "NAME [rows=N]", f"Measure how long a reasoning teacher thinks on the first N train rows "
+               f"(default {PILOT_ROWS}; kept as their answers; needs an approval).", "/distill pilot tickets rows=20",
+               _pilot, _check_pilot),
     Subcommand("collect", "NAME", "Ask to have the teacher label the rows (needs an approval).",
                "/distill collect tickets", _stage("collect")),
     Subcommand("train", "NAME", "Ask to fine-tune the student on the teacher's answers (needs an approval).",
@@ -185,7 +206,8 @@ COMMANDS: list[Subcommand] = [
     Subcommand("cancel", "NAME", "Stop the run (asks first); answers collected so far are kept.",
                "/distill cancel tickets", _cancel),
     Subcommand("audit", "NAME", "Show who did what to the run, and when.", "/distill audit tickets", _audit),
-    Subcommand("models", "", "List the models in use here with their shutdown dates.", "/distill models", _models),
+    Subcommand("models", "", "List the teachers and students a run can pick, with prices, reasoning efforts and "
+               "shutdown dates, and the models in use here.", "/distill models", _models),
     Subcommand("help", "", "Show the commands and the settings.", "/distill help", _help),
 ]
 BY_NAME = {c.name: c for c in COMMANDS}

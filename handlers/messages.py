@@ -56,6 +56,10 @@ def not_key_value(arg: str) -> str:
     return f"{code(arg)} is not a setting: write {code('key=value')}, e.g. {code('label=category')}."
 
 
+def not_pilot_rows(arg: str) -> str:
+    return f"{code(arg)} is not how many rows to pilot: write {code('rows=N')}, e.g. {code('rows=20')}."
+
+
 def refused(message: str) -> str:
     """A DistillError's message, shown as it is."""
     return f":no_entry: {escape(message)}"
@@ -104,12 +108,36 @@ def run_status(name: str, state: str, figures: Sequence[tuple[str, str]], next_s
 
 
 def models_title() -> str:
-    return "*Models* in use here, with the shutdown date the provider reports:"
+    return ("*Models* a run can pick here: teachers (answering at the provider) and each trainer's students, with "
+            "prices per 1M tokens, the reasoning efforts each takes, the training price, and the shutdown date the "
+            "provider reports (else the price table's); then the models in use here.")
+
+
+def model_prices(input_usd: Any, output_usd: Any) -> str:
+    return "-" if input_usd is None else f"${input_usd} / ${output_usd}"
+
+
+def model_efforts(efforts: Sequence[str]) -> str:
+    return "-" if not efforts else efforts[0] if len(efforts) == 1 else f"{efforts[0]}..{efforts[-1]}"
+
+
+def model_training(usd_per_1m: Any) -> str:
+    return "no" if usd_per_1m is None else f"${usd_per_1m}"
+
+
+def model_shutdown(date: Any, past: bool) -> str:
+    if date is None:
+        return "none announced"
+    return f"SHUT {date.isoformat()}" if past else date.isoformat()
 
 
 def model_warnings(unlisted: Sequence[str]) -> list[str]:
     return [f":warning: {code(m)} is not offered by the provider's models endpoint; runs using it will fail."
             for m in unlisted]
+
+
+def model_notes(notes: Sequence[str]) -> list[str]:
+    return [f":information_source: {escape(n)}" for n in notes]
 
 
 def audit_title(name: str, shown: int, total: int) -> str:
@@ -202,8 +230,10 @@ def approval_request(stage: str, run_name: str, requester: str, quote: Mapping[s
                        if detail.get(k))
     rows = quote.get("rows") or {}
     models = ", ".join(f"{role} {code(quote[role])}" for role in ("teacher", "student") if quote.get(role))
+    if quote.get("effort"):
+        models += f" at effort {escape(quote['effort'])}"
     lines = [f":moneybag: *Spending request: {escape(stage)}* for *{escape(run_name)}*, asked by {mention(requester)}",
-             f"Estimate *{usd(int(quote.get('estimate_micro_usd', 0)))}*, at most "
+             f"Expected *{usd(int(quote.get('estimate_micro_usd', 0)))}*, at most "
              f"*{usd(int(quote.get('max_micro_usd', 0)))}* (the approved cap: spending stops there)."]
     counts = f"rows: train {rows['train']:,}, eval {rows['eval']:,}" if "train" in rows else ""
     facts = [part for part in (models, f"tokens: {tokens}" if tokens else "", counts) if part]
@@ -251,6 +281,28 @@ def collection_finished(stopped: str, message: str, spend_micro_usd: int, cap_mi
     cap = f" of {usd(cap_micro_usd)} approved" if cap_micro_usd is not None else ""
     detail = f" {escape(message)}" if message else ""
     return f"{STOPPED.get(stopped, escape(stopped))}{detail} Spent {usd(spend_micro_usd)}{cap}."
+
+
+def cut_off_counts(cut_off: int, fix: str) -> str:
+    plural = "s were" if cut_off != 1 else " was"
+    return (f":scissors: {cut_off:,} answer{plural} cut off before the label: the model ran out of its "
+            f"max_completion_tokens (counted as invalid, and billed). {escape(fix)}")
+
+
+def pilot_finished(stopped: str, message: str, model: str, effort: str | None, rows: int, answered: int,
+                   measured: str, spend_micro_usd: int, cap_micro_usd: int | None) -> str:
+    cap = f" of {usd(cap_micro_usd)} approved" if cap_micro_usd is not None else ""
+    at = f" at effort {escape(effort)}" if effort else ""
+    head = {"done": ":test_tube: Pilot finished", "budget": ":money_with_wings: Pilot stopped at the approved cap",
+            "cancelled": ":stop_sign: Pilot cancelled",
+            "fatal": ":x: Pilot stopped: the provider refused the requests"}.get(stopped, escape(stopped))
+    lines = [f"{head}: {code(model)}{at} answered {answered:,} of {rows:,} train rows. Spent {usd(spend_micro_usd)}"
+             f"{cap}." + (f" {escape(message)}" if message else "")]
+    if measured:
+        lines.append(f"Reasoning {escape(measured)}.")
+        lines.append("These answers are the run's own: the collection does not pay for them again. "
+                     f"{code('/distill estimate')} now shows the expected cost from this measurement.")
+    return "\n".join(lines)
 
 
 def error_counts(errors: Mapping[str, int]) -> str:

@@ -23,6 +23,7 @@ from bot.events import (
     DatasetRefused,
     Event,
     Note,
+    PilotFinished,
     QuoteReady,
     RunFailed,
     SpecUpdated,
@@ -117,6 +118,9 @@ class Renderer:
             ApprovalDecided: lambda run, e: [self.approval(run, e.approval, e.message)],
             StageStarted: lambda run, e: split([section(messages.stage_started(e.detail, e.cap_micro_usd))]),
             CollectionFinished: self.collection_finished,
+            PilotFinished: lambda run, e: split([section(messages.pilot_finished(
+                e.stopped, e.message, e.model, e.effort, e.rows, e.answered, e.measured, e.spend_micro_usd,
+                e.cap_micro_usd))]),
             TableReady: self.table,
             TrainingUpdate: self.training_update,
             Note: lambda run, e: split([section(messages.note(e.text, e.level))]),
@@ -183,10 +187,13 @@ class Renderer:
     def collection_finished(self, run: Run, event: CollectionFinished) -> list[Message]:
         blocks = [section(messages.collection_finished(event.stopped, event.message, event.spend_micro_usd,
                                                        event.cap_micro_usd))]
-        rows = [(key, *(f"{counts.get(k, 0):,}" for k in ("ok", "invalid", "failed", "reused")))
+        rows = [(key, *(f"{counts.get(k, 0):,}" for k in ("ok", "invalid", "cut_off", "failed", "reused")))
                 for key, counts in event.counts.items()]
-        blocks += code_sections(format_table(("answers", "ok", "invalid", "failed", "reused"), rows, right_from=1),
-                                header_lines=2)
+        blocks += code_sections(format_table(("answers", "ok", "invalid", "cut off", "failed", "reused"), rows,
+                                             right_from=1), header_lines=2)
+        cut_off = sum(counts.get("cut_off", 0) for counts in event.counts.values())
+        if cut_off:
+            blocks.append(section(messages.cut_off_counts(cut_off, event.cut_off_fix)))
         if event.errors:
             blocks.append(section(messages.error_counts(event.errors)))
         return split(blocks)

@@ -19,6 +19,17 @@ def _model_limit(raw: str) -> tuple[str, int]:
     return model, int(limit)
 
 
+def _model_factor(raw: str) -> tuple[str, float]:
+    model, _, factor = raw.partition("=")
+    try:
+        value = float(factor)
+    except ValueError:
+        value = -1.0
+    if not model or value < 0:
+        raise argparse.ArgumentTypeError(f"expected MODEL=FACTOR such as gpt-6.2-sol=50, got {raw!r}")
+    return model, value
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--openai-port", type=int, default=0, help="port of the OpenAI stand-in (default: free)")
@@ -34,11 +45,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="tokens-per-minute limit of a model (repeatable)")
     parser.add_argument("--fault-rate", type=float, default=0.0, help="share of requests answered 500/503")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every answer")
+    parser.add_argument("--reasoning-scale", type=_model_factor, action="append", default=[], metavar="MODEL=F",
+                        help="make a reasoning model think F times as long (repeatable), e.g. gpt-6.2-sol=50")
 
 
 async def serve(args: argparse.Namespace) -> None:
     openai = OpenAISandbox(seed=args.seed, clock_speed=args.clock_speed, rpm_limits=dict(args.rpm),
-                           tpm_limits=dict(args.tpm), fault_rate=args.fault_rate, latency_seconds=args.latency)
+                           tpm_limits=dict(args.tpm), fault_rate=args.fault_rate, latency_seconds=args.latency,
+                           reasoning_scale=dict(args.reasoning_scale))
     together = TogetherSandbox(seed=args.seed, clock_speed=args.clock_speed)
     slack = SlackSandbox()
     openai_url = await openai.start(host=args.host, port=args.openai_port)

@@ -15,6 +15,7 @@ from storage.db import Database, utcnow
 from storage.evals import EvalsRepo
 from storage.jobs import JobsRepo
 from storage.notices import NoticesRepo
+from storage.pilots import PilotsRepo
 from storage.runs import RunsRepo
 from storage.slack_events import SlackEventsRepo
 
@@ -32,6 +33,7 @@ class Storage:
     audit: AuditRepo
     notices: NoticesRepo
     slack_events: SlackEventsRepo
+    pilots: PilotsRepo
 
     @classmethod
     async def open(cls, path: str | Path, now: Callable[[], str] = utcnow) -> Storage:
@@ -50,6 +52,7 @@ class Storage:
             audit=AuditRepo(db),
             notices=NoticesRepo(db),
             slack_events=SlackEventsRepo(db),
+            pilots=PilotsRepo(db),
         )
 
     async def close(self) -> None:

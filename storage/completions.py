@@ -12,7 +12,7 @@ from storage.records import to_record
 _COLUMNS = (
     "run_id", "row_index", "split", "role", "model", "request_hash", "status", "raw_output", "parsed_label",
     "prompt_tokens", "completion_tokens", "cost_micro_usd", "latency_ms", "provider_request_id",
-    "provider_completion_id", "attempts", "error", "reused_from", "created_at",
+    "provider_completion_id", "attempts", "error", "reused_from", "created_at", "reasoning_tokens",
 )
 _UPSERT = (
     f"INSERT INTO completions ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)})"
@@ -33,7 +33,7 @@ class Completion:
     raw_output: str | None = None
     parsed_label: str | None = None
     prompt_tokens: int = 0
-    completion_tokens: int = 0
+    completion_tokens: int = 0  # answer and hidden reasoning, as billed
     cost_micro_usd: int = 0
     latency_ms: int | None = None
     provider_request_id: str | None = None
@@ -43,6 +43,7 @@ class Completion:
     reused_from: int | None = None
     created_at: str = ""
     id: int | None = None
+    reasoning_tokens: int = 0  # of completion_tokens, the hidden reasoning the provider reported
 
 
 class CompletionsRepo:
@@ -81,6 +82,27 @@ class CompletionsRepo:
             (run_id, split, role),
         )
         return {r[0] for r in rows}
+
+    async def answered_requests(self, run_id: int, split: str, role: str) -> dict[int, tuple[str, int | None]]:
+        """Rows that already have an answer (ok or invalid): the hash of the request that got it (a row whose
+        request has changed since, another teacher or effort, is asked again) and, for an answer cut off at its
+        max_completion_tokens, the tokens it had (asked again with a larger budget)."""
+        rows = await self.db.fetchall(
+            "SELECT row_index, request_hash, CASE WHEN status = 'invalid' AND error LIKE 'cut off:%'"
+            " THEN completion_tokens END FROM completions WHERE run_id = ? AND split = ? AND role = ?"
+            " AND status IN ('ok', 'invalid')",
+            (run_id, split, role),
+        )
+        return {r[0]: (r[1], r[2]) for r in rows}
+
+    async def cut_off_counts(self, run_id: int) -> dict[tuple[str, str], int]:
+        """Answers that ran out of max_completion_tokens before they were done, by (split, role)."""
+        rows = await self.db.fetchall(
+            "SELECT split, role, COUNT(*) FROM completions WHERE run_id = ? AND status = 'invalid'"
+            " AND error LIKE 'cut off:%' GROUP BY split, role",
+            (run_id,),
+        )
+        return {(r[0], r[1]): r[2] for r in rows}
 
     async def for_run(self, run_id: int, split: str | None = None, role: str | None = None) -> list[Completion]:
         rows = await self.db.fetchall(

@@ -6,11 +6,12 @@ import random
 
 from bot.budget import Budget
 from bot.collect import Collector, CollectRequest, CollectTask
-from bot.costs import answer_tokens, count_chat_tokens
+from bot.costs import count_chat_tokens, longest_answer_tokens
 from bot.prices import PriceTable
 from bot.prompts import response_format
 from bot.provider import ChatProvider
 from bot.ratelimit import RateLimiters
+from bot.reasoning import answer_budget
 
 CHOICES = ["Billing", "Network", "Hardware", "Access"]
 _CLUES = {
@@ -32,15 +33,16 @@ def ticket_texts(count: int, seed: int = 7) -> list[str]:
 
 
 def make_task(run_id: int, count: int, *, model: str = "gpt-4o", role: str = "teacher", split: str = "train",
-              seed: int = 7) -> CollectTask:
+              seed: int = 7, effort: str | None = None, max_answer_tokens: int | None = None) -> CollectTask:
     requests = []
     for i, text in enumerate(ticket_texts(count, seed)):
         messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": text}]
         requests.append(CollectRequest(i, messages, count_chat_tokens(messages, model)))
+    budget = answer_budget(model, PriceTable.load().get(model), answer_tokens=longest_answer_tokens(CHOICES, model),
+                           effort=effort, max_answer_tokens=max_answer_tokens)
     return CollectTask(
         run_id=run_id, split=split, role=role, model=model, requests=requests,
-        response_format=response_format(CHOICES), choices=CHOICES,
-        max_completion_tokens=max(answer_tokens(c, model) for c in CHOICES),
+        response_format=response_format(CHOICES), choices=CHOICES, budget=budget,
     )
 
 
@@ -62,3 +64,4 @@ def paid_per_prompt(sandbox) -> dict[str, int]:
         if getattr(record, "paid", False):
             counts[record.messages_hash] = counts.get(record.messages_hash, 0) + 1
     return counts
+

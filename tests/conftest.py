@@ -70,6 +70,22 @@ async def make_openai_sandbox(clock: Clock):
         await sandbox.stop()
 
 
+@pytest.fixture
+async def collector_for():
+    """tests.collect_helpers.make_collector, closing each provider's HTTP client at the end of the test."""
+    from tests.collect_helpers import make_collector
+
+    made = []
+
+    def make(*args, **kwargs):
+        made.append(make_collector(*args, **kwargs))
+        return made[-1]
+
+    yield make
+    for collector in made:
+        await collector.provider.close()
+
+
 SLACK_BOT_TOKEN = "xoxb-sandbox-test"
 SLACK_SIGNING_SECRET = "sandbox-signing-secret"
 

@@ -3,28 +3,12 @@
 import asyncio
 import time
 
-import pytest
-
 from bot.batch import RUNNING_STATUSES, BatchCollector
 from bot.budget import Budget
 from bot.collect import Collector
 from bot.prices import PriceTable
 from bot.provider import ChatAnswer
-from tests.collect_helpers import CHOICES, make_collector, make_task, paid_per_prompt, unlimited
-
-
-@pytest.fixture
-async def collector_for():
-    """make_collector, closing each provider's HTTP client at the end of the test."""
-    made = []
-
-    def make(*args, **kwargs):
-        made.append(make_collector(*args, **kwargs))
-        return made[-1]
-
-    yield make
-    for collector in made:
-        await collector.provider.close()
+from tests.collect_helpers import CHOICES, make_task, paid_per_prompt, unlimited
 
 
 async def _run(storage, name="tickets"):

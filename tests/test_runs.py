@@ -7,6 +7,7 @@ what is stored, and what is announced.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 
 import pytest
 
@@ -209,10 +210,24 @@ async def test_a_restarted_bot_resumes_a_collection_and_pays_only_in_flight_requ
     assert finished.stopped == "done"
 
 
-async def test_models_lists_configured_and_run_models_with_shutdown_dates(service_for):
+async def test_models_lists_what_a_run_can_pick_and_what_runs_here_use_with_dates(service_for, openai_sandbox):
     service, _ = service_for()
-    await service.create(channel_id="C1", name="tickets", requester="U0ALICE")
-    models = {m.model: m for m in await service.models("C1")}
-    assert models["gpt-4o"].shutdown_date == "2027-01-14" and models["gpt-4o"].listed
-    assert "default student" in models["gpt-4o-mini-2024-07-18"].uses
+    run = await service.create(channel_id="C1", name="tickets", requester="U0ALICE")
+    await service.set_spec(run, {"teacher": "gpt-4o"}, "U0ALICE")
+    found, notes = await service.models("C1")
+    models = {m.model: m for m in found}
+    sol = models["gpt-6.2-sol"]
+    assert (sol.picks, sol.listed, sol.shutdown_date, sol.training_usd_per_1m) == (("teacher",), True, None, None)
+    assert sol.efforts == ("low", "medium", "high", "xhigh", "max") and sol.uses == ("default teacher",)
+    assert models["gpt-4o"].shutdown_date == dt.date(2027, 1, 14) and models["gpt-4o"].listed
     assert "run tickets: teacher" in models["gpt-4o"].uses
+    mini = models["gpt-4o-mini-2024-07-18"]
+    assert "student (openai)" in mini.picks and "default student" in mini.uses and not mini.shut_down
+    nano = models["gpt-4.1-nano-2025-04-14"]
+    assert nano.shut_down and nano.shutdown_date == dt.date(2026, 10, 23) and "student (openai)" in nano.picks
+    assert "text-embedding-3-small" not in models
+    assert any("TOGETHER_API_KEY" in note for note in notes)  # trainer=together is not configured here
+    # The provider's date wins over the price table's.
+    openai_sandbox.catalog.set_shutdown_date("gpt-6.2-sol", "2027-09-01")
+    models = {m.model: m for m in (await service.models("C1"))[0]}
+    assert models["gpt-6.2-sol"].shutdown_date == dt.date(2027, 9, 1)

@@ -67,7 +67,8 @@ def test_counting_works_with_the_network_refused(tmp_path: Path):
 @pytest.mark.parametrize(
     ("model", "encoding"),
     [("gpt-4o", "o200k_base"), ("gpt-4o-mini-2024-07-18", "o200k_base"), ("gpt-4.1-nano", "o200k_base"),
-     ("gpt-5-mini", "o200k_base"), ("o3-mini", "o200k_base"), ("ft:gpt-4o-mini-2024-07-18:acme::abc", "o200k_base"),
+     ("gpt-5-mini", "o200k_base"), ("gpt-6.2-sol", "o200k_base"), ("o3-mini", "o200k_base"),
+     ("ft:gpt-4o-mini-2024-07-18:acme::abc", "o200k_base"),
      ("gpt-4-turbo", "cl100k_base"), ("gpt-3.5-turbo", "cl100k_base"), ("meta-llama/Llama-3.1-8B", "o200k_base")],
 )
 def test_models_map_to_their_encoding(model, encoding):

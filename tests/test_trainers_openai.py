@@ -7,15 +7,17 @@ import asyncio
 import datetime as dt
 import json
 
+import httpx2
 import pytest
 
 from bot.clock import Clock
 from bot.collect import CollectRequest, CollectTask
 from bot.config import Secret
-from bot.costs import answer_tokens, count_chat_tokens
+from bot.costs import count_chat_tokens, longest_answer_tokens
 from bot.evals import BASE, DISTILLED, TEACHER, report_for_run
 from bot.prices import PriceTable
 from bot.prompts import build_messages, response_format, training_example
+from bot.reasoning import budget_for
 from bot.splits import prepare
 from bot.trainers.base import JobRequest, JobState, JobStatus, TrainerError
 from bot.trainers.openai import IDEMPOTENCY_METADATA, OpenAITrainer
@@ -62,7 +64,8 @@ def tasks_for(run_id: int, prepared, plan) -> list[CollectTask]:
         requests = [CollectRequest(r.row_index, build_messages(SPEC, r.user_prompt),
                                    count_chat_tokens(build_messages(SPEC, r.user_prompt), model)) for r in rows]
         found.append(CollectTask(run_id, split, role, model, requests, fmt, list(prepared.choices),
-                                 max(answer_tokens(c, model) for c in prepared.choices)))
+                                 budget_for(SPEC, PriceTable.load(), role, model,
+                                            longest_answer_tokens(prepared.choices, model))))
     return found
 
 
@@ -253,3 +256,68 @@ async def test_a_server_that_ignores_the_page_cursor_does_not_loop_forever():
     finally:
         await trainer.close()
         await runner.cleanup()
+
+
+class _ToSandbox(httpx2.AsyncBaseTransport):
+    """Sends what is addressed to api.openai.com to the sandbox instead (the trainer still sees OpenAI's URL)."""
+
+    def __init__(self, url: str) -> None:
+        self.target = httpx2.URL(url)
+        self.inner = httpx2.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        request.url = request.url.copy_with(scheme=self.target.scheme, host=self.target.host, port=self.target.port)
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def at_openai(sandbox, day: str) -> OpenAITrainer:
+    return OpenAITrainer(base_url="https://api.openai.com/v1", api_key=Secret("sk-sandbox"), clock=Clock.at(day),
+                         http_client=httpx2.AsyncClient(transport=_ToSandbox(sandbox.url)))
+
+
+async def test_at_api_openai_com_new_jobs_are_refused_from_2027_01_07_naming_the_alternatives(make_openai_sandbox):
+    sandbox = await make_openai_sandbox(clock_speed=STEADY)
+    trainer = at_openai(sandbox, "2027-01-07")
+    try:
+        check = await trainer.check_base_model(STUDENT)
+        assert not check.trainable and not check.warning
+        assert "OpenAI takes no new fine-tuning jobs after 2027-01-06" in check.message
+        assert "trainer=together" in check.message and "(gpt-6.x) cannot be fine-tuned" in check.message
+        assert "Azure OpenAI" in check.message
+        with pytest.raises(TrainerError, match="no new fine-tuning jobs after 2027-01-06"):
+            await trainer.start(JobRequest(base_model=STUDENT, training_file_id="file-x", idempotency_key="k"))
+        assert trainer.students(PriceTable.load()) == []
+    finally:
+        await trainer.close()
+    assert not [r for r in sandbox.requests if r.path.startswith("/v1/fine_tuning")], "nothing was asked to train"
+
+
+async def test_at_api_openai_com_the_last_weeks_before_the_cutoff_warn(make_openai_sandbox):
+    sandbox = await make_openai_sandbox(clock_speed=STEADY)
+    trainer = at_openai(sandbox, "2027-01-06")
+    try:
+        check = await trainer.check_base_model(STUDENT)
+        students = {s.model: s for s in trainer.students(PriceTable.load())}
+    finally:
+        await trainer.close()
+    assert check.trainable and check.warning
+    assert "OpenAI takes new fine-tuning jobs until 2027-01-06 only (in 0 days)" in check.message
+    assert students[STUDENT].training_usd_per_1m == PriceTable.load().get(STUDENT).training_usd_per_1m
+    assert students[STUDENT].shutdown_date == dt.date(2027, 1, 14)
+    assert not any(name.startswith(("gpt-6", "ft:", "meta-llama", "text-embedding")) for name in students)
+
+
+async def test_an_openai_compatible_api_elsewhere_still_trains_after_openais_cutoff(make_openai_sandbox, clock):
+    clock.advance(dt.timedelta(days=42))  # 2027-01-10: past OpenAI's cutoff, before gpt-4o-mini's shutdown
+    sandbox = await make_openai_sandbox(clock_speed=STEADY)
+    trainer = trainer_for(sandbox)  # on the test's clock, like the sandbox
+    try:
+        check = await trainer.check_base_model(STUDENT)
+        assert check.trainable and "shuts down on 2027-01-14 (in 4 days)" in check.message
+        assert "2027-01-06" not in check.message
+        assert STUDENT in {s.model for s in trainer.students(PriceTable.load())}
+    finally:
+        await trainer.close()

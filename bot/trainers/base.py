@@ -18,11 +18,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from bot.config import Secret
 from bot.costs import Billing
 from bot.errors import ProviderError
+
+if TYPE_CHECKING:
+    from bot.prices import PriceTable
 
 # DESIGN.md: the bot warns in the thread when a model it is about to use shuts down within this many days.
 SHUTDOWN_WARNING_DAYS = 90
@@ -124,6 +127,15 @@ class Deployment:
 
 
 @dataclass(frozen=True)
+class StudentOption:
+    """A base model a back end can fine-tune, with what training it costs and when it goes away."""
+
+    model: str
+    training_usd_per_1m: Decimal | None  # per 1M trained tokens (Together: the rate of its size, LoRA by default)
+    shutdown_date: dt.date | None = None
+
+
+@dataclass(frozen=True)
 class TrainerQuote:
     """How a back end bills training the file, in words for the approval request (the amounts are the quote's)."""
 
@@ -206,6 +218,11 @@ class Trainer(Protocol):
 
     async def billing(self, base_model: str) -> Billing:
         """`price_billing` with what the provider says today (its hardware's live price) where it bills more."""
+        ...
+
+    def students(self, prices: PriceTable) -> list[StudentOption]:
+        """The base models this back end can fine-tune today, as the price table knows them (no network call):
+        what `/distill models` offers as students."""
         ...
 
     async def quote(self, base_model: str, file_tokens: int, epochs: int, eval_requests: int) -> TrainerQuote:

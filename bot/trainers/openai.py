@@ -10,15 +10,22 @@ Provider quirks handled here:
   what it passed, oldest first.
 - The job object carries no progress or loss; the newest `metrics` event does (`data.step`, `total_steps`,
   `train_loss`, ...), so `poll` reads the first page of events while a job runs.
+- OpenAI's own self-serve fine-tuning takes no new jobs after 2027-01-06 (deprecations page, notice of
+  2026-05-07), and none of its current models (gpt-6.x) can be fine-tuned. So at api.openai.com this trainer
+  refuses new jobs from 2027-01-07 (its clock) and names the alternatives, and warns within
+  SHUTDOWN_WARNING_DAYS of that day. It stays for the OpenAI-compatible fine-tuning APIs at other base URLs
+  (Azure OpenAI's /openai/v1, Amazon Bedrock's), which announce their own dates through their models endpoint.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
 
 import openai
 from openai import AsyncOpenAI
@@ -31,6 +38,7 @@ from bot.provider import provider_date
 from bot.retries import find_or_create
 from bot.tokens import base_model_name
 from bot.trainers.base import (
+    SHUTDOWN_WARNING_DAYS,
     Deployment,
     EventPage,
     JobEvent,
@@ -39,12 +47,18 @@ from bot.trainers.base import (
     JobStatus,
     Message,
     ModelCheck,
+    StudentOption,
     TrainerError,
     TrainerQuote,
     TrainingLimits,
     chat_jsonl,
     shutdown_check,
 )
+
+if TYPE_CHECKING:
+    import httpx2
+
+    from bot.prices import PriceTable
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +86,16 @@ _STATUSES = {
 }
 _PROGRESS_KEYS = frozenset({"step", "total_steps"})
 
+OPENAI_HOST = "api.openai.com"
+LAST_NEW_JOB_DAY = dt.date(2027, 1, 6)  # OpenAI's deprecations page: no new fine-tuning jobs after this day
+NO_NEW_JOBS = (
+    "OpenAI takes no new fine-tuning jobs after 2027-01-06 (its deprecations page), so the student cannot be "
+    "trained at api.openai.com. Train it with Together instead (trainer=together with a student Together "
+    "fine-tunes; `/distill models` lists them). OpenAI's own current models (gpt-6.x) cannot be fine-tuned at "
+    "all. An OpenAI-compatible fine-tuning API elsewhere (Azure OpenAI, Amazon Bedrock) still works with "
+    "trainer=openai: point OPENAI_BASE_URL at it."
+)
+
 
 class OpenAITrainer:
     name = "openai"
@@ -79,14 +103,17 @@ class OpenAITrainer:
     default_student = "gpt-4o-mini-2024-07-18"  # fine-tunable until 2027-01-06; what the shell and demo use
 
     def __init__(self, *, base_url: str, api_key: Secret, timeout: float = 60.0, start_attempts: int = 3,
-                 retry_base_seconds: float = 0.5, clock: Clock | None = None) -> None:
+                 retry_base_seconds: float = 0.5, clock: Clock | None = None,
+                 http_client: httpx2.AsyncClient | None = None) -> None:
         self.base_url = base_url
         self.clock = clock or Clock()
         self.api_key = api_key
         self.start_attempts = start_attempts
         self.retry_base_seconds = retry_base_seconds
         # The SDK may retry reads and uploads itself; job creation goes through `_create_once` without retries.
-        self.client = AsyncOpenAI(base_url=base_url, api_key=api_key.reveal(), timeout=timeout, max_retries=2)
+        # `http_client` carries a transport of the caller's (a test routes api.openai.com to the sandbox).
+        self.client = AsyncOpenAI(base_url=base_url, api_key=api_key.reveal(), timeout=timeout, max_retries=2,
+                                  http_client=http_client)
 
     @classmethod
     def from_settings(cls, settings: Settings, clock: Clock | None = None) -> OpenAITrainer:
@@ -105,12 +132,31 @@ class OpenAITrainer:
     def training_file(self, examples: Sequence[Sequence[Message]]) -> bytes:
         return chat_jsonl(examples)
 
+    def _at_openai(self) -> bool:
+        return urlparse(self.base_url).hostname == OPENAI_HOST
+
+    def takes_new_jobs(self) -> bool:
+        """False at api.openai.com after OpenAI's last day for new fine-tuning jobs (this trainer's clock)."""
+        return not self._at_openai() or self.clock.today() <= LAST_NEW_JOB_DAY
+
+    def students(self, prices: PriceTable) -> list[StudentOption]:
+        """OpenAI's fine-tunable models: those with a training price in the table (none at api.openai.com after
+        its last day for new jobs)."""
+        if not self.takes_new_jobs():
+            return []
+        return [StudentOption(name, price.training_usd_per_1m, price.facts.shutdown_date)
+                for name, price in prices.prices.items()
+                if price.training_usd_per_1m is not None and not name.startswith("ft:")
+                and price.facts.provider == "openai" and price.facts.kind == "chat"]
+
     async def upload(self, content: bytes, filename: str) -> str:
         async with self._errors(f"upload {filename}"):
             uploaded = await self.client.files.create(file=(filename, content), purpose="fine-tune")
         return uploaded.id
 
     async def start(self, request: JobRequest) -> str:
+        if not self.takes_new_jobs():
+            raise TrainerError(NO_NEW_JOBS)
         try:
             return await find_or_create(lambda: self._find(request.idempotency_key),
                                         lambda: self._create_once(request),
@@ -197,6 +243,17 @@ class OpenAITrainer:
 
     async def check_base_model(self, model: str) -> ModelCheck:
         today = self.clock.today()
+        if not self.takes_new_jobs():
+            return ModelCheck(model, False, None, NO_NEW_JOBS)
+        check = await self._check_served(model, today)
+        days = (LAST_NEW_JOB_DAY - today).days
+        if check.trainable and self._at_openai() and days <= SHUTDOWN_WARNING_DAYS:
+            soon = (f"OpenAI takes new fine-tuning jobs until 2027-01-06 only (in {days} days); after that, train with "
+                    "trainer=together.")
+            return ModelCheck(model, True, check.shutdown_date, f"{check.message} {soon}".strip())
+        return check
+
+    async def _check_served(self, model: str, today: dt.date) -> ModelCheck:
         try:
             found = await self.client.models.retrieve(model)
         except openai.NotFoundError as exc:

@@ -6,7 +6,7 @@ Together takes the same chat JSONL as OpenAI and answers through an OpenAI-compa
 serverless LoRA inference is discontinued, so a fine-tuned model answers only from a dedicated deployment billed
 per minute of each ready replica: `deploy` makes an endpoint and a deployment of the job's model, routes the
 endpoint's traffic to it and waits until it is READY; `undeploy` stops and deletes both. Research notes of
-2026-11-29 (/work/notes/together.md) hold the sources for every shape used here.
+2026-11-29 (docs/research/together.md) hold the sources for every shape used here.
 
 Provider quirks handled here:
 - Base URL: 3.x puts /v1, /v2, /v3 in each path, so TOGETHER_BASE_URL has none (bot/config.py drops a trailing
@@ -60,7 +60,7 @@ from bot.clock import Clock
 from bot.config import DEFAULT_STUDENT, TOGETHER_BASE_URL, Secret, Settings
 from bot.costs import Billing
 from bot.logs import mask_secrets
-from bot.prices import micro_usd_rounded_up
+from bot.prices import PriceTable, micro_usd_rounded_up
 from bot.provider import RETRYABLE_STATUSES, retry_after_seconds
 from bot.retries import find_or_create
 from bot.trainers.base import (
@@ -72,6 +72,7 @@ from bot.trainers.base import (
     JobStatus,
     Message,
     ModelCheck,
+    StudentOption,
     TrainerError,
     TrainerQuote,
     TrainingLimits,
@@ -286,6 +287,12 @@ class TogetherTrainer:
                 f"{', '.join(hostable[:6]) or 'none listed'}. Pick one (student=...)."
             ))
         return shutdown_check(model, None, self.clock.today())
+
+    def students(self, prices: PriceTable) -> list[StudentOption]:
+        """The students whose fine-tunes Together also serves on dedicated hardware (the eval needs that), at the
+        training rate of their size; `prices` (the per-model table) has nothing to add."""
+        return [StudentOption(model, self.prices.training_cost(model, 1_000_000, 1, self.training_type).usd_per_1m)
+                for model in sorted(self.prices.hostable()) if model in self.prices.billion_params]
 
     # ----- the dedicated deployment ------------------------------------------------------------------
 

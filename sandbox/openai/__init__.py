@@ -15,6 +15,10 @@ How the models answer (deterministic for a given seed):
   scorer but see only a seeded half of the vocabulary, so they are clearly worse than the teacher.
 - Fine-tuned models (`ft:<base>:distill-sandbox:<suffix>:<8 chars>`) are a multinomial naive Bayes trained
   on their job's JSONL (last user message -> the assistant's label), so what they learned is real.
+- Reasoning models (gpt-6.2-astra, gpt-6.2-sol, gpt-6.1-sol, gpt-6.1-terra, gpt-6-luna, gpt-5*) answer like
+  teachers (or students) but first bill reasoning tokens, more with a higher reasoning_effort, reported in
+  usage.completion_tokens_details.reasoning_tokens; they refuse efforts they do not take, temperature unless the
+  effort is none, and max_tokens, and stop at max_completion_tokens with finish_reason "length". See chat.py.
 Structured outputs always validate against the request's json_schema, written compactly like OpenAI's
 (`{"label":"Billing"}`); strict schemas are checked with OpenAI's rules (400 otherwise).
 
@@ -25,7 +29,8 @@ response_format's schema; the sandbox adds none, so its counts equal the bot's c
 Knobs: per-model RPM/TPM limits (429 with retry-after and x-ratelimit-* headers; `rate_window_seconds`
 compresses their minute for tests and benchmarks), seeded random 500/503 and
 slow answers, fixed latency, scripted faults (`inject`), the speed of the fine-tuning and batch clock,
-shutdown-date overrides, `fail_jobs_with` (every fine-tuning job fails) and `expire_batches`.
+shutdown-date overrides, `fail_jobs_with` (every fine-tuning job fails), `expire_batches`, and
+`reasoning_scale` (`set_reasoning_scale("gpt-6.2-sol", 50)`: a model that reasons 50 times as long).
 """
 
 from sandbox.openai.server import OpenAISandbox

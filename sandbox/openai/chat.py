@@ -4,6 +4,16 @@ Which classifier answers depends on the model (see sandbox/openai/__init__.py): 
 lexical student with half its recall, or the naive Bayes of a fine-tuned model. The classifier reads the
 last user message. With a json_schema response_format it fills each enum of the schema; without one it picks
 from a list the prompt gives ("...: A, B, C.") or, when there is none, echoes the prompt's first sentence.
+
+Reasoning models (gpt-6.x, gpt-5) also "think" first: they bill reasoning tokens, counted in completion_tokens
+and reported in usage.completion_tokens_details.reasoning_tokens. How many is a deterministic function of the
+prompt and the effort (`reasoning_tokens`): the prompt's tokens plus a little, times a factor that grows with
+the effort (REASONING_PER_EFFORT), times a seeded share of the prompt (0.5-1.5), times the model's
+`reasoning_scale` (a knob: tests make a model reason long). The thinking does not change the answer: the label
+still comes from the prompt. They refuse what OpenAI refuses: an effort they do not take, `temperature` (and
+`top_p`) unless the effort is `none` (gpt-5: unless it is 1), and `max_tokens`. An answer that does not fit in
+max_completion_tokens stops with finish_reason "length": when the reasoning took it all, content is "" and
+completion_tokens the whole budget (what OpenAI returns, notes in bot/reasoning.py).
 """
 
 from __future__ import annotations
@@ -17,16 +27,23 @@ from typing import Any
 
 from bot.tokens import encoding_for_model
 from sandbox.openai.clock import JobClock
-from sandbox.openai.errors import bad_request
+from sandbox.openai.errors import APIError, bad_request
 from sandbox.openai.ids import new_id
 from sandbox.openai.lexical import LexicalClassifier
 from sandbox.openai.models import Model, ModelCatalog
 from sandbox.openai.params import metadata, optional_int, required_str
 from sandbox.openai.schema import fill, parse_json_schema
+from sandbox.openai.text import seeded_index
 from sandbox.openai.usage import content_text, count_tokens, last_user_text, prompt_tokens
 
 ROLES = ("system", "developer", "user", "assistant", "tool")
 STUDENT_RECALL = 0.5
+# OpenAI's ReasoningEffort enum (openapi.yaml, ReasoningEffort) and how hard the stand-ins think at each.
+EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
+REASONING_PER_EFFORT = {"none": 0.0, "minimal": 0.5, "low": 1.0, "medium": 3.0, "high": 8.0, "xhigh": 16.0,
+                        "max": 32.0}
+REASONING_BASE_TOKENS = 48
+_SAMPLING = ("temperature", "top_p")
 _LISTED = re.compile(r":\s*([^:\n]+)")
 _FIRST_SENTENCE = re.compile(r"^(.{1,200}?[.!?])(?:\s|$)", re.DOTALL)
 
@@ -83,13 +100,66 @@ def _check_messages(messages: Any) -> list[dict]:
     return messages
 
 
+def _listed(values: Sequence[str]) -> str:
+    """'a', 'b', and 'c' (OpenAI's way of listing supported values)."""
+    quoted = [f"'{v}'" for v in values]
+    return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])}{',' if len(quoted) > 2 else ''} and " \
+        f"{quoted[-1]}"
+
+
+def _effort(model: Model, body: dict) -> str | None:
+    """The effort the model reasons at, or OpenAI's 400 for a parameter or value it does not take."""
+    requested = body.get("reasoning_effort")
+    if model.reasoning is None:
+        if requested is not None:
+            raise bad_request("Unsupported parameter: 'reasoning_effort' is not supported with this model.",
+                              param="reasoning_effort", code="unsupported_parameter")
+        return None
+    if body.get("max_tokens") is not None:
+        raise bad_request("Unsupported parameter: 'max_tokens' is not supported with this model. Use "
+                          "'max_completion_tokens' instead.", param="max_tokens", code="unsupported_parameter")
+    if requested is None:
+        effort = model.reasoning.default
+    elif requested not in EFFORTS:
+        raise bad_request(f"Invalid value: {requested!r}. Supported values are: {_listed(EFFORTS)}.",
+                          param="reasoning_effort", code="invalid_value")
+    elif requested not in model.reasoning.efforts:
+        raise bad_request(f"Unsupported value: 'reasoning_effort' does not support '{requested}' with this model. "
+                          f"Supported values are: {_listed(model.reasoning.efforts)}.", param="reasoning_effort",
+                          code="unsupported_value")
+    else:
+        effort = requested
+    for name in _SAMPLING:
+        value = body.get(name)
+        if value is None or (effort == "none" and model.reasoning.temperature == "with_effort_none"):
+            continue
+        if model.reasoning.temperature == "default_only":
+            if value != 1:
+                raise bad_request(f"Unsupported value: '{name}' does not support {value} with this model. Only the "
+                                  "default (1) value is supported.", param=name, code="unsupported_value")
+            continue
+        raise bad_request(f"Unsupported parameter: '{name}' is not supported with this model.", param=name,
+                          code="unsupported_parameter")
+    return effort
+
+
 class ChatEngine:
-    def __init__(self, catalog: ModelCatalog, clock: JobClock, seed: int = 0) -> None:
+    def __init__(self, catalog: ModelCatalog, clock: JobClock, seed: int = 0,
+                 reasoning_scale: dict[str, float] | None = None) -> None:
         self.catalog = catalog
         self.clock = clock
         self.seed = seed
+        self.reasoning_scale = dict(reasoning_scale or {})  # model id or family -> factor (1 when absent)
         self._teacher = LexicalClassifier(seed)
         self._student = LexicalClassifier(seed, recall=STUDENT_RECALL)
+
+    def reasoning_tokens(self, model: Model, prompt: str, prompt_tokens: int, effort: str | None) -> int:
+        """How long the model thinks about `prompt` at `effort` (see the module docstring)."""
+        if effort is None or effort == "none":
+            return 0
+        share = 0.5 + seeded_index(self.seed, f"reasoning:{model.family}:{prompt}", 1000) / 1000
+        scale = self.reasoning_scale.get(model.id, self.reasoning_scale.get(model.family, 1.0))
+        return int((REASONING_BASE_TOKENS + prompt_tokens) * REASONING_PER_EFFORT[effort] * share * scale)
 
     def _classify(self, model: Model, prompt: str, choices: Sequence[str]) -> str:
         if model.finetuned is not None:
@@ -138,14 +208,21 @@ class ChatEngine:
         max_tokens = optional_int(body, "max_completion_tokens") or optional_int(body, "max_tokens")
         tags = metadata(body)
         model = self.catalog.get(request_model)
+        if model.kind == "embedding":
+            raise APIError(404, "This is not a chat model and thus not supported in the v1/chat/completions "
+                           "endpoint. Did you mean to use v1/completions?", param="model", code=None)
+        effort = _effort(model, body)
         content = self._content(model, body, messages)
-        finish_reason = "stop"
-        completion_tokens = count_tokens(request_model, content)
-        if max_tokens is not None and completion_tokens > max_tokens:
-            encoding = encoding_for_model(request_model)
-            content = encoding.decode(encoding.encode_ordinary(content)[:max_tokens])
-            completion_tokens, finish_reason = max_tokens, "length"
         prompt = prompt_tokens(request_model, messages)
+        reasoning = self.reasoning_tokens(model, last_user_text(messages), prompt, effort)
+        finish_reason = "stop"
+        answer_tokens = count_tokens(request_model, content)
+        if max_tokens is not None and reasoning + answer_tokens > max_tokens:
+            reasoning = min(reasoning, max_tokens)
+            encoding = encoding_for_model(request_model)
+            content = encoding.decode(encoding.encode_ordinary(content)[:max_tokens - reasoning])
+            answer_tokens, finish_reason = max_tokens - reasoning, "length"
+        completion_tokens = reasoning + answer_tokens
         choice = {"role": "assistant", "content": content, "refusal": None, "annotations": []}
         completion = {
             "id": new_id("chatcmpl-", 29),
@@ -162,7 +239,7 @@ class ChatEngine:
                 "total_tokens": prompt + completion_tokens * n,
                 "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
                 "completion_tokens_details": {
-                    "reasoning_tokens": 0,
+                    "reasoning_tokens": reasoning * n,
                     "audio_tokens": 0,
                     "accepted_prediction_tokens": 0,
                     "rejected_prediction_tokens": 0,

@@ -202,6 +202,7 @@ class FineTuning:
             raise bad_request(f"Model {body['model']} is not available for fine-tuning or does not exist. "
                               f"Fine-tunable: {', '.join(sorted(FINE_TUNABLE))}.", param="model",
                               code="model_not_available")
+        self.catalog.get(model.id)  # a model past its shutdown date takes no new jobs (404, as for chat)
         required_str(body, "training_file")
         training = self._file(body, "training_file")
         validation = self._file(body, "validation_file") if body.get("validation_file") else None

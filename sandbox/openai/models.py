@@ -1,9 +1,17 @@
-"""The sandbox's model catalog: real names, aliases resolved to snapshots, shutdown dates, teacher or student.
+"""The sandbox's model catalog: real names, aliases resolved to snapshots, shutdown dates, teacher or student,
+and what each reasoning model takes.
 
-OpenAI announced that gpt-4o, gpt-4o-mini and gpt-4.1 (every snapshot, and every fine-tune on them) shut
-down on 2027-01-14 (see the project's DESIGN.md); `GET /v1/models` reports that as `shutdown_date`, and
-`shutdown_dates` overrides it per model id or family (tests use a date in the past). A model past its
-shutdown date answers 404 like any unknown model.
+The dates are OpenAI's published ones (its deprecations page, as of 2026-11-29): gpt-4o, gpt-4o-mini, gpt-4.1
+and gpt-4.1-mini (every snapshot, and every fine-tune on them) shut down on 2027-01-14, gpt-5, gpt-5-mini and
+gpt-5-nano on 2026-12-11, and gpt-4.1-nano was shut down on 2026-10-23; the gpt-6.x models have none announced.
+`GET /v1/models` reports them as `shutdown_date`, and `shutdown_dates` overrides one per model id or family. The
+sandbox's clock (the test's pinned day) decides what is past: a model past its shutdown date answers 404 like any
+unknown model.
+
+Reasoning models (gpt-6.x, gpt-5) list the reasoning_effort values they take, the one they use when a request
+sends none, and their temperature rule: gpt-6.2-* and gpt-6.1-sol refuse temperature outright (they take no effort
+`none`), gpt-6.1-terra and gpt-6-luna take it only with effort `none`, gpt-5 only its default of 1 (OpenAI's
+models pages and deployment checklist; see bot/prices.json for the sources).
 """
 
 from __future__ import annotations
@@ -19,20 +27,55 @@ from bot.clock import Clock
 from sandbox.openai.errors import APIError
 
 GPT4_SHUTDOWN = "2027-01-14"
+GPT5_SHUTDOWN = "2026-12-11"
+GPT41_NANO_SHUTDOWN = "2026-10-23"
 # Families OpenAI lets customers fine-tune (platform.openai.com/docs/guides/fine-tuning, "Which models").
 FINE_TUNABLE = frozenset({"gpt-4o", "gpt-4o-mini", "gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano"})
-# family: (snapshot the alias points to, other snapshots, created, shutdown date)
+# family: (snapshot the alias points to, other snapshots, created, shutdown date). The gpt-6.2 models have no
+# dated snapshot; the others' are left out where the sandbox needs none.
 _FAMILIES: dict[str, tuple[str, tuple[str, ...], int, str | None]] = {
+    "gpt-6.2-astra": ("gpt-6.2-astra", (), 1794873600, None),
+    "gpt-6.2-sol": ("gpt-6.2-sol", (), 1794873600, None),
+    "gpt-6.1-sol": ("gpt-6.1-sol", (), 1790640000, None),
+    "gpt-6.1-terra": ("gpt-6.1-terra", (), 1792972800, None),
+    "gpt-6-luna": ("gpt-6-luna", (), 1790035200, None),
     "gpt-4o": ("gpt-4o-2024-08-06", ("gpt-4o-2024-11-20",), 1715367049, GPT4_SHUTDOWN),
     "gpt-4o-mini": ("gpt-4o-mini-2024-07-18", (), 1721172741, GPT4_SHUTDOWN),
     "gpt-4.1": ("gpt-4.1-2025-04-14", (), 1744316542, GPT4_SHUTDOWN),
     "gpt-4.1-mini": ("gpt-4.1-mini-2025-04-14", (), 1744317547, GPT4_SHUTDOWN),
-    "gpt-4.1-nano": ("gpt-4.1-nano-2025-04-14", (), 1744321025, GPT4_SHUTDOWN),
-    "gpt-5": ("gpt-5-2025-08-07", (), 1754425777, None),
-    "gpt-5-mini": ("gpt-5-mini-2025-08-07", (), 1754425867, None),
-    "gpt-5-nano": ("gpt-5-nano-2025-08-07", (), 1754426384, None),
+    "gpt-4.1-nano": ("gpt-4.1-nano-2025-04-14", (), 1744321025, GPT41_NANO_SHUTDOWN),
+    "gpt-5": ("gpt-5-2025-08-07", (), 1754425777, GPT5_SHUTDOWN),
+    "gpt-5-mini": ("gpt-5-mini-2025-08-07", (), 1754425867, GPT5_SHUTDOWN),
+    "gpt-5-nano": ("gpt-5-nano-2025-08-07", (), 1754426384, GPT5_SHUTDOWN),
+    "text-embedding-3-small": ("text-embedding-3-small", (), 1705948997, None),
+    "text-embedding-3-large": ("text-embedding-3-large", (), 1705953180, None),
 }
 _STUDENT = re.compile(r"-(mini|nano)\b")
+_EMBEDDING = re.compile(r"^text-embedding-")
+_GPT6_EFFORTS = ("low", "medium", "high", "xhigh", "max")
+_GPT6_NONE_EFFORTS = ("none", *_GPT6_EFFORTS)
+_GPT5_EFFORTS = ("minimal", "low", "medium", "high")
+
+
+@dataclass(frozen=True)
+class Reasoning:
+    """What a reasoning model takes: its efforts (cheapest first), the default, and its temperature rule."""
+
+    efforts: tuple[str, ...]
+    default: str
+    temperature: str  # never | with_effort_none | default_only (only 1, the default, is accepted)
+
+
+_REASONING = {
+    "gpt-6.2-astra": Reasoning(_GPT6_EFFORTS, "medium", "never"),
+    "gpt-6.2-sol": Reasoning(_GPT6_EFFORTS, "medium", "never"),
+    "gpt-6.1-sol": Reasoning(_GPT6_EFFORTS, "medium", "never"),
+    "gpt-6.1-terra": Reasoning(_GPT6_NONE_EFFORTS, "medium", "with_effort_none"),
+    "gpt-6-luna": Reasoning(_GPT6_NONE_EFFORTS, "medium", "with_effort_none"),
+    "gpt-5": Reasoning(_GPT5_EFFORTS, "medium", "default_only"),
+    "gpt-5-mini": Reasoning(_GPT5_EFFORTS, "medium", "default_only"),
+    "gpt-5-nano": Reasoning(_GPT5_EFFORTS, "medium", "default_only"),
+}
 
 
 @dataclass(frozen=True)
@@ -51,8 +94,9 @@ class Model:
     created: int
     owned_by: str
     shutdown_date: str | None
-    kind: str  # "teacher", "student" or "fine-tuned"
+    kind: str  # "teacher", "student", "fine-tuned" or "embedding"
     finetuned: FineTunedModel | None = None
+    reasoning: Reasoning | None = None  # None: the model does not reason
 
     def as_json(self) -> dict:
         return {
@@ -88,11 +132,11 @@ class ModelCatalog:
     def base_models(self) -> list[Model]:
         models = []
         for family, (snapshot, others, created, shutdown) in _FAMILIES.items():
-            kind = "student" if _STUDENT.search(family) else "teacher"
-            for model_id in (family, snapshot, *others):
+            kind = "embedding" if _EMBEDDING.match(family) else "student" if _STUDENT.search(family) else "teacher"
+            for model_id in dict.fromkeys((family, snapshot, *others)):
                 models.append(
                     Model(model_id, snapshot if model_id == family else model_id, family, created, "system",
-                          self._shutdown(model_id, family, shutdown), kind)
+                          self._shutdown(model_id, family, shutdown), kind, reasoning=_REASONING.get(family))
                 )
         return models
 

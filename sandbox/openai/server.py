@@ -48,6 +48,7 @@ class OpenAISandbox:
         expire_batches: bool = False,
         rate_window_seconds: float = 60.0,
         clock: Clock | None = None,
+        reasoning_scale: dict[str, float] | None = None,
     ) -> None:
         self.api_key = api_key
         self.latency_seconds = latency_seconds
@@ -58,7 +59,7 @@ class OpenAISandbox:
         self.catalog = ModelCatalog(shutdown_dates, finetuned=lambda: self.fine_tuning.succeeded_models(),
                                     today=self.clock.today)
         self.fine_tuning = FineTuning(self.files, self.catalog, self.clock, fail_jobs_with)
-        engine = ChatEngine(self.catalog, self.clock, seed)
+        engine = self.engine = ChatEngine(self.catalog, self.clock, seed, reasoning_scale)
         self.completions = Completions(engine, RateLimiter(rpm_limits, tpm_limits, rate_window_seconds))
         self.batches = Batches(self.files, engine, self.clock, self.requests, expire_batches)
         self.url: str | None = None
@@ -70,6 +71,10 @@ class OpenAISandbox:
         """Answer the next `count` requests under `path_prefix` (of `method`, or any) with `outcome` (429, 500,
         503, "malformed", "timeout" instead of the real handler; "lost" after it: see sandbox/openai/faults.py)."""
         self.faults.inject(path_prefix, outcome, count, retry_after, method)
+
+    def set_reasoning_scale(self, model: str, factor: float) -> None:
+        """Make a reasoning model (an id or a family) think `factor` times as long as it would (see chat.py)."""
+        self.engine.reasoning_scale[model] = factor
 
     def reset(self) -> None:
         """Forget the request log, pending injections and rate-limit usage (stored objects stay)."""

@@ -115,7 +115,7 @@ async def interactive(session: Session) -> int:
 
 def banner(session: Session) -> list[str]:
     settings = session.settings
-    openai = ("the sandbox OpenAI (its models are local stand-ins that answer like gpt-4o and gpt-4o-mini, "
+    openai = ("the sandbox OpenAI (its models are local stand-ins that answer like gpt-6.2-sol and gpt-4o-mini, "
               "not the real ones)" if session.openai else settings.openai_base_url)
     users = session.slack.workspace.users
     approvers = ", ".join(f"{users[a]['name']} ({a})" if a in users else a for a in settings.approvers)

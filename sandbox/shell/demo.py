@@ -25,10 +25,11 @@ from sandbox.shell.session import Session, SessionOptions
 DEMO_SCRIPT = Path(__file__).with_name("demo.distill")
 DEMO_ENV = {"DISTILL_POLL_SECONDS": "0.5"}
 CLOCK_SPEED = 600.0
-STAND_INS = ("Slack, OpenAI and Together are local stand-ins here (sandbox/): the 'gpt-4o' teacher and the base "
-             "student (Together's Qwen/Qwen3.5-9B, or gpt-4o-mini with --trainer openai) are small sandbox models (a "
-             "word-overlap classifier, and naive Bayes once fine-tuned), not the real ones. The app, its storage, "
-             "approvals, cost estimate, scheduler and evals are the real ones.")
+STAND_INS = ("Slack, OpenAI and Together are local stand-ins here (sandbox/): the 'gpt-6.2-sol' teacher and the "
+             "base student (Together's Qwen/Qwen3.5-9B, or gpt-4o-mini with --trainer openai) are small sandbox "
+             "models (a word-overlap classifier that bills made-up reasoning tokens, and naive Bayes once "
+             "fine-tuned), not the real ones. The app, its storage, approvals, cost estimate, scheduler and evals are "
+             "the real ones.")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

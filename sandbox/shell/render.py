@@ -23,7 +23,7 @@ _EMOJI_CODE = re.compile(r":([a-z0-9_+-]+):")
 EMOJI = {"white_check_mark": "✅", "x": "❌", "warning": "⚠️", "no_entry": "⛔", "no_entry_sign": "🚫",
          "stop_sign": "🛑", "moneybag": "💰", "money_with_wings": "💸", "abacus": "🧮", "arrow_forward": "▶️",
          "ballot_box_with_check": "☑️", "gear": "⚙️", "hourglass": "⌛", "information_source": "ℹ️",
-         "wastebasket": "🗑️", "bar_chart": "📊", "tada": "🎉"}
+         "wastebasket": "🗑️", "bar_chart": "📊", "tada": "🎉", "test_tube": "🧪", "scissors": "✂️"}
 _FENCE = "```"
 
 

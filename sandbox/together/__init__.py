@@ -6,7 +6,7 @@ for the Together trainer's tests, the shell and the demo.
     ...; sb.deployments.bills         # what each deleted dedicated deployment cost
     await sb.stop()
 
-What it serves (each module names its sources: the SDK's code and the research notes in /work/notes/together.md):
+What it serves (each module names its sources: the SDK's code and the research notes in docs/research/together.md):
 - files.py: the SDK's upload: `POST /v1/files` (metadata) -> 302 to a signed PUT URL -> `POST /v1/files/{id}/
   preprocess`; `GET /v1/files/{id}`.
 - finetunes.py: `POST /v1/fine-tunes/estimate-price` (with the $4.00 minimum) and fine-tuning jobs on a simulated

@@ -12,7 +12,7 @@ types/endpoints/inference_instance_type.py, types/finetune_model_limits.py):
   it), each with `accelerator_type` / `accelerator_count` selectors.
 - `GET /v2/public/inference-instance-types`: the hardware, with `priceCentsPerHour`.
 
-What is in it (research notes of 2026-11-29, /work/notes/together.md §1.3, §3.5, §5, and their sources): the
+What is in it (research notes of 2026-11-29, docs/research/together.md §1.3, §3.5, §5, and their sources): the
 fine-tunable students Qwen/Qwen3.5-9B and -4B, openai/gpt-oss-20b and meta-llama/Meta-Llama-3.1-8B-Instruct-Reference;
 the serverless teachers meta-llama/Llama-3.3-70B-Instruct-Turbo and openai/gpt-oss-120b. Two things there are
 unconfirmed and modelled one way here: the Llama -Reference base is fine-tunable but has no dedicated deployment

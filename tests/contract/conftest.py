@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -24,3 +25,10 @@ def prism_url(shared_dir: Path, tmp_path_factory: pytest.TempPathFactory):
             yield url
     except prism.PrismError as exc:
         pytest.fail(str(exc))
+
+
+@pytest.fixture(scope="session")
+def spec(shared_dir: Path) -> dict:
+    """OpenAI's spec as Prism reads it (prepared once), for checking bodies with jsonschema."""
+    path = prism.prepared_spec(shared_dir / "openai" / "openapi.yaml", REPO / ".cache" / "prism")
+    return json.loads(path.read_text(encoding="utf-8"))

@@ -14,6 +14,7 @@ import os
 import shutil
 import socket
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -111,12 +112,18 @@ def running(executable: Path, spec: Path, log_path: Path) -> Iterator[str]:
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise PrismError(f"Prism did not start on {url}; its output:\n"
                                      f"{log_path.read_text(encoding='utf-8')[-3000:]}")
-                time.sleep(0.2)
+                _pause(0.2)
             yield url
         finally:
             process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            # Popen.wait(timeout=...) waits with time.sleep: a timer kills Prism instead if it does not stop.
+            killer = threading.Timer(10, process.kill)
+            killer.start()
+            process.wait()
+            killer.cancel()
+
+
+def _pause(seconds: float) -> None:
+    """time.sleep, except under libfaketime (the suite also runs under `faketime` to show that no test depends on
+    today's date), where time.sleep fails with EINVAL; an Event's timed wait does not."""
+    threading.Event().wait(seconds)

@@ -6,9 +6,13 @@ operation's schema was compiled (Prism skips a schema it cannot compile and then
 
 from __future__ import annotations
 
+import jsonschema
 import openai
 import pytest
 
+from bot.prices import PriceTable
+from bot.provider import ChatProvider
+from bot.reasoning import answer_budget
 from tests.contract.prism import nullable_to_any_of
 from tests.sandbox.openai_sandbox_support import classification_format, jsonl
 
@@ -43,6 +47,45 @@ async def test_chat_completion_shapes(sdk):
     await sdk.chat.completions.list(metadata={"run": "r1"}, model="gpt-4o", after="chatcmpl-abc", limit=20,
                                     order="asc")
     await sdk.chat.completions.retrieve("chatcmpl-abc")
+
+
+async def test_the_bots_chat_requests_with_their_budget_effort_and_temperature_fit_the_spec(prism_url):
+    """What bot/provider.py sends for each kind of model: a reasoning teacher (max_completion_tokens and
+    reasoning_effort), one at effort none (and temperature), a model that does not reason (temperature only)."""
+    prices = PriceTable.load()
+    provider = ChatProvider(base_url=prism_url, api_key="sk-contract", store=True)
+    try:
+        for model, effort in (("gpt-6.2-sol", None), ("gpt-6.1-terra", "high"), ("gpt-6-luna", None),
+                              ("gpt-4o-mini-2024-07-18", None)):
+            budget = answer_budget(model, prices.get(model), answer_tokens=5, effort=effort)
+            answer = await provider.complete(model=model, messages=CHAT["messages"], metadata={"run": "r1"},
+                                             response_format=classification_format(["Billing", "Shipping"]),
+                                             options=budget.request_options())
+            assert answer.completion_id is not None
+    finally:
+        await provider.close()
+
+
+async def test_reasoning_fields_are_checked_by_the_mock(sdk):
+    """Prism knows the new fields: a value outside ReasoningEffort's enum is refused, so the test above proves
+    something."""
+    with pytest.raises(openai.UnprocessableEntityError):
+        await sdk.chat.completions.create(**CHAT, reasoning_effort="turbo", max_completion_tokens=20)
+    with pytest.raises(openai.UnprocessableEntityError):
+        await sdk.chat.completions.create(**CHAT, reasoning_effort="low", max_completion_tokens="many")
+
+
+def test_a_batch_line_body_fits_the_chat_request_schema(spec):
+    """Batch lines carry the same fields as live requests (bot/batch.py), checked against the spec's schema."""
+    prices = PriceTable.load()
+    budget = answer_budget("gpt-6.2-sol", prices.get("gpt-6.2-sol"), answer_tokens=5, effort="medium")
+    body = {**CHAT, "model": "gpt-6.2-sol", "response_format": classification_format(["Billing", "Shipping"]),
+            **budget.request_options(), "store": True, "metadata": {"distill_run": "1"}}
+    assert body["reasoning_effort"] == "medium" and body["max_completion_tokens"] > 16_384
+    schema = {"$ref": "#/components/schemas/CreateChatCompletionRequest", "components": spec["components"]}
+    jsonschema.Draft202012Validator(schema).validate(body)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.Draft202012Validator(schema).validate({**body, "reasoning_effort": "turbo"})
 
 
 async def test_file_shapes(sdk):

@@ -6,25 +6,15 @@ jsonschema against `#/components/schemas/<Name>`.
 
 from __future__ import annotations
 
-import json
-
 import jsonschema
 import openai
 import pytest
 
-from tests.contract import prism
-from tests.contract.conftest import REPO
 from tests.sandbox.openai_sandbox_support import classification_format, client, jsonl, wait_until
 
 pytestmark = pytest.mark.contract
 TRAINING = jsonl([{"messages": [{"role": "user", "content": f"ticket {i}"},
                                 {"role": "assistant", "content": '{"label":"Billing"}'}]} for i in range(10)])
-
-
-@pytest.fixture(scope="session")
-def spec(shared_dir) -> dict:
-    path = prism.prepared_spec(shared_dir / "openai" / "openapi.yaml", REPO / ".cache" / "prism")
-    return json.loads(path.read_text(encoding="utf-8"))
 
 
 @pytest.fixture
@@ -52,6 +42,29 @@ async def test_chat_answers_conform(make_openai_sandbox, conforms):
         with pytest.raises(openai.NotFoundError) as missing:
             await sdk.models.retrieve("gpt-9")
     conforms("ErrorResponse", missing.value.response)
+
+
+async def test_reasoning_answers_their_usage_details_and_refusals_conform(make_openai_sandbox, conforms):
+    sandbox = await make_openai_sandbox(reasoning_scale={"gpt-6.1-sol": 1000})
+    messages = [{"role": "user", "content": "charged twice"}]
+    fmt = classification_format(["Billing", "Shipping"])
+    async with client(sandbox) as sdk:
+        thought = await sdk.chat.completions.with_raw_response.create(
+            model="gpt-6.2-sol", messages=messages, response_format=fmt, reasoning_effort="high",
+            max_completion_tokens=20_000)
+        conforms("CreateChatCompletionResponse", thought)
+        details = thought.http_response.json()["usage"]["completion_tokens_details"]
+        assert details["reasoning_tokens"] > 0
+        cut = await sdk.chat.completions.with_raw_response.create(
+            model="gpt-6.1-sol", messages=messages, response_format=fmt, reasoning_effort="low",
+            max_completion_tokens=64)
+        conforms("CreateChatCompletionResponse", cut)
+        body = cut.http_response.json()
+        assert body["choices"][0]["finish_reason"] == "length" and body["choices"][0]["message"]["content"] == ""
+        assert body["usage"]["completion_tokens"] == body["usage"]["completion_tokens_details"]["reasoning_tokens"]
+        with pytest.raises(openai.BadRequestError) as refused:
+            await sdk.chat.completions.create(model="gpt-6.2-sol", messages=messages, temperature=0)
+    conforms("ErrorResponse", refused.value.response)
 
 
 async def test_files_jobs_and_batches_conform(make_openai_sandbox, conforms):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+from bot.cards import usd
 from tests.handlers.conftest import buttons, thread_texts
 
 
@@ -87,7 +88,9 @@ async def test_a_quote_under_the_threshold_is_auto_approved_and_starts_at_once(m
     await bot.ready_run("tickets")
     await bot.command("collect tickets")
     texts = thread_texts(await bot.thread("tickets"))
-    assert any(t.startswith(":information_source: Auto-approved: at most $0.02, within the $5.00") for t in texts)
+    run = await bot.run("tickets")
+    cap = (await bot.bot.storage.approvals.latest(run.id, "collect")).amount_micro_usd
+    assert any(t.startswith(f":information_source: Auto-approved: at most {usd(cap)}, within the $5.00") for t in texts)
     assert not any("Spending request" in t for t in texts)
     run = await bot.run("tickets")
     assert run.state == "collected"

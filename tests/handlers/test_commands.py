@@ -128,7 +128,24 @@ async def test_status_list_audit_and_models(bot):
     assert "*tickets* — ready, spent $0.00" in listed and "*wine* — created" in listed
     assert "Audit log of tickets" in audit
     assert all(action in audit for action in ("run-created", "dataset-attached", "spec-changed"))
-    assert "gpt-4o " in models and "2027-01-14" in models and "default teacher" in models
+    assert "gpt-6.2-sol " in models and "default teacher" in models and "2027-01-14" in models
+
+
+async def test_models_lists_teachers_and_each_trainers_students_with_prices_efforts_and_dates(make_bot):
+    bot = await make_bot(TOGETHER_API_KEY="together-key")
+    await bot.command("models")
+    [said] = bot.said_to("alice")
+    rows = {line.split()[0]: line for line in said.splitlines() if line.startswith(("gpt-", "meta-llama", "Qwen"))}
+    assert rows["gpt-6.2-sol"].split()[1:6] == ["teacher", "$2.00", "/", "$10.00", "low..max"]
+    assert "none announced" in rows["gpt-6.2-sol"] and "default teacher" in rows["gpt-6.2-sol"]
+    assert "none..max" in rows["gpt-6.1-terra"] and "none..max" in rows["gpt-6-luna"]
+    student = rows["gpt-4o-mini-2024-07-18"]
+    assert "teacher, student (openai)" in student and "$3.00" in student and "2027-01-14" in student
+    assert "SHUT 2026-10-23" in rows["gpt-4.1-nano-2025-04-14"] and "2026-12-11" in rows["gpt-5"]
+    assert "student (together)" in rows["Qwen/Qwen3.5-9B"] and "$0.48" in rows["Qwen/Qwen3.5-9B"]
+    # Together trains Llama 3.1 8B Reference but cannot serve its fine-tunes for the eval: not offered as a student.
+    assert "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference" not in said
+    assert "text-embedding-3-small" not in said  # not a chat model: neither teacher nor student
 
 
 async def test_report_and_export_before_any_answers_say_what_to_do_first(bot):
@@ -222,4 +239,5 @@ async def test_the_cards_next_step_stops_asking_for_a_label_once_one_is_set(bot)
     await bot.command("set tickets label=category")
     card = str(bot.slack.message(CHANNEL, run.thread_ts))
     assert "Set the label column" not in card
-    assert "Check the cost with `/distill estimate tickets`, then `/distill collect tickets`." in card
+    assert ("Check the cost with `/distill estimate tickets` (a reasoning teacher: `/distill pilot tickets` measures "
+            "its reasoning on 20 rows first), then `/distill collect tickets`.") in card

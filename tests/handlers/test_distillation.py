@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 
+from bot.config import DEFAULT_TEACHER
 from bot.evals import report_for_run
 from tests.handlers.conftest import buttons, thread_texts
+from tests.reliability.crash import until
 
 REPORT_TITLE = "Eval: teacher vs base student vs distilled student"
 
@@ -118,8 +120,10 @@ async def test_a_failing_job_posts_the_providers_reason_and_fails_the_run(make_b
     assert await _wait_for_state(bot, "tickets", "failed", "done") == "failed"
     run = await bot.run("tickets")
     assert "ran out of training capacity" in run.error
-    assert any("Training failed" in t and "ran out of training capacity" in t
-               for t in thread_texts(await bot.thread("tickets")))
+    # The state is stored before it is announced, by the scheduler's tick: wait for the message itself.
+    await until(lambda: any("Training failed" in t and "ran out of training capacity" in t
+                            for t in thread_texts(bot.slack.thread(run.channel_id, run.thread_ts))),
+                within=30, what="the job's failure in the thread")
 
 
 async def test_a_student_past_its_shutdown_date_is_refused_before_any_spend(make_bot, openai_sandbox):
@@ -133,10 +137,10 @@ async def test_a_student_past_its_shutdown_date_is_refused_before_any_spend(make
     assert run.state == "collected" and await bot.bot.storage.jobs.for_run(run.id) == []
 
 
-async def test_a_student_close_to_its_shutdown_date_gets_a_warning_in_the_thread(make_bot, openai_sandbox):
+async def test_a_student_close_to_its_shutdown_date_gets_a_warning_in_the_thread(make_bot, openai_sandbox, clock):
     bot = await make_bot(DISTILL_POLL_SECONDS="0.2")
     await _collected(bot)
-    soon = (dt.datetime.now(dt.UTC).date() + dt.timedelta(days=32)).isoformat()
+    soon = (clock.today() + dt.timedelta(days=32)).isoformat()
     openai_sandbox.catalog.set_shutdown_date("gpt-4o-mini-2024-07-18", soon)
     await bot.command("train tickets")
     texts = thread_texts(await bot.thread("tickets"))
@@ -144,22 +148,23 @@ async def test_a_student_close_to_its_shutdown_date_gets_a_warning_in_the_thread
 
 
 async def test_a_teacher_close_to_its_shutdown_date_gets_one_warning_and_one_past_it_is_refused(
-        make_bot, openai_sandbox):
+        make_bot, openai_sandbox, clock):
     bot = await make_bot()
-    soon = (dt.datetime.now(dt.UTC).date() + dt.timedelta(days=30)).isoformat()
-    openai_sandbox.catalog.set_shutdown_date("gpt-4o", soon)
+    soon = (clock.today() + dt.timedelta(days=30)).isoformat()
+    openai_sandbox.catalog.set_shutdown_date(DEFAULT_TEACHER, soon)
     await bot.ready_run("tickets")
     await bot.command("collect tickets")
     await bot.command("collect tickets")  # asked again: the warning is not repeated
     texts = thread_texts(await bot.thread("tickets"))
-    assert sum(f"gpt-4o shuts down on {soon} (in 30 days)" in t for t in texts) == 1
+    assert sum(f"{DEFAULT_TEACHER} shuts down on {soon} (in 30 days)" in t for t in texts) == 1
     assert any("Spending request: collect" in t for t in texts)
 
-    openai_sandbox.catalog.set_shutdown_date("gpt-4o", "2026-01-01")
+    openai_sandbox.catalog.set_shutdown_date(DEFAULT_TEACHER, "2026-01-01")
     await bot.command("set tickets eval=20")
     await bot.command("collect tickets")
     refused = bot.said_to("alice")[-1]
-    assert "gpt-4o was shut down on 2026-01-01" in refused and "`/distill set tickets teacher=...`" in refused
+    assert f"{DEFAULT_TEACHER} was shut down on 2026-01-01" in refused
+    assert "`/distill set tickets teacher=...`" in refused
     assert (await bot.run("tickets")).state == "ready"
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import aiohttp
 import pytest
@@ -70,11 +70,11 @@ async def test_an_event_whose_first_delivery_never_arrived_is_handled_on_retry(b
     assert (await bot.run("tickets")).dataset_id is not None
 
 
-async def test_the_scheduler_forgets_slack_event_ids_after_a_day(make_bot):
+async def test_the_scheduler_forgets_slack_event_ids_after_a_day(make_bot, clock):
     bot = await make_bot(DISTILL_POLL_SECONDS="0.05")
     events = bot.bot.storage.slack_events
     assert await events.first_time("Ev-old") and await events.first_time("Ev-new")
-    day_and_more = (datetime.now(UTC) - timedelta(days=1, minutes=1)).isoformat()
+    day_and_more = (clock.now() - timedelta(days=1, minutes=1)).isoformat()
     await bot.bot.storage.db.execute("UPDATE slack_events SET received_at = ? WHERE event_id = 'Ev-old'",
                                      (day_and_more,))
     for _ in range(200):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
+from bot.config import DEFAULT_TEACHER
 from bot.examples import TICKETS_CSV
 from tests.handlers.conftest import thread_texts
 
@@ -21,7 +22,7 @@ def teacher_requests_by_run(sandbox) -> dict[str, list[float]]:
     """When the provider answered each run's teacher requests (the collector tags them with distill_run)."""
     times: dict[str, list[float]] = {}
     for record in sandbox.requests.paid():
-        if record.model == "gpt-4o":
+        if record.model == DEFAULT_TEACHER:
             times.setdefault(record.metadata["distill_run"], []).append(record.time)
     return times
 

@@ -14,6 +14,7 @@ from collections import Counter
 import pytest
 
 from bot.batch import RUNNING_STATUSES, BatchCollector
+from bot.config import DEFAULT_TEACHER
 from bot.prices import PriceTable
 from tests.collect_helpers import make_collector, make_task, unlimited
 from tests.handlers.conftest import thread_texts
@@ -57,7 +58,7 @@ async def test_a_burst_of_faults_is_retried_and_every_row_is_answered_and_paid_o
     texts = thread_texts(await ready.thread("tickets"))
     assert any(t.startswith(FINISHED) for t in texts) and not any(t.startswith("Errors:") for t in texts)
     if outcome == 429:
-        limiter = ready.bot.service.collector.limiters.for_model(openai_sandbox.url, "gpt-4o")
+        limiter = ready.bot.service.collector.limiters.for_model(openai_sandbox.url, DEFAULT_TEACHER)
         assert limiter.stats.pauses >= 1, "Retry-After paused the shared limiter"
 
 
@@ -76,7 +77,7 @@ async def test_an_outage_longer_than_the_retries_stores_every_row_as_failed_with
     assert any(t.startswith(":x: Collection stopped") and "The teacher answered no row (HTTP 500 ×14)" in t
                for t in texts)
     assert "Errors: HTTP 500 ×14" in texts
-    assert "teacher/train       0        0      10       0" in "\n".join(texts)
+    assert "teacher/train       0        0        0      10       0" in "\n".join(texts)
     assert not any(t.startswith("*Baseline") for t in texts), "no comparison of models that gave no answer"
     card = bot.slack.message("C0GENERAL", (await bot.run("tickets")).card_ts)
     assert "teacher train 0 (10 failed)" in str(card["blocks"])

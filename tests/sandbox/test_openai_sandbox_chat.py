@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import datetime as dt
 import hashlib
 import json
 from collections import Counter
@@ -234,5 +235,22 @@ async def test_models_list_reports_shutdown_dates(make_openai_sandbox):
     assert models["gpt-4o"].shutdown_date == "2027-01-14"
     assert models["gpt-4o-mini-2024-07-18"].shutdown_date == "2027-01-14"
     assert models["gpt-5"].shutdown_date == "2030-01-01"
-    assert models["gpt-5-mini"].shutdown_date is None
+    assert models["gpt-5-mini"].shutdown_date == "2026-12-11"
+    assert models["gpt-4.1-nano-2025-04-14"].shutdown_date == "2026-10-23"
     assert retrieved.shutdown_date == "2027-01-14"
+    for current in ("gpt-6.2-astra", "gpt-6.2-sol", "gpt-6.1-sol", "gpt-6.1-terra", "gpt-6-luna",
+                    "text-embedding-3-small", "text-embedding-3-large"):
+        assert models[current].shutdown_date is None
+
+
+async def test_the_sandbox_clock_decides_which_models_are_past_their_date(make_openai_sandbox, clock):
+    sandbox = await make_openai_sandbox()
+    messages = [{"role": "user", "content": "billing"}]
+    async with client(sandbox) as sdk:
+        with pytest.raises(openai.NotFoundError, match="was shut down on 2026-10-23"):
+            await sdk.chat.completions.create(model="gpt-4.1-nano", messages=messages)
+        await sdk.chat.completions.create(model="gpt-5-mini", messages=messages)  # 2026-11-29: still served
+        clock.advance(dt.timedelta(days=13))
+        with pytest.raises(openai.NotFoundError, match="was shut down on 2026-12-11"):
+            await sdk.chat.completions.create(model="gpt-5-mini", messages=messages)
+        await sdk.chat.completions.create(model="gpt-6-luna", messages=messages)

@@ -15,8 +15,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 async def test_the_sandbox_command_serves_openai_together_and_slack_until_interrupted():
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "sandbox", "--tpm", "gpt-4o=30000", cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        sys.executable, "-m", "bot", "sandbox", "--tpm", "gpt-4o=30000", "--reasoning-scale", "gpt-6.2-sol=50",
+        cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     try:
         openai_line = (await asyncio.wait_for(process.stdout.readline(), 60)).decode()
         together_line = (await asyncio.wait_for(process.stdout.readline(), 60)).decode()
@@ -28,7 +28,11 @@ async def test_the_sandbox_command_serves_openai_together_and_slack_until_interr
 
         async with AsyncOpenAI(base_url=openai_url, api_key=key) as client:
             models = [m.id async for m in client.models.list()]
-            assert "gpt-4o" in models
+            assert "gpt-4o" in models and "gpt-6.2-sol" in models
+            answer = await client.chat.completions.create(
+                model="gpt-6.2-sol", messages=[{"role": "user", "content": "hi"}], reasoning_effort="low",
+                max_completion_tokens=50_000)
+            assert answer.usage.completion_tokens_details.reasoning_tokens > 1_000  # 50 times its usual
         async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {together_key}"}) as session:
             async with session.get(f"{together_url}/v1/models") as response:  # Together answers a bare JSON list
                 assert response.status == 200 and await response.json()
