@@ -225,7 +225,8 @@ class FineTuning:
             job.events.append(Event(job.queued_at, new_id("ftevent-"), f"Training file validation failed: "
                                     f"{failure.message}", level="error"))
         self._jobs[job.id] = job
-        return web.json_response(job.as_json(self.clock.now()))
+        # As OpenAI answers a create: the job as it was created, however fast the sandbox clock runs.
+        return web.json_response(job.as_json(job.created_at))
 
     def _schedule(self, body: dict, snapshot: str, hyper: dict, suffix: str | None, seed: int | None) -> Job:
         now = self.clock.now()

@@ -264,7 +264,7 @@ class FineTunes:
         job = self._schedule(model, params)
         self._plan(job, learned)
         self._jobs[job.id] = job
-        return web.json_response(job.as_json(self.clock.now()))
+        return web.json_response(job.as_json(job.created_at))  # the job as created, however fast the clock runs
 
     async def estimate_price(self, request: web.Request) -> web.Response:
         """Together's formula on the files' tokens, with the minimum charge; what `fine_tuning.create` asks first."""
