@@ -65,6 +65,10 @@ class OpenAISandbox:
         self.url: str | None = None
         self._runner: web.AppRunner | None = None
         self._stopping = asyncio.Event()
+        self._gate = asyncio.Event()
+        self._gate.set()
+        self._held_prefix = ""
+        self.held: list[dict[str, str]] = []  # the metadata of each request that waited at the closed gate
 
     def inject(self, path_prefix: str = "/v1/chat/completions", outcome: int | str = 500, count: int = 1,
                retry_after: float = 1, method: str | None = None) -> None:
@@ -75,6 +79,16 @@ class OpenAISandbox:
     def set_reasoning_scale(self, model: str, factor: float) -> None:
         """Make a reasoning model (an id or a family) think `factor` times as long as it would (see chat.py)."""
         self.engine.reasoning_scale[model] = factor
+
+    def hold(self, path_prefix: str = "/v1/chat/completions") -> None:
+        """Keep the requests under `path_prefix` waiting, unanswered, until `release` (as a provider that stalls,
+        then recovers at once): a test can line several clients up at one instant, whatever their start-up took."""
+        self.held.clear()
+        self._held_prefix = path_prefix
+        self._gate.clear()
+
+    def release(self) -> None:
+        self._gate.set()
 
     def reset(self) -> None:
         """Forget the request log, pending injections and rate-limit usage (stored objects stay)."""
@@ -98,6 +112,7 @@ class OpenAISandbox:
 
     async def stop(self) -> None:
         self._stopping.set()  # releases requests held by an injected "timeout"
+        self._gate.set()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -132,6 +147,10 @@ class OpenAISandbox:
         if not request.path.startswith("/v1/"):
             return await handler(request)
         self._authorize(request)
+        if not self._gate.is_set() and request.path.startswith(self._held_prefix):
+            body = await request.json() if request.can_read_body else {}
+            self.held.append(dict(body.get("metadata") or {}) if isinstance(body, dict) else {})
+            await self._gate.wait()
         delay = self.latency_seconds + self.faults.random_delay()
         if delay:
             await asyncio.sleep(delay)
