@@ -26,14 +26,14 @@ from pathlib import Path
 
 from openai import OpenAI
 
-from bot.budget import Budget
-from bot.collect import Collector, CollectTask
-from bot.prices import PriceTable
-from bot.provider import ChatProvider
-from bot.ratelimit import RateLimiters
+from bot.collect.engine import Collector, CollectTask
+from bot.collect.ratelimit import RateLimiters
+from bot.core.provider import ChatProvider
+from bot.costs.budget import Budget
+from bot.prices.table import PriceTable
 from sandbox.openai import OpenAISandbox
 from storage import Storage
-from tests.collect_helpers import make_task
+from tests.collect.helpers import make_task
 
 MODEL = "gpt-4o"
 ROWS = 2_000

@@ -17,14 +17,14 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.datasets import load_csv
-from bot.prompt_tokens import PromptCounter
-from bot.prompts import Template, cell_text
-from bot.tokens import get_encoding
+from bot.data.datasets import load_csv
+from bot.prompts.counting import PromptCounter
+from bot.prompts.encodings import get_encoding
+from bot.prompts.templates import Template, cell_text
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
-TEMPLATE = ROOT / "tests" / "data" / "cookbook_wine_template.txt"
+TEMPLATE = ROOT / "tests" / "fixtures" / "cookbook_wine_template.txt"
 SIZES = (10_000, 130_000)
 
 

@@ -26,9 +26,9 @@ from typing import TypeVar
 
 import pandas as pd
 
-from bot.dataset_worker import DatasetWorker, ingest_csv
-from bot.datasets import load_and_profile, store_dataset
-from bot.prices import PriceTable
+from bot.data.datasets import load_and_profile, store_dataset
+from bot.prices.table import PriceTable
+from bot.runs.worker import DatasetWorker, ingest_csv
 from storage import Storage
 from storage.datasets import Dataset
 from tests.reliability.loop_stalls import StallMeter

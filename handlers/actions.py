@@ -11,8 +11,8 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.cards import ACTIONS
-from bot.events import ApprovalDecided
+from bot.core.events import ApprovalDecided
+from bot.runs.cards import ACTIONS
 from handlers import messages
 from handlers.commands import BY_NAME, Invocation, answer
 from handlers.surface import Respond, Surface

@@ -14,10 +14,10 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.cards import build_card
-from bot.pilot import PILOT_ROWS, pilot_rows
-from bot.pilot import STAGE as PILOT
-from bot.spec import SETTABLE_KEYS
+from bot.collect.pilot import PILOT_ROWS, pilot_rows
+from bot.collect.pilot import STAGE as PILOT
+from bot.runs.cards import build_card
+from bot.spec.settings import SETTABLE_KEYS
 from handlers import messages
 from handlers.modals import open_template_modal
 from handlers.mrkdwn import unescape

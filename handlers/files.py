@@ -16,9 +16,9 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from bot.datasets import check_size
-from bot.errors import DistillError
-from bot.events import DatasetRefused
+from bot.core.errors import DistillError
+from bot.core.events import DatasetRefused
+from bot.data.datasets import check_size
 from handlers import messages
 from handlers.surface import Surface
 from storage.runs import Run

@@ -13,7 +13,7 @@ import itertools
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from bot.tasks import BackgroundTasks
+from bot.core.tasks import BackgroundTasks
 
 Report = Callable[[str, str | None], Awaitable[None]]  # (message, error id or None)
 

@@ -10,7 +10,7 @@ import difflib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from bot.cards import usd
+from bot.runs.cards import usd
 from handlers.mrkdwn import code, escape, escape_keep_mentions, mention
 
 COMMAND = "/distill"

@@ -14,8 +14,8 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.errors import SpecError
-from bot.prompts import Template
+from bot.core.errors import SpecError
+from bot.prompts.templates import Template
 from handlers import messages
 from handlers.mrkdwn import masked
 from handlers.render import section

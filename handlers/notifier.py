@@ -26,9 +26,9 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.cards import Card, build_card
-from bot.events import Event, TableReady
-from bot.notify import DeliveryError
+from bot.core.events import Event, TableReady
+from bot.runs.cards import Card, build_card
+from bot.runs.notify import DeliveryError
 from handlers import messages
 from handlers.mrkdwn import masked
 from handlers.render import Message, Renderer, section

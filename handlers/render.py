@@ -12,10 +12,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bot.cards import Card
-from bot.config import Settings
-from bot.estimate_cli import render_quote
-from bot.events import (
+from bot.cli.estimate import render_quote
+from bot.core.config import Settings
+from bot.core.events import (
     ApprovalDecided,
     ApprovalRequested,
     CollectionFinished,
@@ -31,6 +30,7 @@ from bot.events import (
     TableReady,
     TrainingUpdate,
 )
+from bot.runs.cards import Card
 from handlers import messages
 from handlers.tables import code_chunks, format_table, pack
 from storage.approvals import Approval

@@ -17,8 +17,8 @@ from collections.abc import Callable
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
-from bot.config import Settings
-from bot.startup import ready_for_serving
+from bot.core.config import Settings
+from bot.runs.startup import ready_for_serving
 from handlers.wiring import SLACK_API_URL, build_bot
 
 log = logging.getLogger(__name__)

@@ -8,10 +8,10 @@ from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
-from bot.config import Settings
-from bot.errors import DistillError, StateError
-from bot.events import Note
-from bot.runs import RunService
+from bot.core.config import Settings
+from bot.core.errors import DistillError, StateError
+from bot.core.events import Note
+from bot.runs.service import RunService
 from handlers import messages
 from handlers.followups import Followups, Report
 from handlers.mrkdwn import masked

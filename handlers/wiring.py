@@ -18,15 +18,15 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.clock import Clock
-from bot.collect import Collector
-from bot.config import Settings
-from bot.logs import secret_values
-from bot.prices import PriceTable
-from bot.provider import ChatProvider
-from bot.ratelimit import RateLimiters
-from bot.runs import RunService
-from bot.scheduler import Scheduler
+from bot.collect.engine import Collector
+from bot.collect.ratelimit import RateLimiters
+from bot.core.clock import Clock
+from bot.core.config import Settings
+from bot.core.logs import secret_values
+from bot.core.provider import ChatProvider
+from bot.prices.table import PriceTable
+from bot.runs.scheduler import Scheduler
+from bot.runs.service import RunService
 from handlers.app import build_app
 from handlers.directory import SlackDirectory
 from handlers.files import SlackFiles

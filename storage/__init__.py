@@ -38,7 +38,7 @@ class Storage:
     @classmethod
     async def open(cls, path: str | Path, now: Callable[[], str] = utcnow) -> Storage:
         """Open the database at `path`, migrating it to the latest schema; `now` stamps its rows (the bot's
-        clock: bot/clock.py)."""
+        clock: bot/core/clock.py)."""
         db = await Database.open(path, now=now)
         return cls(
             db=db,

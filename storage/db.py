@@ -25,7 +25,7 @@ BUSY_TIMEOUT_MS = 10_000
 
 
 def utcnow() -> str:
-    """Now, as the ISO-8601 UTC text the schema stores (the system clock; the bot passes its own: bot/clock.py)."""
+    """Now, as the ISO-8601 UTC text the schema stores (the system clock; the bot passes its own: bot/core/clock.py)."""
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 

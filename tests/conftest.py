@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.clock import Clock
+from bot.core.clock import Clock
 from storage import Storage
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
@@ -73,7 +73,7 @@ async def make_openai_sandbox(clock: Clock):
 @pytest.fixture
 async def collector_for():
     """tests.collect_helpers.make_collector, closing each provider's HTTP client at the end of the test."""
-    from tests.collect_helpers import make_collector
+    from tests.collect.helpers import make_collector
 
     made = []
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from bot.clock import Clock
-from bot.config import Settings
-from bot.costs import Billing
-from bot.errors import ConfigError
+from bot.core.clock import Clock
+from bot.core.config import Settings
+from bot.core.errors import ConfigError
+from bot.costs.quotes import Billing
 from bot.trainers.base import Trainer
 from bot.trainers.openai import OpenAITrainer
 from bot.trainers.together import TogetherTrainer

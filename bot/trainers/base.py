@@ -6,7 +6,7 @@ never starts a second job), reports the job's state in normalized terms, lists i
 (`deploy`; a no-op where the provider serves fine-tuned models on its normal endpoint). Job references,
 cursors and endpoints are plain strings, so the caller stores them and a restart picks everything up. How a back
 end bills beyond the price table (fixed or automatic epochs, a dedicated deployment for the eval) is its `Billing`
-(bot/costs.py), which the run's quote prices once.
+(bot/costs/quotes.py), which the run's quote prices once.
 """
 
 from __future__ import annotations
@@ -20,12 +20,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from bot.config import Secret
-from bot.costs import Billing
-from bot.errors import ProviderError
+from bot.core.config import Secret
+from bot.core.errors import ProviderError
+from bot.costs.quotes import Billing
 
 if TYPE_CHECKING:
-    from bot.prices import PriceTable
+    from bot.prices.table import PriceTable
 
 # DESIGN.md: the bot warns in the thread when a model it is about to use shuts down within this many days.
 SHUTDOWN_WARNING_DAYS = 90

@@ -30,13 +30,13 @@ from urllib.parse import urlparse
 import openai
 from openai import AsyncOpenAI
 
-from bot.clock import Clock
-from bot.config import Secret, Settings
-from bot.costs import Billing
-from bot.logs import mask_secrets
-from bot.provider import provider_date
-from bot.retries import find_or_create
-from bot.tokens import base_model_name
+from bot.core.clock import Clock
+from bot.core.config import Secret, Settings
+from bot.core.logs import mask_secrets
+from bot.core.provider import provider_date
+from bot.core.retries import find_or_create
+from bot.costs.quotes import Billing
+from bot.prompts.encodings import base_model_name
 from bot.trainers.base import (
     SHUTDOWN_WARNING_DAYS,
     Deployment,
@@ -58,7 +58,7 @@ from bot.trainers.base import (
 if TYPE_CHECKING:
     import httpx2
 
-    from bot.prices import PriceTable
+    from bot.prices.table import PriceTable
 
 log = logging.getLogger(__name__)
 

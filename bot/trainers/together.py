@@ -9,7 +9,7 @@ endpoint's traffic to it and waits until it is READY; `undeploy` stops and delet
 2026-11-29 (docs/research/together.md) hold the sources for every shape used here.
 
 Provider quirks handled here:
-- Base URL: 3.x puts /v1, /v2, /v3 in each path, so TOGETHER_BASE_URL has none (bot/config.py drops a trailing
+- Base URL: 3.x puts /v1, /v2, /v3 in each path, so TOGETHER_BASE_URL has none (bot/core/config.py drops a trailing
   one). With the default URL the SDK sends chat to https://api-inference.together.ai; so does the eval.
 - Retries are the SDK's (2, exponential backoff, Retry-After honoured, on 408/409/429/5xx and lost connections),
   except where a retry could make a second billed resource: job, endpoint and deployment creation go without them
@@ -56,13 +56,13 @@ import together
 from together import AsyncTogether
 from together.lib.utils import check_file
 
-from bot.clock import Clock
-from bot.config import DEFAULT_STUDENT, TOGETHER_BASE_URL, Secret, Settings
-from bot.costs import Billing
-from bot.logs import mask_secrets
-from bot.prices import PriceTable, micro_usd_rounded_up
-from bot.provider import RETRYABLE_STATUSES, retry_after_seconds
-from bot.retries import find_or_create
+from bot.core.clock import Clock
+from bot.core.config import DEFAULT_STUDENT, TOGETHER_BASE_URL, Secret, Settings
+from bot.core.logs import mask_secrets
+from bot.core.provider import RETRYABLE_STATUSES, retry_after_seconds
+from bot.core.retries import find_or_create
+from bot.costs.quotes import Billing
+from bot.prices.table import PriceTable, micro_usd_rounded_up
 from bot.trainers.base import (
     Deployment,
     EventPage,

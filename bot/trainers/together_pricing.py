@@ -2,7 +2,7 @@
 training type with the minimum charge per job, and the hourly price of the dedicated hardware that serves a
 fine-tuned student for its eval.
 
-They live in the "together" section of bot/prices.json (dated and sourced), overridable through the file
+They live in the "together" section of bot/prices/prices.json (dated and sourced), overridable through the file
 DISTILL_PRICES names, like the rest of the table. Together's formula (docs.together.ai/docs/fine-tuning/pricing):
 tokens processed = n_epochs x training-file tokens (+ n_evals x validation-file tokens), times the rate of the
 model's size bracket for the method (SFT) and implementation (LoRA or full), and at least the $4.00 minimum charge.
@@ -21,9 +21,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from bot.costs import Billing, Hosting, format_usd
-from bot.errors import PriceError
-from bot.prices import micro_usd_rounded_up, non_negative_decimal, price_files
+from bot.core.errors import PriceError
+from bot.costs.quotes import Billing, Hosting, format_usd
+from bot.prices.table import micro_usd_rounded_up, non_negative_decimal, price_files
 
 TrainingType = Literal["lora", "full"]
 TRAINING_TYPES: tuple[TrainingType, ...] = ("lora", "full")
@@ -170,12 +170,12 @@ def _section(text: str, where: str, *, required: bool = True) -> dict[str, Any]:
     try:
         data = json.loads(text)
     except ValueError:
-        raise PriceError(f"{where} is not JSON; see bot/prices.json for the format.") from None
+        raise PriceError(f"{where} is not JSON; see bot/prices/prices.json for the format.") from None
     section = data.get(_SECTION) if isinstance(data, dict) else None
     if section is None and not required:
         return {}
     if not isinstance(section, dict):
-        raise PriceError(f"{where} has no \"{_SECTION}\" section; see bot/prices.json for its format.")
+        raise PriceError(f"{where} has no \"{_SECTION}\" section; see bot/prices/prices.json for its format.")
     return dict(section)
 
 

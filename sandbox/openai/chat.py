@@ -13,7 +13,7 @@ the effort (REASONING_PER_EFFORT), times a seeded share of the prompt (0.5-1.5),
 still comes from the prompt. They refuse what OpenAI refuses: an effort they do not take, `temperature` (and
 `top_p`) unless the effort is `none` (gpt-5: unless it is 1), and `max_tokens`. An answer that does not fit in
 max_completion_tokens stops with finish_reason "length": when the reasoning took it all, content is "" and
-completion_tokens the whole budget (what OpenAI returns, notes in bot/reasoning.py).
+completion_tokens the whole budget (what OpenAI returns, notes in bot/prices/reasoning.py).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bot.tokens import encoding_for_model
+from bot.prompts.encodings import encoding_for_model
 from sandbox.openai.clock import JobClock
 from sandbox.openai.errors import APIError, bad_request
 from sandbox.openai.ids import new_id

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from bot.clock import Clock
+from bot.core.clock import Clock
 
 
 class JobClock:

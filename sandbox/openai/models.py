@@ -11,7 +11,7 @@ unknown model.
 Reasoning models (gpt-6.x, gpt-5) list the reasoning_effort values they take, the one they use when a request
 sends none, and their temperature rule: gpt-6.2-* and gpt-6.1-sol refuse temperature outright (they take no effort
 `none`), gpt-6.1-terra and gpt-6-luna take it only with effort `none`, gpt-5 only its default of 1 (OpenAI's
-models pages and deployment checklist; see bot/prices.json for the sources).
+models pages and deployment checklist; see bot/prices/prices.json for the sources).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from bot.clock import Clock
+from bot.core.clock import Clock
 from sandbox.openai.errors import APIError
 
 GPT4_SHUTDOWN = "2027-01-14"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bot.tokens import encoding_for_model
+from bot.prompts.encodings import encoding_for_model
 
 TOKENS_PER_MESSAGE = 3
 TOKENS_PER_NAME = 1

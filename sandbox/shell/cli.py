@@ -12,8 +12,8 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
 from typing import TextIO
 
-from bot.config import Settings
-from bot.errors import ConfigError
+from bot.core.config import Settings
+from bot.core.errors import ConfigError
 from sandbox.shell.script import FORMS, Line, ScriptError, parse_line, parse_script
 from sandbox.shell.session import Session, SessionOptions, StepError
 from sandbox.shell.standins import TRAINER_STAND_INS

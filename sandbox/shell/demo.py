@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import TextIO
 
-from bot.config import TRAINERS, Settings
+from bot.core.config import TRAINERS, Settings
 from bot.examples import TICKETS_CSV
 from sandbox.shell.cli import run_lines
 from sandbox.shell.script import parse_script

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from bot.config import Settings
-from bot.logs import configure_logging
+from bot.core.config import Settings
+from bot.core.logs import configure_logging
 from bot.trainers import BACK_ENDS
 from handlers.wiring import Bot, build_bot
 from sandbox.openai import OpenAISandbox

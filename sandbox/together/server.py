@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from bot.clock import Clock
+from bot.core.clock import Clock
 from sandbox.openai.chat import ChatEngine
 from sandbox.openai.clock import JobClock
 from sandbox.openai.completions import Completions

@@ -10,9 +10,9 @@ import jsonschema
 import openai
 import pytest
 
-from bot.prices import PriceTable
-from bot.provider import ChatProvider
-from bot.reasoning import answer_budget
+from bot.core.provider import ChatProvider
+from bot.prices.reasoning import answer_budget
+from bot.prices.table import PriceTable
 from tests.contract.prism import nullable_to_any_of
 from tests.sandbox.openai_sandbox_support import classification_format, jsonl
 
@@ -50,7 +50,7 @@ async def test_chat_completion_shapes(sdk):
 
 
 async def test_the_bots_chat_requests_with_their_budget_effort_and_temperature_fit_the_spec(prism_url):
-    """What bot/provider.py sends for each kind of model: a reasoning teacher (max_completion_tokens and
+    """What bot/core/provider.py sends for each kind of model: a reasoning teacher (max_completion_tokens and
     reasoning_effort), one at effort none (and temperature), a model that does not reason (temperature only)."""
     prices = PriceTable.load()
     provider = ChatProvider(base_url=prism_url, api_key="sk-contract", store=True)
@@ -76,7 +76,7 @@ async def test_reasoning_fields_are_checked_by_the_mock(sdk):
 
 
 def test_a_batch_line_body_fits_the_chat_request_schema(spec):
-    """Batch lines carry the same fields as live requests (bot/batch.py), checked against the spec's schema."""
+    """Batch lines carry the same fields as live requests (bot/collect/batch.py), checked against the spec's schema."""
     prices = PriceTable.load()
     budget = answer_budget("gpt-6.2-sol", prices.get("gpt-6.2-sol"), answer_tokens=5, effort="medium")
     body = {**CHAT, "model": "gpt-6.2-sol", "response_format": classification_format(["Billing", "Shipping"]),

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from bot.config import Settings
+from bot.core.config import Settings
 from bot.examples import TICKETS_CSV
 from handlers.wiring import Bot, build_bot
 from sandbox.slack import AppReply, SlackDriver, SlackSandbox

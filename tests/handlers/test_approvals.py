@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from bot.cards import usd
+from bot.runs.cards import usd
 from tests.handlers.conftest import buttons, thread_texts
 
 

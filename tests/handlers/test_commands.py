@@ -7,7 +7,7 @@ import re
 import pytest
 
 from bot.examples import TICKETS_CSV
-from bot.spec import SETTABLE_KEYS
+from bot.spec.settings import SETTABLE_KEYS
 from handlers.commands import COMMANDS
 from tests.handlers.conftest import CHANNEL, buttons, thread_texts
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 
-from bot.config import DEFAULT_TEACHER
-from bot.evals import report_for_run
+from bot.core.config import DEFAULT_TEACHER
+from bot.evaluate.scores import report_for_run
 from tests.handlers.conftest import buttons, thread_texts
 from tests.reliability.crash import until
 

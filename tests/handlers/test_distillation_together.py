@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import re
 
-from bot.cards import spend_micro_usd, usd
+from bot.runs.cards import spend_micro_usd, usd
 from bot.trainers.together_pricing import TogetherPrices
 from tests.conftest import TOGETHER_API_KEY
 from tests.handlers.conftest import thread_texts

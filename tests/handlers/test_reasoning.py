@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-from bot.config import DEFAULT_TEACHER
-from bot.prices import PriceTable
+from bot.core.config import DEFAULT_TEACHER
+from bot.prices.table import PriceTable
 from tests.handlers.conftest import buttons, thread_texts
 
 PILOT_ROWS = 10

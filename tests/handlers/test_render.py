@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from bot.events import Note, RunFailed, TableReady
+from bot.core.events import Note, RunFailed, TableReady
 from sandbox.slack.content import MISSING_TEXT
 from tests.conftest import SLACK_BOT_TOKEN
 from tests.handlers.conftest import CHANNEL, thread_texts

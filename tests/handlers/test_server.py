@@ -8,8 +8,8 @@ import gc
 import aiohttp
 import pytest
 
-from bot.cli import main
-from bot.config import VARIABLES, Settings
+from bot.cli.main import main
+from bot.core.config import VARIABLES, Settings
 from handlers.server import serve
 from sandbox.slack import SlackDriver
 from storage import Storage
@@ -25,7 +25,7 @@ def clean_env(monkeypatch):
 
 @pytest.fixture
 def thawed():
-    """serve() freezes what start-up made (bot/startup.py): give the test process its collector back after."""
+    """serve() freezes what start-up made (bot/runs/startup.py): give the test process its collector back after."""
     gc.unfreeze()
     yield
     gc.unfreeze()

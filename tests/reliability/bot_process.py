@@ -81,8 +81,8 @@ class BotProcess:
 
 
 async def _serve() -> None:
-    from bot.config import Settings
-    from bot.logs import configure_logging
+    from bot.core.config import Settings
+    from bot.core.logs import configure_logging
     from handlers.server import serve
 
     settings = Settings.from_env()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
-from bot.config import DEFAULT_TEACHER
+from bot.core.config import DEFAULT_TEACHER
 from bot.examples import TICKETS_CSV
 from tests.handlers.conftest import thread_texts
 from tests.reliability.crash import until

@@ -13,10 +13,10 @@ from collections import Counter
 
 import pytest
 
-from bot.batch import RUNNING_STATUSES, BatchCollector
-from bot.config import DEFAULT_TEACHER
-from bot.prices import PriceTable
-from tests.collect_helpers import make_collector, make_task, unlimited
+from bot.collect.batch import RUNNING_STATUSES, BatchCollector
+from bot.core.config import DEFAULT_TEACHER
+from bot.prices.table import PriceTable
+from tests.collect.helpers import make_collector, make_task, unlimited
 from tests.handlers.conftest import thread_texts
 
 TRAIN, EVAL = 60, 30  # Harness.ready_run's settings

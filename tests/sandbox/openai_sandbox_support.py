@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 
 import openai
 
-from bot.tokens import encoding_for_model
+from bot.prompts.encodings import encoding_for_model
 
 
 def client(sandbox, api_key: str = "sk-sandbox", max_retries: int = 0) -> openai.AsyncOpenAI:
@@ -16,7 +16,7 @@ def client(sandbox, api_key: str = "sk-sandbox", max_retries: int = 0) -> openai
 
 
 def classification_format(choices: list[str]) -> dict:
-    """The response_format bot/prompts.py sends (the contract between the bot and the sandbox)."""
+    """The response_format bot/prompts/templates.py sends (the contract between the bot and the sandbox)."""
     return {"type": "json_schema", "json_schema": {"name": "classification", "strict": True, "schema": {
         "type": "object", "properties": {"label": {"type": "string", "enum": choices}},
         "required": ["label"], "additionalProperties": False}}}

@@ -14,7 +14,7 @@ import jsonschema
 import openai
 import pytest
 
-from bot.tokens import encoding_for_model
+from bot.prompts.encodings import encoding_for_model
 from tests.sandbox.openai_sandbox_support import classification_format, client, cookbook_prompt_tokens
 
 TICKET_LABELS = ["Billing", "Shipping", "Refund", "Login"]

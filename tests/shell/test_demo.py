@@ -10,7 +10,7 @@ import re
 import sys
 from pathlib import Path
 
-from bot.cli import main
+from bot.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[2]
 

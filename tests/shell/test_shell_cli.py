@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from bot.cli import main
+from bot.cli.main import main
 from bot.examples import TICKETS_CSV
 
 ROOT = Path(__file__).resolve().parents[2]

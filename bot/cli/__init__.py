@@ -1,0 +1,1 @@
+"""The `distill-bot` command: the composition root above handlers/ and sandbox/."""

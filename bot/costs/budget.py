@@ -1,0 +1,51 @@
+"""The approved spending cap of a stage, checked before every request.
+
+Each request reserves the most it can cost (its exact prompt tokens, and the max_completion_tokens it sends:
+the answer and any hidden reasoning together, bot/prices/reasoning.py) before it is sent; the answer's real cost
+replaces the reservation. So actual spend can never pass the cap, even with many requests in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Budget:
+    cap_micro_usd: int | None
+    spent_micro_usd: int = 0
+    reserved_micro_usd: int = 0
+    _settled: asyncio.Condition = field(default_factory=asyncio.Condition, repr=False)
+
+    def reserve(self, amount_micro_usd: int) -> bool:
+        """Book `amount` for a request about to be sent; False when that could pass the cap."""
+        if self.cap_micro_usd is not None and (
+            self.spent_micro_usd + self.reserved_micro_usd + amount_micro_usd > self.cap_micro_usd
+        ):
+            return False
+        self.reserved_micro_usd += amount_micro_usd
+        return True
+
+    async def reserve_when_possible(self, amount_micro_usd: int) -> bool:
+        """Reserve, waiting for requests in flight to settle first if they hold the room; False when even
+        with nothing in flight the request could pass the cap."""
+        async with self._settled:
+            while not self.reserve(amount_micro_usd):
+                if self.reserved_micro_usd == 0:
+                    return False
+                await self._settled.wait()
+            return True
+
+    async def settle(self, reserved_micro_usd: int, actual_micro_usd: int) -> None:
+        """Replace a reservation with what the request really cost (0 when it failed)."""
+        async with self._settled:
+            self.reserved_micro_usd -= reserved_micro_usd
+            self.spent_micro_usd += actual_micro_usd
+            self._settled.notify_all()
+
+    @property
+    def left_micro_usd(self) -> int | None:
+        if self.cap_micro_usd is None:
+            return None
+        return self.cap_micro_usd - self.spent_micro_usd

@@ -1,0 +1,1 @@
+"""Uploaded datasets: loading, profiling, and the train / eval split."""

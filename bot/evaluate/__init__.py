@@ -1,0 +1,1 @@
+"""Scoring answers against the reference: scores with intervals, charts, exports."""

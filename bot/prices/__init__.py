@@ -1,0 +1,1 @@
+"""What models cost and accept: the dated, sourced price table and reasoning allowances."""

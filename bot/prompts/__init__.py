@@ -1,0 +1,1 @@
+"""What a request says: templates, the tokenizers' vocabularies, and exact prompt token counts."""

@@ -1,0 +1,1 @@
+"""The run service and what surrounds it: approvals, cards, notifications, the scheduler, the worker."""

@@ -1,0 +1,470 @@
+"""The run lifecycle: one run per Slack thread, from a CSV to a distilled model.
+
+States: created -> ready -> (awaiting_approval) -> collecting -> collected -> (awaiting_approval) ->
+training -> evaluating -> done, and cancelled / failed from anywhere. A pilot (bot/collect/pilot.py) goes from ready
+through (awaiting_approval) and piloting back to ready. Every transition is stored before it
+is announced, so a restarted bot resumes where it stopped (`resume`). Spending stages need an approval
+(bot/runs/approvals.py); the approved amount is the stage's spending cap.
+
+The Slack layer calls the public methods here; they raise DistillError subclasses with messages meant for
+the user. Slow work runs as tracked background tasks: the collect stage (bot/collect/stage.py), the train and
+evaluate stages (bot/train/stage.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bot.collect.engine import Collector
+from bot.collect.pilot import PILOT_ROWS, PilotStage
+from bot.collect.pilot import STAGE as PILOT
+from bot.collect.stage import CollectionStage
+from bot.core.clock import Clock
+from bot.core.config import Settings
+from bot.core.errors import USER_ERRORS, DatasetError, SpecError, StateError
+from bot.core.events import (
+    ApprovalDecided,
+    ApprovalRequested,
+    DatasetLoaded,
+    DatasetRefused,
+    Event,
+    Note,
+    QuoteReady,
+    RunFailed,
+    SpecUpdated,
+    StageStarted,
+)
+from bot.core.tasks import BackgroundTasks, describe
+from bot.costs.quotes import Billing, Quote, StageQuote
+from bot.data.splits import PreparedRun
+from bot.prices.table import PriceTable
+from bot.runs.approvals import ApprovalPolicy, DecisionResult, Directory
+from bot.runs.cards import build_card, spend_micro_usd, usd
+from bot.runs.catalog import ModelInfo, list_models
+from bot.runs.notify import DeliveryError, Notifier
+from bot.runs.worker import DatasetWorker, check_dataset, ingest_csv, prepare_dataset, quote_dataset
+from bot.spec.settings import TRAINERS, RunSpec
+from bot.train.stage import TrainingStage
+from bot.trainers import billing_for, get_trainer
+from bot.trainers.base import Trainer
+from storage import Storage
+from storage.approvals import Approval
+from storage.datasets import Dataset
+from storage.runs import Run
+
+log = logging.getLogger(__name__)
+
+RUN_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+BUSY_STATES = ("piloting", "collecting", "training", "evaluating")
+UNFINISHED_STATES = ("created", "ready", "awaiting_approval", "piloting", "collecting", "collected", "training",
+                     "evaluating")
+# Spec keys whose change alters the prompts or the rows: answers must be collected (or reused) again.
+PROMPT_KEYS = {"label", "template", "system", "choices", "min_per_label", "train", "eval", "seed", "teacher",
+               "student", "validation", "teacher_effort", "max_answer_tokens"}
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    run: Run
+    spend_micro_usd: int
+    next_step: str
+
+
+class RunService:
+    def __init__(self, *, storage: Storage, settings: Settings, prices: PriceTable, notifier: Notifier,
+                 directory: Directory, collector: Collector, approvals: ApprovalPolicy | None = None,
+                 trainers: Callable[[str], Trainer] | None = None, clock: Clock | None = None) -> None:
+        self.storage = storage
+        self.clock = clock or Clock()
+        self.settings = settings
+        self.prices = prices
+        self.notifier = notifier
+        self.collector = collector
+        self.approvals = approvals or ApprovalPolicy(storage, settings, directory, self.clock)
+        self.tasks = BackgroundTasks(self._stage_failed)
+        self.datasets = DatasetWorker(storage, prices, prices_path=settings.prices_path,
+                                      process_over_bytes=settings.process_over_bytes)
+        self.collection = CollectionStage(self, collector)
+        self.pilot = PilotStage(self)
+        self.training = TrainingStage(self, trainers or (lambda name: get_trainer(name, settings, self.clock)))
+
+    # ----- finding runs -------------------------------------------------------------------------------
+
+    async def find(self, channel_id: str, name: str) -> Run:
+        """The run of this channel with this name; runs of other channels are invisible."""
+        run = await self.storage.runs.by_name(channel_id, name)
+        if run is None:
+            names = [r.name for r in await self.storage.runs.in_channel(channel_id)]
+            known = f" Runs in this channel: {', '.join(names)}." if names else " This channel has no runs yet."
+            raise StateError(f"No run named '{name}' in this channel.{known} Create one with `/distill new NAME`.")
+        return run
+
+    async def summaries(self, channel_id: str) -> list[RunSummary]:
+        summaries = []
+        for run in await self.storage.runs.in_channel(channel_id):
+            card = await build_card(self.storage, run)
+            summaries.append(RunSummary(run, await spend_micro_usd(self.storage, run.id), card.next_step))
+        return summaries
+
+    # ----- creating a run and giving it data ------------------------------------------------------------
+
+    async def create(self, *, channel_id: str, name: str, requester: str) -> Run:
+        if not RUN_NAME.match(name):
+            raise SpecError(
+                f"'{name}' cannot be a run name: use up to 40 lowercase letters, digits, '-' and '_', "
+                "starting with a letter or digit (for example wine-v1)."
+            )
+        if await self.storage.runs.by_name(channel_id, name):
+            raise StateError(f"A run named '{name}' already exists in this channel. Pick another name.")
+        spec = RunSpec.defaults(teacher=self.settings.teacher_model, student=self.settings.student_model,
+                                trainer=self.settings.trainer)
+        run = await self.storage.runs.create(name=name, channel_id=channel_id, requester=requester,
+                                             spec=spec.to_dict())
+        await self.storage.audit.add(run_id=run.id, actor=requester, action="run-created", detail={"name": name})
+        ts = await self.notifier.show_card(run, await build_card(self.storage, run))
+        if ts:
+            run = await self.storage.runs.update(run.id, thread_ts=ts, card_ts=ts)
+        return run
+
+    async def attach_csv(self, run: Run, *, data: bytes, filename: str, user: str) -> None:
+        """Load, profile and store a CSV shared in the run's thread; any problem is posted there."""
+        self._require_idle(run, "upload a new CSV")
+        try:
+            ingested = await self.datasets.run(len(data), ingest_csv, data, filename, self.settings.max_csv_bytes,
+                                               self.settings.max_rows)
+        except DatasetError as exc:
+            await self._post(run, DatasetRefused(filename, str(exc)))
+            return
+        dataset = await self.storage.datasets.get(ingested.dataset_id)
+        assert dataset is not None
+        voided = await self.storage.approvals.void_pending(run.id)
+        run = await self.storage.runs.update(run.id, dataset_id=dataset.id, state="ready", error=None)
+        await self.storage.audit.add(run_id=run.id, actor=user, action="dataset-attached",
+                                     detail={"dataset": dataset.id, "filename": filename, "sha256": dataset.sha256,
+                                             "voided_approvals": len(voided)})
+        await self._post(run, DatasetLoaded(
+            filename=filename, dataset_id=dataset.id, rows=dataset.row_count, columns=list(dataset.columns),
+            profile=dataset.profile, warnings=ingested.warnings, seen_before=ingested.seen_before,
+            label=run.spec.get("label"),
+        ))
+        await self.refresh_card(run)
+
+    async def set_spec(self, run: Run, assignments: dict[str, str], user: str) -> RunSpec:
+        """Apply `key=value` settings; checked against the dataset at once; voids pending approvals."""
+        self._require_idle(run, "change the settings")
+        spec = RunSpec.from_dict(run.spec).with_assignments(assignments, self.prices)
+        if run.dataset_id:
+            dataset = await self._dataset(run)
+            # Raises SpecError or DatasetError naming what does not fit the data.
+            await self.datasets.run(dataset.size_bytes, check_dataset, dataset.id, spec)
+        voided = await self.storage.approvals.void_pending(run.id)
+        before = (run.state_before if run.state == "awaiting_approval" else run.state) or "ready"
+        changes_prompts = bool(PROMPT_KEYS & set(assignments)) and before in ("collected", "done", "failed")
+        state = "ready" if changes_prompts and run.dataset_id else before
+        back_to_ready = state != before
+        run = await self.storage.runs.update(run.id, spec=spec.to_dict(), state=state)
+        await self.storage.audit.add(run_id=run.id, actor=user, action="spec-changed",
+                                     detail={"changes": assignments, "voided_approvals": len(voided)})
+        for approval in voided:
+            await self._update_approval_message(run, approval, user, "voided",
+                                                "Voided: the run's settings changed. Ask again for a new quote.")
+        await self.notifier.post(run, SpecUpdated(user, dict(assignments), spec.to_dict(), len(voided), back_to_ready))
+        await self.refresh_card(run)
+        return spec
+
+    # ----- quotes and approvals ------------------------------------------------------------------------
+
+    def billing(self, spec: RunSpec) -> Billing:
+        """How the run's trainer bills beyond the per-model prices, from the price table (no credentials needed)."""
+        return billing_for(spec.trainer, spec.student, self.settings.prices_path)
+
+    async def estimate(self, run: Run) -> Quote:
+        dataset = await self._dataset(run)
+        spec = RunSpec.from_dict(run.spec)
+        quote = await self.datasets.run(dataset.size_bytes, quote_dataset, dataset.id, spec, self.billing(spec),
+                                        await self.pilot.expectations(run))
+        await self.notifier.post(run, QuoteReady(quote))
+        return quote
+
+    async def request_stage(self, run: Run, stage: str, user: str, *, rows: int | None = None) -> Approval:
+        """Ask the team to approve a spending stage (`rows`: a pilot's); it starts at once when auto-approved."""
+        if stage == "collect":
+            self._require_state(run, ("ready", "collected", "failed", "cancelled"), "collect answers")
+            quote = await self.collection.quote(run)
+        elif stage == "train":
+            self._require_state(run, ("collected", "done", "failed", "cancelled"), "train the student")
+            quote = await self._train_quote(run)
+        elif stage == PILOT:
+            self._require_state(run, ("ready", "collected", "failed", "cancelled"), "run a pilot")
+            quote = await self.pilot.quote(run, rows or PILOT_ROWS)
+        else:
+            raise ValueError(f"unknown stage {stage!r}")
+        approval = await self.approvals.request(
+            run_id=run.id, stage=stage, quote_hash=quote.quote_hash, amount_micro_usd=quote.max_micro_usd,
+            quote=quote.to_dict(), requester=user,
+        )
+        if approval.status == "approved":
+            await self.notifier.post(run, Note(f"Auto-approved: at most {usd(quote.max_micro_usd)}, within the "
+                                       f"{usd(self.settings.auto_approve_micro_usd)} threshold."))
+            await self._start(run, approval)
+            return approval
+        run = await self.storage.runs.update(
+            run.id, state="awaiting_approval",
+            state_before=run.state if run.state != "awaiting_approval" else run.state_before,
+        )
+        # Posted directly: if the request cannot reach the thread, the person asking must hear why.
+        ts = await self.notifier.post(run, ApprovalRequested(approval, approval.quote, list(self.settings.approvers),
+                                                     self.settings.min_approvals))
+        if ts:
+            await self.storage.approvals.set_message_ts(approval.id, ts)
+        await self.refresh_card(run)
+        return await self.storage.approvals.require(approval.id)
+
+    async def decide(self, approval_id: int, user: str, decision: str) -> DecisionResult:
+        """Record an approver's click; start the stage when the approval is complete."""
+        result = await self.approvals.decide(approval_id, user, decision)
+        run = await self.storage.runs.require(result.approval.run_id)
+        if result.changed:
+            await self._update_approval_message(run, result.approval, user, result.outcome, result.message)
+        if result.outcome == "approved":
+            await self._start(run, result.approval)
+        elif result.outcome == "rejected" or result.approval.status in ("expired", "voided"):
+            if run.state == "awaiting_approval":
+                run = await self.storage.runs.update(run.id, state=run.state_before or "ready")
+                await self.refresh_card(run)
+        return result
+
+    async def expire_approvals(self) -> None:
+        """The scheduler's tick: requests past their expiry lose their buttons and give their run back."""
+        for approval in await self.approvals.expire_due():
+            run = await self.storage.runs.require(approval.run_id)
+            await self._update_approval_message(run, approval, "system", "expired", self.approvals.expired_message())
+            if run.state == "awaiting_approval":
+                run = await self.storage.runs.update(run.id, state=run.state_before or "ready")
+                await self.refresh_card(run)
+
+    async def _train_quote(self, run: Run) -> StageQuote:
+        spec, prepared = await self.prepare_run(run)
+        if not await self.storage.completions.answered_rows(run.id, "train", "teacher"):
+            raise StateError(f"Run '{run.name}' has no teacher answers to train on: `/distill collect {run.name}` "
+                             "first.")
+        await self.training.check_model(run, spec)
+        quote = await self.training.quote(run, spec, prepared)
+        return StageQuote(stage="train", quote_hash=quote.quote_hash,
+                          estimate_micro_usd=quote.estimate_micro_usd, max_micro_usd=quote.max_micro_usd,
+                          detail=quote.to_dict(spec, len(prepared.eval)))
+
+    async def _quote(self, run: Run, approval: Approval) -> StageQuote:
+        if approval.stage == PILOT:
+            return await self.pilot.quote(run, int(approval.quote["pilot_rows"]))
+        return await (self.collection.quote(run) if approval.stage == "collect" else self._train_quote(run))
+
+    # ----- running stages -------------------------------------------------------------------------------
+
+    async def _start(self, run: Run, approval: Approval) -> None:
+        """Start an approved stage, after checking that its quote still holds."""
+        try:
+            current = await self._quote(run, approval)
+        except USER_ERRORS as exc:
+            current, problem = None, str(exc)
+        if current is None or current.quote_hash != approval.quote_hash:
+            await self.storage.approvals.set_status(approval.id, "voided", only_if=None)
+            run = await self.storage.runs.update(run.id, state=run.state_before or "ready")
+            why = ("The quote changed since it was approved (data, settings or prices)" if current else
+                   f"The stage cannot start: {problem}")
+            await self._post(run, Note(f"{why}, so the approval was voided. Ask again to see the new quote.",
+                                       "warning"))
+            await self.refresh_card(run)
+            return
+        if approval.stage == "train":
+            run = await self.storage.runs.update(run.id, state="training", error=None)
+            await self.refresh_card(run)
+            self.tasks.spawn(f"run-{run.id}", run.id, self.training.start(run.id, approval))
+            return
+        if approval.stage == PILOT:
+            run = await self.storage.runs.update(run.id, state="piloting", error=None)
+            await self._post(run, StageStarted(PILOT, f"Pilot: {run.spec['teacher']} answers "
+                                                      f"{approval.quote['pilot_rows']} train rows.",
+                                               approval.amount_micro_usd))
+            await self.refresh_card(run)
+            self.tasks.spawn(f"run-{run.id}", run.id, self.pilot.run(run.id, approval))
+            return
+        run = await self.storage.runs.update(run.id, state="collecting", error=None)
+        await self._post(run, StageStarted("collect", f"Collecting with {run.spec['teacher']} (teacher) and "
+                                                      f"{run.spec['student']} (base student).",
+                                           approval.amount_micro_usd))
+        await self.refresh_card(run)
+        self.tasks.spawn(f"run-{run.id}", run.id, self.collection.run(run.id, approval))
+
+    async def poll_external_work(self) -> None:
+        """The scheduler's tick: training jobs, then batches. One failing poll does not stop the others."""
+        for job in await self.storage.jobs.active():
+            if not job.external_id:
+                continue
+            try:
+                await self.training.poll(job)
+            except USER_ERRORS as exc:
+                log.warning("polling job %s of run %s: %s", job.id, job.run_id, exc)
+            except Exception as exc:
+                log.warning("polling job %s of run %s failed: %s", job.id, job.run_id, describe(exc)[0])
+        try:
+            await self.collection.poll_batches()
+        except Exception as exc:
+            log.warning("polling batches failed: %s", describe(exc)[0])
+
+    async def cancel(self, run: Run, user: str) -> None:
+        if run.state in ("done", "cancelled"):
+            raise StateError(f"Run '{run.name}' is already {run.state}; there is nothing to cancel.")
+        self.collection.cancel(run.id)
+        self.pilot.cancel(run.id)
+        if run.state == "training":
+            await self.training.cancel(run)
+        voided = await self.storage.approvals.void_pending(run.id)
+        run = await self.storage.runs.update(run.id, state="cancelled")
+        await self.storage.audit.add(run_id=run.id, actor=user, action="run-cancelled",
+                                     detail={"voided_approvals": len(voided)})
+        for approval in voided:
+            await self._update_approval_message(run, approval, user, "voided", "Voided: the run was cancelled.")
+        await self.notifier.post(run, Note(f"Cancelled by <@{user}>. Answers collected so far are kept."))
+        await self.refresh_card(run)
+
+    async def resume(self) -> None:
+        """After a restart: pick up the work of every busy run. Polling jobs and batches is the scheduler's;
+        here, a collection or an evaluation that was running, and a training job not yet started. Every
+        unfinished run's card is shown again first: a stop between storing a state and editing the card
+        would otherwise leave the card behind."""
+        for run in await self.storage.runs.in_states(UNFINISHED_STATES):
+            await self.refresh_card(run)
+        for run in await self.storage.runs.in_states(BUSY_STATES):
+            stage = {"training": "train", "evaluating": "train", "piloting": PILOT}.get(run.state, "collect")
+            approval = await self.storage.approvals.latest(run.id, stage)
+            if approval is None or approval.status != "approved":
+                await self.storage.runs.update(run.id, state="failed", error=f"the {stage} stage had no approval")
+                continue
+            jobs = await self.storage.jobs.for_run(run.id)
+            if run.state == "collecting":
+                work, what = self.collection.run(run.id, approval), "the collection"
+            elif run.state == "piloting":
+                work, what = self.pilot.run(run.id, approval), "the pilot"
+            elif run.state == "evaluating":
+                work, what = self.training.evaluate(run.id), "the evaluation of the distilled model"
+            elif not jobs or jobs[-1].external_id is None:
+                work, what = self.training.start(run.id, approval), "starting the fine-tuning job"
+            else:
+                continue  # a job under way: the scheduler polls it
+            log.info("resuming %s of run %s (%s)", what, run.id, run.name)
+            await self._post(run, Note(f"The bot restarted; resuming {what}. Answers already stored are not "
+                                       "asked (or paid for) again."))
+            self.tasks.spawn(f"run-{run.id}", run.id, work)
+
+    async def report(self, run: Run) -> None:
+        """Post the latest table again: the eval report, or the baseline before training."""
+        await self.training.post_report(run)
+
+    async def export(self, run: Run) -> Path:
+        """Upload the per-row predictions on the eval split as CSV into the thread."""
+        return await self.training.export(run)
+
+    async def close(self) -> None:
+        await self.tasks.shutdown()
+        await self.training.close()
+        await self.collection.close()
+        await self.datasets.close()
+
+    async def models(self, channel_id: str) -> tuple[list[ModelInfo], list[str]]:
+        """What a run here can pick, and the models the defaults and this channel's runs use (bot/runs/catalog.py)."""
+        uses: dict[str, list[str]] = {self.settings.teacher_model: ["default teacher"]}
+        uses.setdefault(self.settings.student_model, []).append("default student")
+        for run in await self.storage.runs.in_channel(channel_id):
+            for key in ("teacher", "student"):
+                uses.setdefault(run.spec.get(key), []).append(f"run {run.name}: {key}")
+            for job in await self.storage.jobs.for_run(run.id):
+                if job.fine_tuned_model:
+                    uses.setdefault(job.fine_tuned_model, []).append(f"run {run.name}: distilled")
+        return await list_models(self.collector.provider, self.prices, TRAINERS, self.training.trainer, uses,
+                                 self.clock.today())
+
+    async def audit(self, run: Run) -> list[Any]:
+        return await self.storage.audit.for_run(run.id)
+
+    # ----- helpers ----------------------------------------------------------------------------------
+
+    async def prepare_run(self, run: Run, spec: RunSpec | None = None) -> tuple[RunSpec, PreparedRun]:
+        """The run's spec and its rows rendered and split (off the event loop: see bot/runs/worker.py)."""
+        spec = spec or RunSpec.from_dict(run.spec)
+        dataset = await self._dataset(run)
+        return spec, await self.datasets.run(dataset.size_bytes, prepare_dataset, dataset.id, spec)
+
+    async def _dataset(self, run: Run) -> Dataset:
+        dataset = await self.storage.datasets.get(run.dataset_id) if run.dataset_id else None
+        if dataset is None:
+            raise StateError(f"Run '{run.name}' has no data yet: reply in its thread with a CSV file.")
+        return dataset
+
+    def _require_idle(self, run: Run, doing: str) -> None:
+        if run.state in BUSY_STATES:
+            raise StateError(f"Run '{run.name}' is {run.state}; wait for it to finish (or "
+                             f"`/distill cancel {run.name}`) before you {doing}.")
+
+    @staticmethod
+    def _require_state(run: Run, allowed: Iterable[str], doing: str) -> None:
+        if run.state not in allowed:
+            hint = {"created": "reply in the thread with a CSV first",
+                    "awaiting_approval": "a request is already waiting for approval"}.get(run.state, "")
+            raise StateError(f"Cannot {doing} while run '{run.name}' is {run.state}" + (f": {hint}." if hint else "."))
+
+    async def refresh_card(self, run: Run) -> None:
+        try:
+            await self.notifier.show_card(run, await build_card(self.storage, run))
+        except DeliveryError as exc:
+            log.warning("run %s: the card could not be shown: %s", run.id, exc)
+
+    async def _post(self, run: Run, event: Event) -> str | None:
+        """Tell the thread from a stage: a message that cannot be delivered is logged and the stage goes on.
+        (Commands post with notifier.post, so the person who typed one hears why nothing appeared.)"""
+        try:
+            return await self.notifier.post(run, event)
+        except DeliveryError as exc:
+            log.warning("run %s: %s could not be posted: %s", run.id, type(event).__name__, exc)
+            return None
+
+    async def post_once(self, run: Run, key: str, event: Event) -> str | None:
+        """Post a message that must appear once however often this is called, across restarts too."""
+        if not await self.storage.notices.claim(run.id, key):
+            return None
+        try:
+            ts = await self.notifier.post(run, event)
+        except DeliveryError as exc:
+            await self.storage.notices.release(run.id, key)
+            log.warning("run %s: %s could not be posted: %s", run.id, type(event).__name__, exc)
+            return None
+        except BaseException:
+            await self.storage.notices.release(run.id, key)
+            raise
+        if ts:
+            await self.storage.notices.set_message_ts(run.id, key, ts)
+        return ts
+
+    def run_folder(self, run: Run) -> Path:
+        """Where the run's files go (training file, chart, export)."""
+        return self.settings.data_dir / f"run-{run.id}-{run.name}"
+
+    async def _update_approval_message(self, run: Run, approval: Approval, actor: str, outcome: str,
+                                       message: str) -> None:
+        approval = await self.storage.approvals.require(approval.id)
+        if approval.message_ts:
+            try:
+                await self.notifier.update(run, approval.message_ts,
+                                           ApprovalDecided(approval, actor, outcome, message))
+            except DeliveryError as exc:
+                log.warning("run %s: approval %s could not be updated: %s", run.id, approval.id, exc)
+
+    async def _stage_failed(self, run_id: int, message: str, error_id: str | None) -> None:
+        run = await self.storage.runs.update(run_id, state="failed", error=message)
+        await self._post(run, RunFailed(message, error_id))
+        await self.refresh_card(run)

@@ -1,0 +1,1 @@
+"""A run's settings (RunSpec) and the messages they make."""

@@ -1,0 +1,240 @@
+"""The run spec: what to distill, from which columns, with which models, and how much to spend.
+
+It is stored as JSON in runs.spec_json. `/distill set NAME key=value ...` changes it through
+`RunSpec.with_assignments`, whose keys and one-line help live in SETTINGS (the Slack help is built from it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from bot.core.config import DEFAULT_STUDENT, DEFAULT_TEACHER, TRAINERS, _usd_to_micro
+from bot.core.errors import SpecError
+from bot.prices.reasoning import check_effort
+from bot.prices.table import EFFORTS
+from bot.prompts.templates import Template, validate_choices
+
+if TYPE_CHECKING:
+    from bot.prices.table import PriceTable
+
+AUTO = "auto"
+MODES = ("live", "batch")
+TRAINING_DATA = ("all", "match_gold")
+# OpenAI fine-tuning: at least 10 examples; n_epochs 1-50 when set by hand; batch_size up to 256
+# (https://developers.openai.com/api/docs/api-reference/fine-tuning/create).
+MIN_TRAIN_EXAMPLES = 10
+MAX_EPOCHS = 50
+MAX_BATCH_SIZE = 256
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    label: str | None = None
+    template: str | None = None
+    system: str | None = None
+    choices: tuple[str, ...] | None = None
+    min_per_label: int = 5
+    train_size: int = 500
+    eval_size: int = 200
+    seed: int = 0
+    teacher: str = DEFAULT_TEACHER
+    # OpenAI takes no new fine-tuning jobs after 2027-01-06: a new run trains at Together, a student it serves too.
+    student: str = DEFAULT_STUDENT
+    trainer: str = TRAINERS[0]
+    epochs: int | Literal["auto"] = AUTO
+    learning_rate_multiplier: float | Literal["auto"] = AUTO
+    batch_size: int | Literal["auto"] = AUTO
+    training_data: Literal["all", "match_gold"] = "all"
+    validation_size: int = 0
+    budget_micro_usd: int | None = None
+    mode: Literal["live", "batch"] = "live"
+    teacher_effort: str | None = None  # the teacher's reasoning_effort; None: the cheapest its model takes
+    # completion tokens per answer, reasoning included; None: see bot/prices/reasoning.py
+    max_answer_tokens: int | None = None
+
+    @classmethod
+    def defaults(cls, *, teacher: str, student: str, trainer: str) -> RunSpec:
+        return cls(teacher=teacher, student=student, trainer=trainer)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["choices"] = list(self.choices) if self.choices is not None else None
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RunSpec:
+        """The spec stored by to_dict; keys it lacks take their defaults."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise SpecError(f"Stored run spec has unknown keys: {', '.join(unknown)}.")
+        values = dict(data)
+        if values.get("choices") is not None:
+            values["choices"] = tuple(values["choices"])
+        return cls(**values)
+
+    def with_choices(self, choices: Sequence[str]) -> RunSpec:
+        """A copy with explicit label choices (checked against OpenAI's structured-output limits)."""
+        validate_choices(choices)
+        return dataclasses.replace(self, choices=tuple(choices))
+
+    def with_assignments(self, pairs: Mapping[str, str], prices: PriceTable | None = None) -> RunSpec:
+        """A copy with `key=value` settings applied; every bad key or value is reported in one SpecError. With
+        `prices`, the teacher's effort is checked against the efforts its model takes."""
+        changes: dict[str, Any] = {}
+        problems: list[str] = []
+        for key, raw in pairs.items():
+            setting = SETTINGS.get(key)
+            if setting is None:
+                problems.append(f"unknown setting {key!r}; settable: {', '.join(SETTINGS)}")
+                continue
+            try:
+                changes[setting.attr] = setting.parse(raw)
+            except (SpecError, ValueError) as exc:
+                problems.append(f"{key}: {exc}")
+        if problems:
+            raise SpecError("Cannot apply these settings:\n" + "\n".join(f"  {p}" for p in problems))
+        updated = dataclasses.replace(self, **changes)
+        if updated.validation_size > updated.train_size - MIN_TRAIN_EXAMPLES:
+            raise SpecError(
+                f"validation={updated.validation_size} is carved from train={updated.train_size} and must leave "
+                f"at least {MIN_TRAIN_EXAMPLES} training rows. Lower validation or raise train."
+            )
+        if prices is not None and updated.teacher_effort is not None:
+            check_effort(updated.teacher, prices.get(updated.teacher).facts, updated.teacher_effort)
+        return updated
+
+
+@dataclass(frozen=True)
+class Setting:
+    attr: str
+    parse: Callable[[str], Any]
+    help: str
+
+
+def _whole(minimum: int, maximum: int | None = None, why: str = "") -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        bound = f"from {minimum} to {maximum}" if maximum is not None else f">= {minimum}"
+        try:
+            value = int(raw.strip())
+        except ValueError:
+            raise ValueError(f"expected a whole number {bound}, got {raw!r}") from None
+        if value < minimum or (maximum is not None and value > maximum):
+            raise ValueError(f"expected a whole number {bound}{why}, got {value}")
+        return value
+
+    return parse
+
+
+def _or_auto(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    def parse_or_auto(raw: str) -> Any:
+        return AUTO if raw.strip().lower() == AUTO else parse(raw)
+
+    return parse_or_auto
+
+
+def _one_of(options: tuple[str, ...]) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip().lower()
+        if value not in options:
+            raise ValueError(f"expected one of {', '.join(options)}, got {raw!r}")
+        return value
+
+    return parse
+
+
+def _optional_text(raw: str) -> str | None:
+    return None if raw.strip().lower() in ("", "none") else raw.strip()
+
+
+def _template(raw: str) -> str | None:
+    if raw.strip().lower() in ("", "default"):
+        return None
+    Template.parse(raw)  # raises SpecError on unbalanced braces
+    return raw
+
+
+def _choices(raw: str) -> tuple[str, ...] | None:
+    if raw.strip().lower() in ("", AUTO):
+        return None
+    choices = tuple(part.strip() for part in raw.split(",") if part.strip())
+    validate_choices(choices)
+    return choices
+
+
+def choices_from_file(text: str) -> tuple[str, ...]:
+    """Choices from a file with one per line (blank lines skipped, surrounding spaces removed)."""
+    return tuple(line.strip() for line in text.splitlines() if line.strip())
+
+
+def _model(raw: str) -> str:
+    value = raw.strip()
+    if not value or any(c.isspace() for c in value):
+        raise ValueError(f"expected a model name such as gpt-4o, got {raw!r}")
+    return value
+
+
+def _learning_rate(raw: str) -> float:
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise ValueError(f"expected auto or a number > 0 such as 1.8, got {raw!r}") from None
+    if not 0 < value < float("inf"):
+        raise ValueError(f"expected auto or a number > 0 such as 1.8, got {raw!r}")
+    return value
+
+
+def _budget(raw: str) -> int | None:
+    return None if raw.strip().lower() in ("", "none") else _usd_to_micro(raw)
+
+
+def _effort(raw: str) -> str | None:
+    value = raw.strip().lower()
+    if value in ("", "default"):
+        return None
+    if value not in EFFORTS:
+        raise ValueError(f"expected default or one of {', '.join(EFFORTS)} (as the teacher's model takes), got {raw!r}")
+    return value
+
+
+def _optional_whole(minimum: int) -> Callable[[str], int | None]:
+    parse = _whole(minimum)
+
+    def parse_or_default(raw: str) -> int | None:
+        return None if raw.strip().lower() in ("", "default") else parse(raw)
+
+    return parse_or_default
+
+
+SETTINGS: dict[str, Setting] = {
+    "label": Setting("label", _optional_text, "column holding the right answer (none: measure agreement only)"),
+    "template": Setting("template", _template, "prompt with {column} placeholders and {choices} (default: all)"),
+    "system": Setting("system", _optional_text, "system prompt sent before each row (none to drop it)"),
+    "choices": Setting("choices", _choices, "allowed labels, comma-separated (auto: labels with min_per_label rows)"),
+    "min_per_label": Setting("min_per_label", _whole(1), "labels with fewer rows are left out (default 5)"),
+    "train": Setting("train_size", _whole(MIN_TRAIN_EXAMPLES, why=" (OpenAI fine-tuning needs 10 examples)"),
+                     "rows the teacher labels for training"),
+    "eval": Setting("eval_size", _whole(1), "held-out rows every model is scored on"),
+    "seed": Setting("seed", _whole(0), "seed of the stratified split"),
+    "teacher": Setting("teacher", _model, "large model whose answers are distilled"),
+    "teacher_effort": Setting("teacher_effort", _effort, f"the teacher's reasoning_effort ({', '.join(EFFORTS)}), as "
+                              "its model takes (default: the cheapest it takes)"),
+    "max_answer_tokens": Setting("max_answer_tokens", _optional_whole(1),
+                                 "most completion tokens per answer, reasoning included (default: the answer's size "
+                                 "plus the effort's reasoning allowance)"),
+    "student": Setting("student", _model, "small base model that is fine-tuned"),
+    "trainer": Setting("trainer", _one_of(TRAINERS), f"where the student is trained: {', '.join(TRAINERS)}"),
+    "epochs": Setting("epochs", _or_auto(_whole(1, MAX_EPOCHS)), f"auto or 1-{MAX_EPOCHS} passes over the data"),
+    "lr": Setting("learning_rate_multiplier", _or_auto(_learning_rate), "auto or the learning rate multiplier"),
+    "batch_size": Setting("batch_size", _or_auto(_whole(1, MAX_BATCH_SIZE)), f"auto or 1-{MAX_BATCH_SIZE}"),
+    "training_data": Setting("training_data", _one_of(TRAINING_DATA),
+                             "all teacher answers, or match_gold: only those equal to the label"),
+    "validation": Setting("validation_size", _whole(0), "training rows held out as the job's validation file"),
+    "budget": Setting("budget_micro_usd", _budget, "spending cap in US dollars, e.g. 5 or 2.50 (none: no cap)"),
+    "mode": Setting("mode", _one_of(MODES), "live requests, or batch: the Batch API at half price, within 24 h"),
+}
+
+SETTABLE_KEYS: dict[str, str] = {key: setting.help for key, setting in SETTINGS.items()}

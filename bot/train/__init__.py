@@ -1,0 +1,1 @@
+"""The training file and the train stage (job, events, deploy, distilled eval, report)."""
