@@ -10,7 +10,7 @@ import difflib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from bot.runs.cards import usd
+from bot.core.money import format_usd
 from handlers.mrkdwn import code, escape, escape_keep_mentions, mention
 
 COMMAND = "/distill"
@@ -93,7 +93,7 @@ def slack_refused(error: str, needed: str | None = None) -> str | None:
 
 
 def run_line(name: str, state: str, spend_micro_usd: int, next_step: str) -> str:
-    return f"*{escape(name)}* — {escape(state)}, spent {usd(spend_micro_usd)}. {escape_keep_mentions(next_step)}"
+    return f"*{escape(name)}* — {escape(state)}, spent {format_usd(spend_micro_usd)}. {escape_keep_mentions(next_step)}"
 
 
 def no_runs() -> str:
@@ -233,8 +233,8 @@ def approval_request(stage: str, run_name: str, requester: str, quote: Mapping[s
     if quote.get("effort"):
         models += f" at effort {escape(quote['effort'])}"
     lines = [f":moneybag: *Spending request: {escape(stage)}* for *{escape(run_name)}*, asked by {mention(requester)}",
-             f"Expected *{usd(int(quote.get('estimate_micro_usd', 0)))}*, at most "
-             f"*{usd(int(quote.get('max_micro_usd', 0)))}* (the approved cap: spending stops there)."]
+             f"Expected *{format_usd(int(quote.get('estimate_micro_usd', 0)))}*, at most "
+             f"*{format_usd(int(quote.get('max_micro_usd', 0)))}* (the approved cap: spending stops there)."]
     counts = f"rows: train {rows['train']:,}, eval {rows['eval']:,}" if "train" in rows else ""
     facts = [part for part in (models, f"tokens: {tokens}" if tokens else "", counts) if part]
     if facts:
@@ -265,7 +265,7 @@ def approval_status(status: str, approvers: Sequence[str], rejecters: Sequence[s
 
 
 def stage_started(detail: str, cap_micro_usd: int | None) -> str:
-    cap = f" Spending cap: {usd(cap_micro_usd)}." if cap_micro_usd is not None else ""
+    cap = f" Spending cap: {format_usd(cap_micro_usd)}." if cap_micro_usd is not None else ""
     return f":arrow_forward: {escape_keep_mentions(detail)}{cap}"
 
 
@@ -278,9 +278,9 @@ STOPPED = {
 
 
 def collection_finished(stopped: str, message: str, spend_micro_usd: int, cap_micro_usd: int | None) -> str:
-    cap = f" of {usd(cap_micro_usd)} approved" if cap_micro_usd is not None else ""
+    cap = f" of {format_usd(cap_micro_usd)} approved" if cap_micro_usd is not None else ""
     detail = f" {escape(message)}" if message else ""
-    return f"{STOPPED.get(stopped, escape(stopped))}{detail} Spent {usd(spend_micro_usd)}{cap}."
+    return f"{STOPPED.get(stopped, escape(stopped))}{detail} Spent {format_usd(spend_micro_usd)}{cap}."
 
 
 def cut_off_counts(cut_off: int, fix: str) -> str:
@@ -291,13 +291,13 @@ def cut_off_counts(cut_off: int, fix: str) -> str:
 
 def pilot_finished(stopped: str, message: str, model: str, effort: str | None, rows: int, answered: int,
                    measured: str, spend_micro_usd: int, cap_micro_usd: int | None) -> str:
-    cap = f" of {usd(cap_micro_usd)} approved" if cap_micro_usd is not None else ""
+    cap = f" of {format_usd(cap_micro_usd)} approved" if cap_micro_usd is not None else ""
     at = f" at effort {escape(effort)}" if effort else ""
     head = {"done": ":test_tube: Pilot finished", "budget": ":money_with_wings: Pilot stopped at the approved cap",
             "cancelled": ":stop_sign: Pilot cancelled",
             "fatal": ":x: Pilot stopped: the provider refused the requests"}.get(stopped, escape(stopped))
-    lines = [f"{head}: {code(model)}{at} answered {answered:,} of {rows:,} train rows. Spent {usd(spend_micro_usd)}"
-             f"{cap}." + (f" {escape(message)}" if message else "")]
+    lines = [f"{head}: {code(model)}{at} answered {answered:,} of {rows:,} train rows. "
+             f"Spent {format_usd(spend_micro_usd)}{cap}." + (f" {escape(message)}" if message else "")]
     if measured:
         lines.append(f"Reasoning {escape(measured)}.")
         lines.append("These answers are the run's own: the collection does not pay for them again. "

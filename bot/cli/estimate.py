@@ -68,7 +68,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.collect.pilot import expectation
+    from bot.collect.preflight import expectation
     from bot.core.errors import DatasetError
     from bot.costs.quotes import estimate
     from bot.data.datasets import check_size, load_csv
@@ -111,12 +111,12 @@ async def _pilot(rows: int, spec: RunSpec, prepared: PreparedRun, prices: PriceT
     """The pilot of `rows` train rows against OPENAI_BASE_URL (it spends)."""
     from bot.collect.engine import CollectTask
     from bot.collect.pilot import MAX_PILOT_ROWS, run_pilot
-    from bot.collect.stage import requests_for
+    from bot.collect.requests import requests_for
     from bot.core.errors import SpecError
     from bot.core.provider import ChatProvider
     from bot.costs.quotes import longest_answer_tokens
-    from bot.prices.reasoning import budget_for
     from bot.prompts.templates import response_format
+    from bot.spec.budgets import budget_for
 
     if not 1 <= rows <= MAX_PILOT_ROWS:
         raise SpecError(f"--pilot {rows}: pilot from 1 to {MAX_PILOT_ROWS} train rows (20 is usually enough).")
@@ -136,7 +136,7 @@ async def _pilot(rows: int, spec: RunSpec, prepared: PreparedRun, prices: PriceT
 
 
 def _pilot_line(pilot: Pilot, most_micro_usd: int, base_url: str) -> str:
-    from bot.costs.quotes import format_usd
+    from bot.core.money import format_usd
 
     effort = f" at effort {pilot.effort}" if pilot.effort else ""
     cut = f"; {pilot.cut_off} cut off at {pilot.max_completion_tokens:,} tokens" if pilot.cut_off else ""
@@ -151,7 +151,7 @@ _HEADINGS = ("stage", "role", "model", "rows", "prompt tok", "completion tok", "
 def render_quote(quote: Quote, *, title: str, warnings: Sequence[str] = (), pilot: str | None = None) -> str:
     """The quote as a plain-text table with the rows used and left out above it and notes below: for each line
     the expected cost (live and batch) and the most it can cost in the run's mode."""
-    from bot.costs.quotes import format_usd
+    from bot.core.money import format_usd
 
     most_field = "max_batch_cost_micro_usd" if quote.mode == "batch" else "max_cost_micro_usd"
 

@@ -23,6 +23,7 @@ from openai import AsyncOpenAI
 
 from bot.collect.engine import CollectTask, request_hash
 from bot.core.errors import BudgetExceeded
+from bot.core.money import format_usd
 from bot.core.retries import find_or_create
 from bot.costs.budget import Budget
 from bot.prices.reasoning import cut_off_error
@@ -74,7 +75,7 @@ class BatchCollector:
         most = sum(price.cost_micro_usd(r.prompt_tokens, task.max_completion_tokens, batch=True) for r in todo)
         if not budget.reserve(most):
             raise BudgetExceeded(
-                f"The batch for {task.role} on {task.split} could cost up to ${most / 1e6:,.2f}, more than is "
+                f"The batch for {task.role} on {task.split} could cost up to {format_usd(most)}, more than is "
                 f"left of the approved budget. Ask for a new approval with a larger budget."
             )
         lines = []

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.collect.ratelimit import RateLimiters
+from bot.core.money import format_usd
 from bot.core.provider import ChatAnswer, ChatProvider, ProviderFailure
 from bot.core.retries import backoff_seconds
 from bot.costs.budget import Budget
@@ -228,7 +229,7 @@ class Collector:
         if outcome.stopped == "budget":
             outcome.message = (
                 f"Stopped before the approved cap: the next request could have taken spend past "
-                f"${budget.cap_micro_usd / 1e6:,.2f}. {outcome.unanswered} rows are still unanswered."
+                f"{format_usd(budget.cap_micro_usd)}. {outcome.unanswered} rows are still unanswered."
             )
         elif outcome.stopped == "cancelled":
             outcome.message = f"Cancelled; {outcome.unanswered} rows are still unanswered. Answers so far are kept."

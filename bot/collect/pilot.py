@@ -24,14 +24,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bot.collect.context import StageContext
 from bot.collect.engine import Collector, CollectOutcome, CollectTask, is_cut_off
+from bot.collect.preflight import check_models, expectation, store_rows
 from bot.collect.ratelimit import RateLimiters
+from bot.collect.requests import task_for
 from bot.core.errors import StateError
 from bot.core.events import PilotFinished
 from bot.costs.budget import Budget
 from bot.costs.quotes import StageQuote
 from bot.data.splits import PreparedRun
-from bot.prices.reasoning import ReasoningExpectation
 from bot.prices.table import PriceTable
 from bot.spec.settings import RunSpec
 from storage import Storage
@@ -42,7 +44,6 @@ from storage.runs import Run
 
 if TYPE_CHECKING:
     from bot.core.provider import ChatProvider
-    from bot.runs.service import RunService
 
 PILOT_ROWS = 20
 MAX_PILOT_ROWS = 200
@@ -79,11 +80,6 @@ def measure(task: CollectTask, completions: Sequence[Completion], rows: int, run
     )
 
 
-def expectation(pilot: Pilot) -> ReasoningExpectation:
-    return ReasoningExpectation(pilot.model, pilot.effort, pilot.answered, pilot.mean_reasoning_tokens,
-                                pilot.p90_reasoning_tokens, pilot.max_reasoning_tokens, pilot.cut_off)
-
-
 def _require_reasoning(task: CollectTask) -> None:
     if task.budget.effort in (None, "none"):
         why = "does not reason" if task.budget.effort is None else "is asked at effort none (no reasoning)"
@@ -94,22 +90,21 @@ def _require_reasoning(task: CollectTask) -> None:
 class PilotStage:
     """The pilot of a run in the bot: quote, run after approval, and the measurements for its quotes."""
 
-    def __init__(self, service: RunService) -> None:
-        self.service = service
+    def __init__(self, context: StageContext) -> None:
+        self.context = context
         self._cancels: dict[int, asyncio.Event] = {}
 
     async def _task(self, run: Run, spec: RunSpec, prepared: PreparedRun, rows: int) -> CollectTask:
-        collection = self.service.collection
-        return await asyncio.to_thread(collection.task_for, run.id, spec, prepared, "teacher", spec.teacher, "train",
-                                       prepared.train[:rows])
+        return await asyncio.to_thread(task_for, self.context.prices, run.id, spec, prepared, "teacher", spec.teacher,
+                                       "train", prepared.train[:rows])
 
     async def quote(self, run: Run, rows: int) -> StageQuote:
         """What the pilot may cost: the teacher's first `rows` train requests at their whole budget."""
-        spec, prepared = await self.service.prepare_run(run)
+        spec, prepared = await self.context.prepare_run(run)
         task = await self._task(run, spec, prepared, rows)
         _require_reasoning(task)
-        await self.service.collection.check_models(run, spec, ("teacher",))
-        price = self.service.prices.get(task.model)
+        await check_models(self.context, run, spec, ("teacher",))
+        price = self.context.prices.get(task.model)
         prompt_tokens = sum(r.prompt_tokens for r in task.requests)
         most = sum(price.cost_micro_usd(r.prompt_tokens, task.max_completion_tokens) for r in task.requests)
         asked = len(task.requests)
@@ -134,53 +129,45 @@ class PilotStage:
 
     async def run(self, run_id: int, approval: Approval) -> None:
         """Answer the pilot rows within the approved cap, store the measurement and give the run back."""
-        service = self.service
-        run = await service.storage.runs.require(run_id)
-        spec, prepared = await service.prepare_run(run)
-        await service.collection.store_rows(run, prepared)
+        context = self.context
+        run = await context.storage.runs.require(run_id)
+        spec, prepared = await context.prepare_run(run)
+        await store_rows(context.storage, run, prepared)
         task = await self._task(run, spec, prepared, int(approval.quote["pilot_rows"]))
-        already = await service.storage.completions.spend_micro_usd(run.id, roles=["teacher"],
+        already = await context.storage.completions.spend_micro_usd(run.id, roles=["teacher"],
                                                                     since=approval.decided_at)
         budget = Budget(cap_micro_usd=approval.amount_micro_usd, spent_micro_usd=already)
         cancel = self._cancels.setdefault(run.id, asyncio.Event())
         try:
-            outcome = await service.collection.collector_for(None).collect(task, budget, cancel=cancel)
+            outcome = await context.collector_for(None).collect(task, budget, cancel=cancel)
         finally:
             self._cancels.pop(run.id, None)
-        completions = await service.storage.completions.for_run(run.id, split="train", role="teacher")
+        completions = await context.storage.completions.for_run(run.id, split="train", role="teacher")
         pilot = measure(task, completions, len(task.requests), run.id)
         if pilot.answered:
-            pilot = await service.storage.pilots.add(pilot)
+            pilot = await context.storage.pilots.add(pilot)
         await self.finished(run.id, approval, outcome, pilot, budget)
 
     async def finished(self, run_id: int, approval: Approval, outcome: CollectOutcome, pilot: Pilot,
                        budget: Budget) -> None:
-        service = self.service
-        run = await service.storage.runs.require(run_id)
+        context = self.context
+        run = await context.storage.runs.require(run_id)
         if run.state == "cancelled":
             return
         state = "collected" if run.state_before == "collected" else "ready"
-        run = await service.storage.runs.update(run.id, state=state, error=None)
-        await service.storage.audit.add(run_id=run.id, actor="system", action="pilot-finished",
+        run = await context.storage.runs.update(run.id, state=state, error=None)
+        await context.storage.audit.add(run_id=run.id, actor="system", action="pilot-finished",
                                         detail={"stopped": outcome.stopped, "answered": pilot.answered,
                                                 "spend_micro_usd": budget.spent_micro_usd})
         measured = expectation(pilot).describe() if pilot.answered else ""
-        await service.post_once(run, f"pilot-finished-approval{approval.id}", PilotFinished(
+        await context.post_once(run, f"pilot-finished-approval{approval.id}", PilotFinished(
             outcome.stopped, outcome.message, pilot.model, pilot.effort, pilot.rows, pilot.answered, pilot.cut_off,
             measured, pilot.max_completion_tokens, budget.spent_micro_usd, budget.cap_micro_usd))
-        await service.refresh_card(run)
+        await context.refresh_card(run)
 
     def cancel(self, run_id: int) -> None:
         if run_id in self._cancels:
             self._cancels[run_id].set()
-
-    async def expectations(self, run: Run) -> list[ReasoningExpectation]:
-        """The newest measurement of each model and effort the run has piloted."""
-        newest: dict[tuple[str, str | None], Pilot] = {}
-        for pilot in await self.service.storage.pilots.for_run(run.id):
-            newest[(pilot.model, pilot.effort)] = pilot
-        return [expectation(pilot) for pilot in newest.values()]
-
 
 async def run_pilot(provider: ChatProvider, task: CollectTask, prices: PriceTable, *, requests_per_minute: int,
                     tokens_per_minute: int, concurrency: int) -> tuple[Pilot, int]:

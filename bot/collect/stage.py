@@ -10,50 +10,46 @@ the baseline table (teacher vs base student), each posted once.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
 
 from bot.collect.batch import BatchCollector
-from bot.collect.engine import Collector, CollectRequest, CollectTask, Progress
-from bot.core.errors import StateError
+from bot.collect.context import StageContext
+from bot.collect.engine import CollectTask, Progress
+from bot.collect.preflight import check_models, expectations, store_rows
+from bot.collect.requests import task_for
 from bot.core.events import CollectionFinished, Note
-from bot.core.provider import ChatProvider
 from bot.costs.budget import Budget
-from bot.costs.quotes import StageQuote, count_chat_tokens, estimate, longest_answer_tokens
-from bot.data.splits import PreparedRow, PreparedRun
-from bot.prices.reasoning import budget_for, cut_off_fix
-from bot.prompts.templates import build_messages, response_format
+from bot.costs.quotes import StageQuote, estimate
+from bot.data.splits import PreparedRun
+from bot.prices.reasoning import cut_off_fix
 from bot.spec.settings import RunSpec
-from bot.trainers.base import SHUTDOWN_WARNING_DAYS, Deployment
 from storage.approvals import Approval
 from storage.batches import BATCH_TERMINAL
-from storage.runs import Run, RunRow
-
-if TYPE_CHECKING:
-    from bot.runs.service import RunService
+from storage.runs import Run
 
 COLLECT_ROLES = ("teacher", "student_base")
 
 
 class CollectionStage:
-    def __init__(self, service: RunService, collector: Collector) -> None:
-        self.service = service
-        self.collector = collector
-        self.batches = BatchCollector(service.storage, collector.provider.client, service.prices,
+    def __init__(self, context: StageContext, post_baseline: Callable[[Run, str], Awaitable[None]]) -> None:
+        self.context = context
+        self.post_baseline = post_baseline
+        collector = context.collector_for(None)
+        self.batches = BatchCollector(context.storage, collector.provider.client, context.prices,
                                       store=collector.provider.store)
-        self._collectors: dict[str, Collector] = {}
         self._cancels: dict[int, asyncio.Event] = {}
 
     async def quote(self, run: Run) -> StageQuote:
-        spec, prepared = await self.service.prepare_run(run)
-        await self.check_models(run, spec)
-        expected = await self.service.pilot.expectations(run)
-        quote = await asyncio.to_thread(estimate, prepared, spec, self.service.prices, self.service.billing(spec),
+        spec, prepared = await self.context.prepare_run(run)
+        await check_models(self.context, run, spec)
+        expected = await expectations(self.context.storage, run)
+        quote = await asyncio.to_thread(estimate, prepared, spec, self.context.prices, self.context.billing(spec),
                                         expected)
         tasks = await self.tasks(run.id, spec, prepared)
         batch = spec.mode == "batch"
         most = 0
         for task in tasks:
-            price = self.service.prices.get(task.model)
+            price = self.context.prices.get(task.model)
             most += sum(price.cost_micro_usd(r.prompt_tokens, task.max_completion_tokens, batch=batch)
                         for r in task.requests)
         reasoning = [entry["text"] for entry in quote.reasoning]
@@ -65,47 +61,28 @@ class CollectionStage:
                     "reasoning": list(quote.reasoning), "notes": reasoning},
         )
 
-    async def check_models(self, run: Run, spec: RunSpec, settings: tuple[str, ...] = ("teacher", "student")) -> None:
-        """Refuse a teacher or base student (those of `settings`) that its provider no longer serves; warn in the
-        thread (once) when one shuts down within SHUTDOWN_WARNING_DAYS."""
-        today = self.service.clock.today()
-        student = self.service.training.trainer(spec.trainer).base_model_endpoint(spec.student)
-        for setting, model, endpoint in (("teacher", spec.teacher, None), ("student", spec.student, student)):
-            if setting not in settings:
-                continue
-            shutdown = await self.collector_for(endpoint).provider.shutdown_date(model)
-            days = None if shutdown is None else (shutdown - today).days
-            if days is None or days > SHUTDOWN_WARNING_DAYS:
-                continue
-            if days <= 0:
-                raise StateError(f"{model} was shut down on {shutdown.isoformat()}: the provider no longer serves "
-                                 f"it. Pick another {setting} model (`/distill set {run.name} {setting}=...`).")
-            await self.service.post_once(run, f"serving-shutdown-{model}", Note(
-                f"{model} shuts down on {shutdown.isoformat()} (in {days} days): its provider stops answering "
-                f"then. Collect before that date, or pick another {setting} model ({setting}=...).", "warning"))
-
     async def run(self, run_id: int, approval: Approval) -> None:
         """Collect every answer the run still lacks, within the approved cap."""
-        service = self.service
-        run = await service.storage.runs.require(run_id)
-        spec, prepared = await service.prepare_run(run)
-        await self.store_rows(run, prepared)
+        context = self.context
+        run = await context.storage.runs.require(run_id)
+        spec, prepared = await context.prepare_run(run)
+        await store_rows(self.context.storage, run, prepared)
         tasks = await self.tasks(run.id, spec, prepared)
-        already = await service.storage.completions.spend_micro_usd(run.id, roles=COLLECT_ROLES,
+        already = await context.storage.completions.spend_micro_usd(run.id, roles=COLLECT_ROLES,
                                                                     since=approval.decided_at)
         budget = Budget(cap_micro_usd=approval.amount_micro_usd, spent_micro_usd=already)
         if spec.mode == "batch":
             await self._submit_batches(run, tasks, budget)
             return
         cancel = self._cancels.setdefault(run.id, asyncio.Event())
-        student = service.training.trainer(spec.trainer).base_model_endpoint(spec.student)
+        student = context.trainer_for(spec.trainer).base_model_endpoint(spec.student)
 
         async def on_progress(progress: Progress) -> None:
-            await service.refresh_card(await service.storage.runs.require(run.id))
+            await context.refresh_card(await context.storage.runs.require(run.id))
 
         try:
             outcomes = await asyncio.gather(*(
-                self.collector_for(student if task.role == "student_base" else None).collect(
+                context.collector_for(student if task.role == "student_base" else None).collect(
                     task, budget, cancel=cancel, on_progress=on_progress)
                 for task in tasks
             ))
@@ -133,8 +110,8 @@ class CollectionStage:
     async def finished(self, run_id: int, approval: Approval, stopped: str, message: str,
                        counts: dict[str, dict[str, int]], errors: dict[str, int], budget: Budget,
                        fix: str = "raise max_answer_tokens or lower teacher_effort") -> None:
-        service = self.service
-        run = await service.storage.runs.require(run_id)
+        context = self.context
+        run = await context.storage.runs.require(run_id)
         if run.state == "cancelled":
             return
         if stopped == "done" and not any(c["ok"] + c.get("reused", 0) for key, c in counts.items()
@@ -144,36 +121,36 @@ class CollectionStage:
             why = ", ".join(reasons) or "see the errors above"
             stopped, message = "fatal", f"The teacher answered no row ({why}). Fix the cause and collect again."
         state = {"done": "collected", "budget": "ready", "cancelled": "cancelled", "fatal": "failed"}[stopped]
-        run = await service.storage.runs.update(run.id, state=state, error=message if stopped == "fatal" else None)
-        await service.storage.audit.add(run_id=run.id, actor="system", action="collection-finished",
+        run = await context.storage.runs.update(run.id, state=state, error=message if stopped == "fatal" else None)
+        await context.storage.audit.add(run_id=run.id, actor="system", action="collection-finished",
                                         detail={"stopped": stopped, "spend_micro_usd": budget.spent_micro_usd})
-        await service.post_once(run, f"collection-finished-approval{approval.id}", CollectionFinished(
+        await context.post_once(run, f"collection-finished-approval{approval.id}", CollectionFinished(
             stopped, message, budget.spent_micro_usd, budget.cap_micro_usd, counts, errors,
             f"To fix it, {fix} (`/distill set {run.name} ...`), then `/distill collect {run.name}`: with a larger "
             "max_answer_tokens only the rows cut off are asked again."))
         if stopped == "done":
-            await service.training.post_baseline(run, key=f"baseline-approval{approval.id}")
-        await service.refresh_card(run)
+            await self.post_baseline(run, f"baseline-approval{approval.id}")
+        await context.refresh_card(run)
 
     # ----- Batch API collections ---------------------------------------------------------------------
 
     async def _submit_batches(self, run: Run, tasks: list[CollectTask], budget: Budget) -> None:
         """Send each task as one batch (the scheduler polls them); a task with a batch under way at the provider
         is skipped."""
-        storage = self.service.storage
+        storage = self.context.storage
         under_way = {(b.split, b.role) for b in await storage.batches.for_run(run.id)
                      if b.external_id and b.status not in BATCH_TERMINAL}
         sent = 0
         for task in tasks:
             if (task.split, task.role) not in under_way and await self.batches.submit(task, budget):
                 sent += 1
-        await self.service.post_once(run, f"batches-submitted-{len(await storage.batches.for_run(run.id))}", Note(
+        await self.context.post_once(run, f"batches-submitted-{len(await storage.batches.for_run(run.id))}", Note(
             f"Sent {sent} batch(es) to the Batch API at half price. The provider has up to 24 h; the bot checks "
-            f"every {self.service.settings.poll_seconds:g} s and posts here when the answers are in."))
+            f"every {self.context.settings.poll_seconds:g} s and posts here when the answers are in."))
 
     async def poll_batches(self) -> None:
         """Poll every batch under way; a run whose batches have all ended finishes its collection."""
-        storage = self.service.storage
+        storage = self.context.storage
         runs = set()
         for batch in await storage.batches.active():
             if batch.external_id:
@@ -197,7 +174,7 @@ class CollectionStage:
                     counts[f"{role}/{split}"]["cut_off"] = n
             stopped = "done" if not errors else "fatal"
             # The wrap-up posts tables and a chart: a tracked task of the run, not the scheduler's tick.
-            self.service.tasks.spawn(f"run-{run_id}", run_id, self.finished(
+            self.context.tasks.spawn(f"run-{run_id}", run_id, self.finished(
                 run_id, approval, stopped, " ".join(errors), counts, {}, Budget(approval.amount_micro_usd, spent)))
 
     # ----- requests and where they go ----------------------------------------------------------------
@@ -208,49 +185,7 @@ class CollectionStage:
                 ("teacher", spec.teacher, "validation", prepared.validation),
                 ("teacher", spec.teacher, "eval", prepared.eval),
                 ("student_base", spec.student, "eval", prepared.eval)]
-        return await asyncio.to_thread(lambda: [self.task_for(run_id, spec, prepared, role, model, split, rows)
+        prices = self.context.prices
+        return await asyncio.to_thread(lambda: [task_for(prices, run_id, spec, prepared, role, model, split, rows)
                                                 for role, model, split, rows in plan if rows])
 
-    def task_for(self, run_id: int, spec: RunSpec, prepared: PreparedRun, role: str, model: str, split: str,
-                 rows: list[PreparedRow]) -> CollectTask:
-        """One model's requests on some rows, with their exact token counts and answer budget (CPU work)."""
-        choices = list(prepared.choices)
-        budget = budget_for(spec, self.service.prices, role, model, longest_answer_tokens(choices, model))
-        return CollectTask(run_id=run_id, split=split, role=role, model=model, requests=requests_for(spec, rows, model),
-                           response_format=response_format(choices), choices=choices, budget=budget)
-
-    async def store_rows(self, run: Run, prepared: PreparedRun) -> None:
-        rows = [RunRow(split, r.row_index, r.input_hash, r.gold_label)
-                for split, group in (("train", prepared.train), ("validation", prepared.validation),
-                                     ("eval", prepared.eval))
-                for r in group]
-        await self.service.storage.runs.replace_rows(run.id, rows)
-
-    def collector_for(self, endpoint: Deployment | None) -> Collector:
-        """The collector for a model served at `endpoint` (None: OPENAI_BASE_URL). One per base URL, sharing
-        the rate limiters; closed with the stage."""
-        if endpoint is None or endpoint.base_url.rstrip("/") == self.collector.provider.base_url.rstrip("/"):
-            return self.collector
-        if endpoint.base_url not in self._collectors:
-            provider = ChatProvider(base_url=endpoint.base_url, api_key=endpoint.api_key.reveal(), store=False)
-            self._collectors[endpoint.base_url] = Collector(
-                self.service.storage, provider, self.service.prices, self.collector.limiters,
-                concurrency=self.collector.concurrency)
-        return self._collectors[endpoint.base_url]
-
-    async def close(self) -> None:
-        for collector in self._collectors.values():
-            await collector.provider.close()
-
-
-def requests_for(spec: RunSpec, rows: list[PreparedRow], model: str) -> list[CollectRequest]:
-    """The exact requests for these rows, with their prompt tokens for `model` (CPU work)."""
-    requests = []
-    for row in rows:
-        messages = build_messages(spec, row.user_prompt)
-        requests.append(CollectRequest(row.row_index, messages, count_chat_tokens(messages, model)))
-    return requests
-
-
-def response_format_for(prepared: PreparedRun) -> dict[str, Any]:
-    return response_format(list(prepared.choices))

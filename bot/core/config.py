@@ -11,13 +11,12 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 from bot.core.errors import ConfigError
+from bot.core.money import usd_to_micro
 
-MICRO = 1_000_000
 # Where a run's student is fine-tuned (bot/trainers): OpenAI stops taking new fine-tuning jobs after 2027-01-06, so a
 # new run trains at Together unless its spec or DISTILL_TRAINER says otherwise.
 TRAINERS = ("together", "openai")
@@ -117,16 +116,6 @@ def _bool(raw: str) -> bool:
     raise ValueError(f"expected true or false, got {raw!r}")
 
 
-def _usd_to_micro(raw: str) -> int:
-    try:
-        value = Decimal(raw.strip())
-    except InvalidOperation:
-        raise ValueError(f"expected an amount in US dollars such as 5 or 2.50, got {raw!r}") from None
-    if not value.is_finite() or value < 0:
-        raise ValueError(f"expected an amount in US dollars >= 0, got {raw!r}")
-    return int((value * MICRO).to_integral_value())
-
-
 _SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
 _SLACK_GROUP = re.compile(r"^S[A-Z0-9]{2,}$")
 
@@ -193,7 +182,7 @@ VARIABLES: tuple[Variable, ...] = (
              "Distinct approvers needed for a spending stage."),
     Variable("DISTILL_ALLOW_SELF_APPROVAL", "allow_self_approval", "false", _bool,
              "Whether the requester may approve their own spend."),
-    Variable("DISTILL_AUTO_APPROVE_USD", "auto_approve_micro_usd", "0", _usd_to_micro,
+    Variable("DISTILL_AUTO_APPROVE_USD", "auto_approve_micro_usd", "0", usd_to_micro,
              "Quotes at or under this amount (USD) start without asking."),
     Variable("DISTILL_APPROVAL_HOURS", "approval_hours", "24", _whole(1),
              "Hours after which a pending or granted approval expires."),

@@ -32,18 +32,20 @@ import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
 
-from bot.core.config import MICRO
+from bot.core.money import MICRO, format_usd, micro_usd_rounded_up
 from bot.data.splits import PreparedRow, PreparedRun
-from bot.prices.reasoning import AnswerBudget, ReasoningExpectation, budget_for
-from bot.prices.table import ModelPrice, PriceTable, micro_usd_rounded_up
+from bot.prices.reasoning import AnswerBudget, ReasoningExpectation
+from bot.prices.table import ModelPrice, PriceTable
 from bot.prompts.counting import PromptCounter, TokenCache
 from bot.prompts.encodings import encoding_for_model, encoding_name_for_model
-from bot.prompts.templates import answer_json, build_messages, training_example
+from bot.prompts.templates import answer_json
+from bot.spec.budgets import budget_for
+from bot.spec.messages import build_messages, training_example
 from bot.spec.settings import AUTO, RunSpec
 
 TOKENS_PER_MESSAGE = 3
@@ -99,12 +101,6 @@ def default_epochs(examples: int) -> int:
     if examples * TARGET_EPOCHS > MAX_TARGET_EXAMPLES:
         return max(MIN_DEFAULT_EPOCHS, MAX_TARGET_EXAMPLES // examples)
     return TARGET_EPOCHS
-
-
-def format_usd(micro_usd: int) -> str:
-    """$12.35, or four decimals under one cent ($0.0042)."""
-    places = Decimal("0.01") if micro_usd >= MICRO // 100 or micro_usd == 0 else Decimal("0.0001")
-    return f"${(Decimal(micro_usd) / MICRO).quantize(places, rounding=ROUND_HALF_UP):,}"
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from bot.costs.quotes import format_usd
+from bot.core.money import format_usd
 from bot.evaluate.scores import BASE, DISTILLED, ROLE_NAMES, TEACHER, BaselineTable, EvalReport
 
 COLORS = {TEACHER: "#5b6770", BASE: "#b8c4cc", DISTILLED: "#2f80ed"}

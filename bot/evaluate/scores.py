@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from bot.core.errors import StateError
-from bot.costs.quotes import format_usd
+from bot.core.money import format_usd
 from bot.evaluate.stats import Interval, f1_by_label, mcnemar_exact_p, nearest_rank, wilson_interval
 from storage import Storage
 from storage.completions import Completion

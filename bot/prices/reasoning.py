@@ -24,14 +24,10 @@ sampling) only where the model accepts it: OpenAI refuses it from a reasoning mo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bot.core.errors import SpecError
 from bot.prices.table import EFFORTS, ModelFacts, ModelPrice
-
-if TYPE_CHECKING:
-    from bot.prices.table import PriceTable
-    from bot.spec.settings import RunSpec
 
 # The most reasoning tokens one answer may use at each effort (see the module docstring).
 REASONING_ALLOWANCE_TOKENS = {
@@ -135,16 +131,6 @@ def answer_budget(model: str, price: ModelPrice, *, answer_tokens: int, effort: 
             total = min(total, ceiling)
     temperature = TEMPERATURE if facts.accepts_temperature(chosen) else None
     return AnswerBudget(model, chosen, answer_tokens, allowance, total, temperature, max_answer_tokens)
-
-
-def budget_for(spec: RunSpec, prices: PriceTable, role: str, model: str, answer_tokens: int, *,
-               price_model: str | None = None) -> AnswerBudget:
-    """The budget of one role's answers in a run: the teacher at the run's teacher_effort, every other model at
-    its cheapest; the run's max_answer_tokens for all. `price_model` is the price-table entry when it is not the
-    model's name (a fine-tuned model served under an endpoint's name)."""
-    effort = spec.teacher_effort if role == "teacher" else None
-    return answer_budget(model, prices.get(price_model or model), answer_tokens=answer_tokens, effort=effort,
-                         max_answer_tokens=spec.max_answer_tokens)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import importlib.resources
 import json
 from dataclasses import dataclass
 from datetime import date
-from decimal import ROUND_CEILING, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -20,6 +20,7 @@ from urllib.parse import urlparse
 import numpy as np
 
 from bot.core.errors import PriceError
+from bot.core.money import micro_usd_rounded_up
 from bot.prompts.encodings import base_model_name
 
 _EXAMPLE = (
@@ -152,11 +153,6 @@ class ModelPrice:
             "source": self.source,
             **self.facts.to_dict(),
         }
-
-
-def micro_usd_rounded_up(micro_usd: Decimal) -> int:
-    """A Decimal amount of micro-dollars as a whole number of them, rounded up so a quote never under-states."""
-    return int(micro_usd.to_integral_value(rounding=ROUND_CEILING))
 
 
 def non_negative_decimal(raw: object) -> Decimal | None:

@@ -14,12 +14,9 @@ import re
 from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bot.core.errors import SpecError
-
-if TYPE_CHECKING:
-    from bot.spec.settings import RunSpec
 
 MISSING = "unknown"
 CHOICES = "choices"
@@ -130,18 +127,6 @@ def default_template(columns: Sequence[str], label: str | None) -> str:
     question = f"Which {label} fits this example?" if label else "Which label fits this example?"
     lines = [f"{column}: {{{column}}}" for column in shown]
     return "\n".join([question, *lines, "", "Answer with one of: {choices}."])
-
-
-def build_messages(spec: RunSpec, user_prompt: str) -> list[dict[str, str]]:
-    """The exact messages of one request: the run's system prompt (if any), then the rendered row."""
-    messages = [{"role": "system", "content": spec.system}] if spec.system else []
-    messages.append({"role": "user", "content": user_prompt})
-    return messages
-
-
-def training_example(spec: RunSpec, user_prompt: str, label: str) -> list[dict[str, str]]:
-    """One fine-tuning example: the request's messages followed by the answer as the model gives it."""
-    return [*build_messages(spec, user_prompt), {"role": "assistant", "content": answer_json(label)}]
 
 
 def validate_choices(choices: Sequence[str]) -> None:

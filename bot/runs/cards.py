@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from bot.core.money import format_usd
 from storage import Storage
 from storage.runs import Run
 
@@ -58,10 +59,6 @@ ACTIONS = {
 ROLE_NAMES = {"teacher": "teacher", "student_base": "base student", "student_ft": "distilled"}
 
 
-def usd(micro_usd: int) -> str:
-    return f"${micro_usd / 1_000_000:,.2f}" if micro_usd >= 10_000 or micro_usd == 0 else f"${micro_usd / 1e6:.4f}"
-
-
 async def spend_micro_usd(storage: Storage, run_id: int) -> int:
     """All the run has cost: its paid answers, its training jobs and the endpoints their models were hosted on."""
     jobs = sum((job.cost_micro_usd or 0) + job.hosting_micro_usd for job in await storage.jobs.for_run(run_id))
@@ -79,7 +76,8 @@ async def build_card(storage: Storage, run: Run) -> Card:
         figures.append(("Label", spec["label"]))
     approved = sum(a.amount_micro_usd for a in await storage.approvals.for_run(run.id, statuses=("approved",)))
     spent = await spend_micro_usd(storage, run.id)
-    figures.append(("Spend", f"{usd(spent)} of {usd(approved)} approved" if approved else usd(spent)))
+    spend = f"{format_usd(spent)} of {format_usd(approved)} approved" if approved else format_usd(spent)
+    figures.append(("Spend", spend))
     counts = await storage.completions.counts(run.id)
     if counts:
         totals: dict[tuple[str, str], list[int]] = {}

@@ -20,9 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bot.collect.context import Collectors, StageContext
 from bot.collect.engine import Collector
 from bot.collect.pilot import PILOT_ROWS, PilotStage
 from bot.collect.pilot import STAGE as PILOT
+from bot.collect.preflight import expectations
 from bot.collect.stage import CollectionStage
 from bot.core.clock import Clock
 from bot.core.config import Settings
@@ -39,12 +41,13 @@ from bot.core.events import (
     SpecUpdated,
     StageStarted,
 )
+from bot.core.money import format_usd
 from bot.core.tasks import BackgroundTasks, describe
 from bot.costs.quotes import Billing, Quote, StageQuote
 from bot.data.splits import PreparedRun
 from bot.prices.table import PriceTable
 from bot.runs.approvals import ApprovalPolicy, DecisionResult, Directory
-from bot.runs.cards import build_card, spend_micro_usd, usd
+from bot.runs.cards import build_card, spend_micro_usd
 from bot.runs.catalog import ModelInfo, list_models
 from bot.runs.notify import DeliveryError, Notifier
 from bot.runs.worker import DatasetWorker, check_dataset, ingest_csv, prepare_dataset, quote_dataset
@@ -89,9 +92,17 @@ class RunService:
         self.tasks = BackgroundTasks(self._stage_failed)
         self.datasets = DatasetWorker(storage, prices, prices_path=settings.prices_path,
                                       process_over_bytes=settings.process_over_bytes)
-        self.collection = CollectionStage(self, collector)
-        self.pilot = PilotStage(self)
-        self.training = TrainingStage(self, trainers or (lambda name: get_trainer(name, settings, self.clock)))
+        self._make_trainer = trainers or (lambda name: get_trainer(name, settings, self.clock))
+        self._trainers: dict[str, Trainer] = {}
+        self.collectors = Collectors(collector, storage, prices)
+        context = StageContext(
+            storage=storage, settings=settings, prices=prices, clock=self.clock, tasks=self.tasks,
+            post=notifier.post, upload=notifier.upload, prepare_run=self.prepare_run, refresh_card=self.refresh_card,
+            post_once=self.post_once, run_folder=self.run_folder, billing=self.billing, trainer_for=self.trainer,
+            collector_for=self.collectors.collector_for)
+        self.training = TrainingStage(context)
+        self.collection = CollectionStage(context, self.training.post_baseline)
+        self.pilot = PilotStage(context)
 
     # ----- finding runs -------------------------------------------------------------------------------
 
@@ -179,6 +190,12 @@ class RunService:
 
     # ----- quotes and approvals ------------------------------------------------------------------------
 
+    def trainer(self, name: str) -> Trainer:
+        """The run's fine-tuning back end by name, made once and closed with the service."""
+        if name not in self._trainers:
+            self._trainers[name] = self._make_trainer(name)
+        return self._trainers[name]
+
     def billing(self, spec: RunSpec) -> Billing:
         """How the run's trainer bills beyond the per-model prices, from the price table (no credentials needed)."""
         return billing_for(spec.trainer, spec.student, self.settings.prices_path)
@@ -187,7 +204,7 @@ class RunService:
         dataset = await self._dataset(run)
         spec = RunSpec.from_dict(run.spec)
         quote = await self.datasets.run(dataset.size_bytes, quote_dataset, dataset.id, spec, self.billing(spec),
-                                        await self.pilot.expectations(run))
+                                        await expectations(self.storage, run))
         await self.notifier.post(run, QuoteReady(quote))
         return quote
 
@@ -209,8 +226,8 @@ class RunService:
             quote=quote.to_dict(), requester=user,
         )
         if approval.status == "approved":
-            await self.notifier.post(run, Note(f"Auto-approved: at most {usd(quote.max_micro_usd)}, within the "
-                                       f"{usd(self.settings.auto_approve_micro_usd)} threshold."))
+            await self.notifier.post(run, Note(f"Auto-approved: at most {format_usd(quote.max_micro_usd)}, within the "
+                                       f"{format_usd(self.settings.auto_approve_micro_usd)} threshold."))
             await self._start(run, approval)
             return approval
         run = await self.storage.runs.update(
@@ -372,8 +389,9 @@ class RunService:
 
     async def close(self) -> None:
         await self.tasks.shutdown()
-        await self.training.close()
-        await self.collection.close()
+        for trainer in self._trainers.values():
+            await trainer.close()
+        await self.collectors.close()
         await self.datasets.close()
 
     async def models(self, channel_id: str) -> tuple[list[ModelInfo], list[str]]:
@@ -386,7 +404,7 @@ class RunService:
             for job in await self.storage.jobs.for_run(run.id):
                 if job.fine_tuned_model:
                     uses.setdefault(job.fine_tuned_model, []).append(f"run {run.name}: distilled")
-        return await list_models(self.collector.provider, self.prices, TRAINERS, self.training.trainer, uses,
+        return await list_models(self.collector.provider, self.prices, TRAINERS, self.trainer, uses,
                                  self.clock.today())
 
     async def audit(self, run: Run) -> list[Any]:

@@ -11,8 +11,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from bot.core.config import DEFAULT_STUDENT, DEFAULT_TEACHER, TRAINERS, _usd_to_micro
+from bot.core.config import DEFAULT_STUDENT, DEFAULT_TEACHER, TRAINERS
 from bot.core.errors import SpecError
+from bot.core.money import usd_to_micro
 from bot.prices.reasoning import check_effort
 from bot.prices.table import EFFORTS
 from bot.prompts.templates import Template, validate_choices
@@ -188,7 +189,7 @@ def _learning_rate(raw: str) -> float:
 
 
 def _budget(raw: str) -> int | None:
-    return None if raw.strip().lower() in ("", "none") else _usd_to_micro(raw)
+    return None if raw.strip().lower() in ("", "none") else usd_to_micro(raw)
 
 
 def _effort(raw: str) -> str | None:

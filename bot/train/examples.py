@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.core.errors import DistillError
+from bot.core.money import format_usd
 from bot.costs.quotes import (
     EVALUATE,
     MAX_DEFAULT_EPOCHS,
@@ -37,11 +38,10 @@ from bot.costs.quotes import (
     default_epochs,
     estimate,
     fixed_epochs_note,
-    format_usd,
 )
 from bot.data.splits import PreparedRow, PreparedRun
 from bot.prices.table import PriceTable
-from bot.prompts.templates import training_example
+from bot.spec.messages import training_example
 from bot.spec.settings import AUTO, RunSpec
 from bot.trainers.base import Message, Trainer, TrainingLimits
 from storage import Storage

@@ -13,32 +13,30 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from bot.collect.context import StageContext
 from bot.collect.engine import CollectTask
-from bot.collect.stage import requests_for, response_format_for
+from bot.collect.requests import requests_for, response_format_for
 from bot.core.errors import StateError
 from bot.core.events import Note, StageStarted, TableReady, TrainingUpdate
+from bot.core.money import format_usd
 from bot.costs.budget import Budget
 from bot.costs.quotes import longest_answer_tokens
 from bot.data.splits import PreparedRun
 from bot.evaluate.charts import render_chart
 from bot.evaluate.export import write_predictions
-from bot.evaluate.scores import DISTILLED, EVAL_SPLIT, baseline_for_run, report_for_run
-from bot.prices.reasoning import budget_for
-from bot.runs.cards import usd
+from bot.evaluate.report import baseline_event
+from bot.evaluate.scores import DISTILLED, EVAL_SPLIT, report_for_run
+from bot.spec.budgets import budget_for
 from bot.spec.settings import RunSpec
 from bot.train.examples import TrainingData, training_data_for_run
-from bot.trainers.base import Deployment, JobRequest, JobState, JobStatus, Trainer, TrainerQuote
+from bot.trainers.base import Deployment, JobRequest, JobState, JobStatus, TrainerQuote
 from storage.approvals import Approval
 from storage.jobs import Job
 from storage.runs import Run
-
-if TYPE_CHECKING:
-    from bot.runs.service import RunService
 
 log = logging.getLogger(__name__)
 
@@ -83,30 +81,19 @@ class TrainQuote:
 
 
 class TrainingStage:
-    def __init__(self, service: RunService, trainers: Callable[[str], Trainer]) -> None:
-        self.service = service
-        self.trainers = trainers
-        self._trainers: dict[str, Trainer] = {}
-
-    def trainer(self, name: str) -> Trainer:
-        if name not in self._trainers:
-            self._trainers[name] = self.trainers(name)
-        return self._trainers[name]
-
-    async def close(self) -> None:
-        for trainer in self._trainers.values():
-            await trainer.close()
+    def __init__(self, context: StageContext) -> None:
+        self.context = context
 
     # ----- before approval ---------------------------------------------------------------------------
 
     async def quote(self, run: Run, spec: RunSpec, prepared: PreparedRun) -> TrainQuote:
         """The exact training file and what it costs; refuses a base model the provider no longer trains."""
-        trainer = self.trainer(spec.trainer)
+        trainer = self.context.trainer_for(spec.trainer)
         billing = await trainer.billing(spec.student)
-        data = await training_data_for_run(self.service.storage, run.id, spec, prepared, self.service.prices, trainer,
+        data = await training_data_for_run(self.context.storage, run.id, spec, prepared, self.context.prices, trainer,
                                            billing)
-        fine_tuned = self.service.prices.get(f"ft:{spec.student}")
-        budget = budget_for(spec, self.service.prices, DISTILLED, spec.student,
+        fine_tuned = self.context.prices.get(f"ft:{spec.student}")
+        budget = budget_for(spec, self.context.prices, DISTILLED, spec.student,
                             longest_answer_tokens(prepared.choices, spec.student), price_model=f"ft:{spec.student}")
         requests = await asyncio.to_thread(requests_for, spec, prepared.eval, spec.student)
         eval_max = sum(fine_tuned.cost_micro_usd(r.prompt_tokens, budget.max_completion_tokens,
@@ -116,35 +103,35 @@ class TrainingStage:
 
     async def check_model(self, run: Run, spec: RunSpec) -> None:
         """Refuse a base model past its shutdown date (or not trainable); warn in the thread when it is close."""
-        check = await self.trainer(spec.trainer).check_base_model(spec.student)
+        check = await self.context.trainer_for(spec.trainer).check_base_model(spec.student)
         if not check.trainable:
             raise StateError(check.message)
         if check.warning:
-            await self.service.post_once(run, f"shutdown-warning-{spec.student}", Note(check.message, "warning"))
+            await self.context.post_once(run, f"shutdown-warning-{spec.student}", Note(check.message, "warning"))
 
     # ----- the job ----------------------------------------------------------------------------------
 
     async def start(self, run_id: int, approval: Approval) -> None:
         """Upload the files and start the job (each step stored, so a retry after a crash resumes it)."""
-        service = self.service
-        run = await service.storage.runs.require(run_id)
-        spec, prepared = await service.prepare_run(run)
+        context = self.context
+        run = await context.storage.runs.require(run_id)
+        spec, prepared = await context.prepare_run(run)
         await self.check_model(run, spec)
-        trainer = self.trainer(spec.trainer)
-        data = await training_data_for_run(service.storage, run.id, spec, prepared, service.prices, trainer,
+        trainer = self.context.trainer_for(spec.trainer)
+        data = await training_data_for_run(context.storage, run.id, spec, prepared, context.prices, trainer,
                                            await trainer.billing(spec.student))
-        job = await service.storage.jobs.create(
+        job = await context.storage.jobs.create(
             run_id=run.id, trainer=trainer.name, idempotency_key=f"distill-run{run.id}-approval{approval.id}",
             base_model=spec.student, quote_micro_usd=data.quote.training_cost_micro_usd,
         )
-        folder = service.run_folder(run)
+        folder = context.run_folder(run)
         if job.training_file_id is None:
             await asyncio.to_thread(_write, folder / "training.jsonl", data.training_file)
             file_id = await trainer.upload(data.training_file, f"distill-{run.name}-train.jsonl")
-            job = await service.storage.jobs.update(job.id, training_file_id=file_id)
+            job = await context.storage.jobs.update(job.id, training_file_id=file_id)
         if data.validation_file and job.validation_file_id is None:
             file_id = await trainer.upload(data.validation_file, f"distill-{run.name}-validation.jsonl")
-            job = await service.storage.jobs.update(job.id, validation_file_id=file_id)
+            job = await context.storage.jobs.update(job.id, validation_file_id=file_id)
         if job.external_id is None:
             external_id = await trainer.start(JobRequest(
                 base_model=spec.student, training_file_id=job.training_file_id,
@@ -155,23 +142,23 @@ class TrainingStage:
                 batch_size=spec.batch_size, suffix=run.name[:18], seed=spec.seed,
                 metadata={"distill_run": str(run.id)},
             ))
-            job = await service.storage.jobs.update(job.id, external_id=external_id, status=JobStatus.QUEUED.value)
-            await service.storage.audit.add(run_id=run.id, actor="system", action="training-started",
+            job = await context.storage.jobs.update(job.id, external_id=external_id, status=JobStatus.QUEUED.value)
+            await context.storage.audit.add(run_id=run.id, actor="system", action="training-started",
                                             detail={"job": job.id, "external_id": external_id,
                                                     "examples": data.examples, "trainer": trainer.name})
-        await service.post_once(run, f"job{job.id}-started", StageStarted(
+        await context.post_once(run, f"job{job.id}-started", StageStarted(
             "train", f"Fine-tuning {spec.student} at {trainer.name} on {data.examples:,} teacher answers "
                      f"({data.training_file_tokens:,} tokens per epoch); job {job.external_id}.",
             approval.amount_micro_usd))
-        await service.refresh_card(run)
+        await context.refresh_card(run)
 
     async def poll(self, job: Job) -> None:
         """One look at a job: post its new events and status once, and act on its end."""
-        service = self.service
-        run = await service.storage.runs.require(job.run_id)
+        context = self.context
+        run = await context.storage.runs.require(job.run_id)
         if run.state != "training":
             return
-        trainer = self.trainer(job.trainer)
+        trainer = self.context.trainer_for(job.trainer)
         state = await trainer.poll(job.external_id)
         page = await trainer.events(job.external_id, job.event_cursor)
         if page.events:
@@ -180,120 +167,118 @@ class TrainingStage:
             key = f"job{job.id}-events-after-{job.event_cursor}"
             lines = [event.message for event in page.events]
             summary = f"{len(lines)} new event{'s' if len(lines) != 1 else ''} from {trainer.name}:"
-            await service.post_once(run, key, TrainingUpdate(state.status.value, state.raw_status, summary, lines))
-            job = await service.storage.jobs.update(job.id, event_cursor=page.cursor)
+            await context.post_once(run, key, TrainingUpdate(state.status.value, state.raw_status, summary, lines))
+            job = await context.storage.jobs.update(job.id, event_cursor=page.cursor)
         if state.status.value != job.status or state.raw_status != job.raw_status:
-            job = await service.storage.jobs.update(job.id, status=state.status.value, raw_status=state.raw_status)
+            job = await context.storage.jobs.update(job.id, status=state.status.value, raw_status=state.raw_status)
             if not state.status.terminal:
-                await service.post_once(run, f"job{job.id}-status-{state.raw_status}", TrainingUpdate(
+                await context.post_once(run, f"job{job.id}-status-{state.raw_status}", TrainingUpdate(
                     state.status.value, state.raw_status, _status_line(state)))
-            await service.refresh_card(run)
+            await context.refresh_card(run)
         if state.status is JobStatus.SUCCEEDED:
             await self._succeeded(run, job, state)
         elif state.status in (JobStatus.FAILED, JobStatus.CANCELLED):
             await self._ended(run, job, state)
 
     async def _succeeded(self, run: Run, job: Job, state: JobState) -> None:
-        service = self.service
-        price = service.prices.get(job.base_model)
+        context = self.context
+        price = context.prices.get(job.base_model)
         trained = state.trained_tokens or 0
         cost = price.training_cost_micro_usd(trained)
-        job = await service.storage.jobs.update(
+        job = await context.storage.jobs.update(
             job.id, fine_tuned_model=state.fine_tuned_model, trained_tokens=trained, cost_micro_usd=cost,
-            finished_at=service.clock.iso(),
+            finished_at=context.clock.iso(),
         )
-        run = await service.storage.runs.update(run.id, state="evaluating")
-        await service.storage.audit.add(run_id=run.id, actor="system", action="training-succeeded",
+        run = await context.storage.runs.update(run.id, state="evaluating")
+        await context.storage.audit.add(run_id=run.id, actor="system", action="training-succeeded",
                                         detail={"job": job.id, "model": state.fine_tuned_model,
                                                 "trained_tokens": trained, "cost_micro_usd": cost})
-        await service.post_once(run, f"job{job.id}-succeeded", TrainingUpdate(
+        await context.post_once(run, f"job{job.id}-succeeded", TrainingUpdate(
             state.status.value, state.raw_status,
-            f"Training finished: {state.fine_tuned_model}. Trained tokens {trained:,}; cost {usd(cost)} "
-            f"(quoted {usd(job.quote_micro_usd or 0)}). Evaluating it on the eval split now."))
-        await service.refresh_card(run)
-        service.tasks.spawn(f"run-{run.id}", run.id, self.evaluate(run.id))
+            f"Training finished: {state.fine_tuned_model}. Trained tokens {trained:,}; cost {format_usd(cost)} "
+            f"(quoted {format_usd(job.quote_micro_usd or 0)}). Evaluating it on the eval split now."))
+        await context.refresh_card(run)
+        context.tasks.spawn(f"run-{run.id}", run.id, self.evaluate(run.id))
 
     async def _ended(self, run: Run, job: Job, state: JobState) -> None:
-        service = self.service
+        context = self.context
         reason = state.error or f"the job ended as {state.raw_status}"
-        await service.storage.jobs.update(job.id, error=reason, finished_at=service.clock.iso())
+        await context.storage.jobs.update(job.id, error=reason, finished_at=context.clock.iso())
         if state.status is JobStatus.CANCELLED:
-            run = await service.storage.runs.update(run.id, state="cancelled")
+            run = await context.storage.runs.update(run.id, state="cancelled")
             message = f"The fine-tuning job was cancelled at the trainer: {reason}"
         else:
-            run = await service.storage.runs.update(run.id, state="failed", error=f"Training failed: {reason}")
+            run = await context.storage.runs.update(run.id, state="failed", error=f"Training failed: {reason}")
             message = f"Training failed: {reason}"
-        await service.storage.audit.add(run_id=run.id, actor="system", action="training-ended",
+        await context.storage.audit.add(run_id=run.id, actor="system", action="training-ended",
                                         detail={"job": job.id, "status": state.status.value, "reason": reason})
-        await service.post_once(run, f"job{job.id}-ended", TrainingUpdate(state.status.value, state.raw_status,
+        await context.post_once(run, f"job{job.id}-ended", TrainingUpdate(state.status.value, state.raw_status,
                                                                           message))
-        await service.refresh_card(run)
+        await context.refresh_card(run)
 
     async def cancel(self, run: Run) -> None:
         """Ask the trainer to stop the run's unfinished jobs."""
-        for job in await self.service.storage.jobs.for_run(run.id):
+        for job in await self.context.storage.jobs.for_run(run.id):
             if job.external_id and job.status not in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED):
-                state = await self.trainer(job.trainer).cancel(job.external_id)
-                await self.service.storage.jobs.update(job.id, status=state.status.value, raw_status=state.raw_status)
+                state = await self.context.trainer_for(job.trainer).cancel(job.external_id)
+                await self.context.storage.jobs.update(job.id, status=state.status.value, raw_status=state.raw_status)
 
     # ----- evaluation and reports --------------------------------------------------------------------
 
     async def evaluate(self, run_id: int) -> None:
         """The distilled model answers the eval split; then the report is stored and posted once."""
-        service = self.service
-        run = await service.storage.runs.require(run_id)
-        job = next(j for j in reversed(await service.storage.jobs.for_run(run.id)) if j.fine_tuned_model)
-        spec, prepared = await service.prepare_run(run)
-        trainer = self.trainer(job.trainer)
+        context = self.context
+        run = await context.storage.runs.require(run_id)
+        job = next(j for j in reversed(await context.storage.jobs.for_run(run.id)) if j.fine_tuned_model)
+        spec, prepared = await context.prepare_run(run)
+        trainer = self.context.trainer_for(job.trainer)
         deployment = await trainer.deploy(job.fine_tuned_model)
         if deployment.endpoint_id:
-            await service.storage.jobs.update(job.id, endpoint_id=deployment.endpoint_id)
+            await context.storage.jobs.update(job.id, endpoint_id=deployment.endpoint_id)
         try:
             outcome = await self._collect_distilled(run, spec, prepared, job, deployment)
         finally:
             hosting = await trainer.undeploy(deployment)
             if deployment.endpoint_id:
-                job = await service.storage.jobs.update(job.id, endpoint_id=None,
+                job = await context.storage.jobs.update(job.id, endpoint_id=None,
                                                         hosting_micro_usd=job.hosting_micro_usd + hosting)
                 if hosting:
-                    await service.post_once(run, f"endpoint-{deployment.endpoint_id}-deleted", Note(
-                        f"Deleted the eval's dedicated deployment; hosting it cost {usd(hosting)} for the minutes "
-                        "it was ready, as the bot measured them."))
+                    await context.post_once(run, f"endpoint-{deployment.endpoint_id}-deleted", Note(
+                        f"Deleted the eval's dedicated deployment; hosting it cost {format_usd(hosting)} for the "
+                        "minutes it was ready, as the bot measured them."))
         if outcome.stopped != "done":
             raise StateError(f"The distilled model's evaluation stopped: {outcome.message}")
         await self.post_report(run, once=True)
-        run = await service.storage.runs.update(run.id, state="done")
-        await service.storage.audit.add(run_id=run.id, actor="system", action="run-done", detail={})
-        await service.refresh_card(run)
+        run = await context.storage.runs.update(run.id, state="done")
+        await context.storage.audit.add(run_id=run.id, actor="system", action="run-done", detail={})
+        await context.refresh_card(run)
 
     async def _collect_distilled(self, run: Run, spec: RunSpec, prepared: PreparedRun, job: Job,
                                  deployment: Deployment) -> Any:
-        service = self.service
-        approval = await service.storage.approvals.latest(run.id, "train")
+        context = self.context
+        approval = await context.storage.approvals.latest(run.id, "train")
         cap = None if approval is None else max(0, approval.amount_micro_usd - (job.cost_micro_usd or 0))
-        spent = await service.storage.completions.spend_micro_usd(run.id, roles=[DISTILLED])
+        spent = await context.storage.completions.spend_micro_usd(run.id, roles=[DISTILLED])
         requests = await asyncio.to_thread(requests_for, spec, prepared.eval, deployment.model)
         price_model = f"ft:{job.base_model}"
         task = CollectTask(
             run_id=run.id, split=EVAL_SPLIT, role=DISTILLED, model=deployment.model, requests=requests,
             response_format=response_format_for(prepared), choices=list(prepared.choices),
-            budget=budget_for(spec, service.prices, DISTILLED, deployment.model,
+            budget=budget_for(spec, context.prices, DISTILLED, deployment.model,
                               longest_answer_tokens(prepared.choices, deployment.model), price_model=price_model),
             price_model=price_model,
         )
-        collector = service.collection.collector_for(deployment)
+        collector = context.collector_for(deployment)
         return await collector.collect(task, Budget(cap_micro_usd=cap, spent_micro_usd=spent))
 
     async def post_baseline(self, run: Run, key: str) -> None:
         """The teacher vs base student table, once per collection (`key`)."""
-        table = await baseline_for_run(self.service.storage, run.id)
-        chart = await render_chart(table, self.service.run_folder(run))
-        await self.service.post_once(run, key, TableReady("Baseline: teacher vs base student", table.body_text(),
-                                                          table.verdict, chart))
+        await self.context.post_once(run, key, await baseline_event(self.context.storage, run.id,
+                                                                    self.context.run_folder(run)))
 
     async def post_report(self, run: Run, *, once: bool = False) -> None:
         """The eval report (all three models) when the distilled model has answered, else the baseline table."""
-        storage = self.service.storage
+        storage = self.context.storage
         has_distilled = any(c.role == DISTILLED for c in await storage.completions.for_run(run.id, split=EVAL_SPLIT))
         if not has_distilled:
             if once:
@@ -304,21 +289,21 @@ class TrainingStage:
         if once:
             for role, scores in report.scores.items():
                 await storage.evals.save(run_id=run.id, role=role, model=scores.model, metrics=scores.to_dict())
-        chart = await render_chart(report, self.service.run_folder(run))
+        chart = await render_chart(report, self.context.run_folder(run))
         event = TableReady("Eval: teacher vs base student vs distilled student", report.body_text(), report.verdict,
                            chart)
         if once:
-            await self.service.post_once(run, "eval-report", event)
+            await self.context.post_once(run, "eval-report", event)
         else:
-            await self.service.notifier.post(run, event)
+            await self.context.post(run, event)
 
     async def export(self, run: Run) -> Path:
-        _, prepared = await self.service.prepare_run(run)
-        completions = await self.service.storage.completions.for_run(run.id, split=EVAL_SPLIT)
+        _, prepared = await self.context.prepare_run(run)
+        completions = await self.context.storage.completions.for_run(run.id, split=EVAL_SPLIT)
         if not completions:
             raise StateError(f"Run '{run.name}' has no answers on the eval split to export yet.")
-        path = await write_predictions(self.service.run_folder(run), prepared.eval, completions)
-        await self.service.notifier.upload(run, path, f"Predictions of run {run.name} on the eval split")
+        path = await write_predictions(self.context.run_folder(run), prepared.eval, completions)
+        await self.context.upload(run, path, f"Predictions of run {run.name} on the eval split")
         return path
 
 

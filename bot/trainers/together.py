@@ -59,10 +59,11 @@ from together.lib.utils import check_file
 from bot.core.clock import Clock
 from bot.core.config import DEFAULT_STUDENT, TOGETHER_BASE_URL, Secret, Settings
 from bot.core.logs import mask_secrets
+from bot.core.money import micro_usd_rounded_up
 from bot.core.provider import RETRYABLE_STATUSES, retry_after_seconds
 from bot.core.retries import find_or_create
 from bot.costs.quotes import Billing
-from bot.prices.table import PriceTable, micro_usd_rounded_up
+from bot.prices.table import PriceTable
 from bot.trainers.base import (
     Deployment,
     EventPage,

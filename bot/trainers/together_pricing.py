@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from bot.core.errors import PriceError
-from bot.costs.quotes import Billing, Hosting, format_usd
-from bot.prices.table import micro_usd_rounded_up, non_negative_decimal, price_files
+from bot.core.money import format_usd, micro_usd_rounded_up
+from bot.costs.quotes import Billing, Hosting
+from bot.prices.table import non_negative_decimal, price_files
 
 TrainingType = Literal["lora", "full"]
 TRAINING_TYPES: tuple[TrainingType, ...] = ("lora", "full")

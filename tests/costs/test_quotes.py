@@ -24,7 +24,8 @@ from bot.data.datasets import load_csv
 from bot.data.splits import prepare
 from bot.prices.table import PriceTable
 from bot.prompts.encodings import get_encoding
-from bot.prompts.templates import build_messages, response_format, training_example
+from bot.prompts.templates import response_format
+from bot.spec.messages import build_messages, training_example
 from bot.spec.settings import RunSpec
 from bot.trainers import billing_for
 

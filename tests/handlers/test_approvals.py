@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from bot.runs.cards import usd
+from bot.core.money import format_usd
 from tests.handlers.conftest import buttons, thread_texts
 
 
@@ -90,7 +90,8 @@ async def test_a_quote_under_the_threshold_is_auto_approved_and_starts_at_once(m
     texts = thread_texts(await bot.thread("tickets"))
     run = await bot.run("tickets")
     cap = (await bot.bot.storage.approvals.latest(run.id, "collect")).amount_micro_usd
-    assert any(t.startswith(f":information_source: Auto-approved: at most {usd(cap)}, within the $5.00") for t in texts)
+    auto_approved = f":information_source: Auto-approved: at most {format_usd(cap)}, within the $5.00"
+    assert any(t.startswith(auto_approved) for t in texts)
     assert not any("Spending request" in t for t in texts)
     run = await bot.run("tickets")
     assert run.state == "collected"

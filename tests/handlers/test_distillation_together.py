@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import re
 
-from bot.runs.cards import spend_micro_usd, usd
+from bot.core.money import format_usd
+from bot.runs.cards import spend_micro_usd
 from bot.trainers.together_pricing import TogetherPrices
 from tests.conftest import TOGETHER_API_KEY
 from tests.handlers.conftest import thread_texts
@@ -91,12 +92,12 @@ async def test_a_together_run_prices_the_deployment_once_and_shows_the_distilled
     hosting = 66_500
     assert TogetherPrices.load().usd_per_hour[bill.hardware] * 1_000_000 / 60 == hosting
     assert job.hosting_micro_usd == hosting
-    assert sum(f"hosting it cost {usd(hosting)}" in t for t in texts) == 1
+    assert sum(f"hosting it cost {format_usd(hosting)}" in t for t in texts) == 1
     paid = await bot.bot.storage.completions.spend_micro_usd(run.id)
     assert await spend_micro_usd(bot.bot.storage, run.id) == paid + job.cost_micro_usd + hosting
     # The distilled model's tokens cost nothing per token; what it cost is the hosting, over its 30 answers.
     report = next(t for t in reversed(texts) if "Cost per 1,000" in t and "distilled" in t)
-    assert cost_per_1000(report)[2] == usd(hosting * 1000 // 30) == "$2.22"
+    assert cost_per_1000(report)[2] == format_usd(hosting * 1000 // 30) == "$2.22"
     scores = await bot.bot.storage.evals.latest(run.id)
     assert scores["student_ft"].metrics["cost_per_1k_micro_usd"] == round(hosting * 1000 / 30)
 

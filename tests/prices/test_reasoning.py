@@ -17,7 +17,7 @@ from bot.prices.reasoning import (
     cut_off_error,
 )
 from bot.prices.table import PriceTable
-from bot.prompts.templates import build_messages
+from bot.spec.messages import build_messages
 from bot.spec.settings import RunSpec
 from tests.costs.test_quotes import COLUMNS, ROWS
 

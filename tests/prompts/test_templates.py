@@ -11,14 +11,13 @@ from bot.prompts.templates import (
     MISSING,
     Template,
     answer_json,
-    build_messages,
     default_template,
     parse_answer,
     render_template,
     response_format,
-    training_example,
     validate_choices,
 )
+from bot.spec.messages import build_messages, training_example
 from bot.spec.settings import RunSpec
 
 

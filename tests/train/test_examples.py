@@ -12,7 +12,7 @@ from bot.core.config import Secret
 from bot.data.splits import prepare
 from bot.prices.table import PriceTable
 from bot.prompts.encodings import encoding_for_model
-from bot.prompts.templates import training_example
+from bot.spec.messages import training_example
 from bot.spec.settings import RunSpec
 from bot.train.examples import (
     DISAGREES,

@@ -16,9 +16,10 @@ from bot.core.config import Secret
 from bot.costs.quotes import count_chat_tokens, longest_answer_tokens
 from bot.data.splits import prepare
 from bot.evaluate.scores import BASE, DISTILLED, TEACHER, report_for_run
-from bot.prices.reasoning import budget_for
 from bot.prices.table import PriceTable
-from bot.prompts.templates import build_messages, response_format, training_example
+from bot.prompts.templates import response_format
+from bot.spec.budgets import budget_for
+from bot.spec.messages import build_messages, training_example
 from bot.train.examples import training_data_for_run
 from bot.trainers.base import JobRequest, JobState, JobStatus, TrainerError
 from bot.trainers.openai import IDEMPOTENCY_METADATA, OpenAITrainer

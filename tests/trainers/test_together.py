@@ -18,7 +18,8 @@ from bot.core.config import Secret, Settings
 from bot.core.errors import ConfigError, PriceError
 from bot.costs.quotes import count_training_file_tokens
 from bot.prices.table import PriceTable
-from bot.prompts.templates import build_messages, response_format
+from bot.prompts.templates import response_format
+from bot.spec.messages import build_messages
 from bot.trainers import billing_for, get_trainer
 from bot.trainers.base import JobRequest, JobState, JobStatus, TrainerError
 from bot.trainers.together import INFERENCE_URL, TogetherTrainer, endpoint_name_for, job_suffix

@@ -1,0 +1,34 @@
+"""Money as whole micro-dollars (1 USD = 1,000,000): parsed from text once, rounded up once, shown one way.
+
+Every amount the bot stores, compares or reserves is an `int` of micro-dollars; a Decimal appears only while a price
+is multiplied out, and `micro_usd_rounded_up` turns it back so a quote never under-states. Every dollar figure shown
+to a person goes through `format_usd`.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal, InvalidOperation
+
+MICRO = 1_000_000
+
+
+def usd_to_micro(raw: str) -> int:
+    """A typed dollar amount ("5", "2.50") as micro-dollars; ValueError names what was expected."""
+    try:
+        value = Decimal(raw.strip())
+    except InvalidOperation:
+        raise ValueError(f"expected an amount in US dollars such as 5 or 2.50, got {raw!r}") from None
+    if not value.is_finite() or value < 0:
+        raise ValueError(f"expected an amount in US dollars >= 0, got {raw!r}")
+    return int((value * MICRO).to_integral_value())
+
+
+def micro_usd_rounded_up(micro_usd: Decimal) -> int:
+    """A Decimal amount of micro-dollars as a whole number of them, rounded up so a quote never under-states."""
+    return int(micro_usd.to_integral_value(rounding=ROUND_CEILING))
+
+
+def format_usd(micro_usd: int) -> str:
+    """$12.35, or four decimals under one cent ($0.0042)."""
+    places = Decimal("0.01") if micro_usd >= MICRO // 100 or micro_usd == 0 else Decimal("0.0001")
+    return f"${(Decimal(micro_usd) / MICRO).quantize(places, rounding=ROUND_HALF_UP):,}"
