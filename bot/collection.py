@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.batch import BatchCollector
 from bot.budget import Budget
+from bot.cards import usd
 from bot.collect import Collector, CollectRequest, CollectTask, Progress
 from bot.costs import StageQuote, count_chat_tokens, estimate, longest_answer_tokens
 from bot.errors import StateError
@@ -98,7 +99,9 @@ class CollectionStage:
             await self._submit_batches(run, tasks, budget)
             return
         cancel = self._cancels.setdefault(run.id, asyncio.Event())
-        student = service.training.trainer(spec.trainer).base_model_endpoint(spec.student)
+        trainer = service.training.trainer(spec.trainer)
+        served = await trainer.deploy_base(spec.student)  # a server the trainer runs for the baseline, if any
+        student = served or trainer.base_model_endpoint(spec.student)
 
         async def on_progress(progress: Progress) -> None:
             await service.refresh_card(await service.storage.runs.require(run.id))
@@ -111,6 +114,11 @@ class CollectionStage:
             ))
         finally:
             self._cancels.pop(run.id, None)
+            if served is not None:
+                hosting = await trainer.undeploy(served)
+                await service.post_once(run, f"base-server-{served.endpoint_id}-approval{approval.id}", Note(
+                    f"Stopped the server of the base student {spec.student} ({trainer.name}); it cost "
+                    f"{usd(hosting)} of GPU time for the baseline."))
         stops = [o.stopped for o in outcomes]
         stopped = next((s for s in ("fatal", "budget", "cancelled") if s in stops), "done")
         message = next((o.message for o in outcomes if o.stopped == stopped and o.message), "")

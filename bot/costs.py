@@ -151,6 +151,9 @@ class Billing:
     trainer: str = "openai"
     auto_epochs: bool = True  # the provider picks n_epochs itself when the spec says "auto"
     hosting: Hosting | None = None
+    # Price lines the trainer sets for its student and its fine-tunes, over the table's (a self-hosted student:
+    # nothing per token, training by the GPU time its tokens take).
+    models: tuple[ModelPrice, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -301,7 +304,8 @@ class _Pricing:
         self.reasoning: dict[tuple[str, str], dict[str, Any]] = {}  # (role, model) -> what the quote assumed
 
     def price(self, model: str) -> ModelPrice:
-        found = self.used[model] = self.prices.get(model)
+        own = next((price for price in self.billing.models if price.model == model), None)
+        found = self.used[model] = own or self.prices.get(model)
         return found
 
     def user_tokens(self, model: str, rows: Sequence[PreparedRow]) -> np.ndarray:

@@ -153,7 +153,8 @@ class TrainingStage:
                 epochs=spec.epochs if trainer.auto_epochs else data.quote.epochs,
                 learning_rate_multiplier=spec.learning_rate_multiplier,
                 batch_size=spec.batch_size, suffix=run.name[:18], seed=spec.seed,
-                metadata={"distill_run": str(run.id)},
+                # A trainer that bills by time compares the job with the GPU time these tokens were quoted.
+                metadata={"distill_run": str(run.id), "quoted_trained_tokens": str(data.quote.trained_tokens)},
             ))
             job = await service.storage.jobs.update(job.id, external_id=external_id, status=JobStatus.QUEUED.value)
             await service.storage.audit.add(run_id=run.id, actor="system", action="training-started",
@@ -197,7 +198,7 @@ class TrainingStage:
         service = self.service
         price = service.prices.get(job.base_model)
         trained = state.trained_tokens or 0
-        cost = price.training_cost_micro_usd(trained)
+        cost = state.cost_micro_usd if state.cost_micro_usd is not None else price.training_cost_micro_usd(trained)
         job = await service.storage.jobs.update(
             job.id, fine_tuned_model=state.fine_tuned_model, trained_tokens=trained, cost_micro_usd=cost,
             finished_at=service.clock.iso(),
@@ -209,7 +210,8 @@ class TrainingStage:
         await service.post_once(run, f"job{job.id}-succeeded", TrainingUpdate(
             state.status.value, state.raw_status,
             f"Training finished: {state.fine_tuned_model}. Trained tokens {trained:,}; cost {usd(cost)} "
-            f"(quoted {usd(job.quote_micro_usd or 0)}). Evaluating it on the eval split now."))
+            f"(quoted {usd(job.quote_micro_usd or 0)}). {state.cost_note + ' ' if state.cost_note else ''}"
+            "Evaluating it on the eval split now."))
         await service.refresh_card(run)
         service.tasks.spawn(f"run-{run.id}", run.id, self.evaluate(run.id))
 

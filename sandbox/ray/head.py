@@ -65,7 +65,7 @@ class RayHead:
                    "--dashboard-host=127.0.0.1", "--min-worker-port=0", "--max-worker-port=0",
                    f"--temp-dir={self.temp_dir}", "--object-store-memory=100000000", "--log-style=record",
                    *(f"{flag}={port}" for flag, port in zip(PORT_FLAGS, ports, strict=False))]
-        log = open(self.log_path or Path(self.temp_dir) / "head.log", "w")  # noqa: SIM115 - the head's lifetime
+        log = open(self.log_path or Path(self.temp_dir) / "head.log", "w")
         self.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,
                                         start_new_session=True, cwd=self.temp_dir)
         self.url = f"http://127.0.0.1:{ports[1]}"

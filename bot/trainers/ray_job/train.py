@@ -54,7 +54,7 @@ def main() -> None:
     from trl import SFTConfig, SFTTrainer
 
     class Metrics(TrainerCallback):
-        def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001 - transformers' signature
+        def on_log(self, args, state, control, logs=None, **kwargs):
             if logs and "loss" in logs:
                 emit("METRICS", {"step": state.global_step, "total_steps": state.max_steps,
                                  "epoch": round(float(state.epoch or 0), 4), "loss": round(float(logs["loss"]), 6)})
