@@ -294,6 +294,8 @@ class _Pricing:
 
     def __init__(self, prepared: PreparedRun, spec: RunSpec, prices: PriceTable, billing: Billing,
                  expected: Sequence[ReasoningExpectation] = ()) -> None:
+        if billing.models:  # the trainer's lines for its student win over the table's
+            prices = PriceTable({**prices.prices, **{price.model: price for price in billing.models}})
         self.prepared, self.spec, self.prices, self.billing = prepared, spec, prices, billing
         self.rows = [*prepared.train, *prepared.validation, *prepared.eval]
         self._position = {id(row): i for i, row in enumerate(self.rows)}
@@ -304,8 +306,7 @@ class _Pricing:
         self.reasoning: dict[tuple[str, str], dict[str, Any]] = {}  # (role, model) -> what the quote assumed
 
     def price(self, model: str) -> ModelPrice:
-        own = next((price for price in self.billing.models if price.model == model), None)
-        found = self.used[model] = own or self.prices.get(model)
+        found = self.used[model] = self.prices.get(model)
         return found
 
     def user_tokens(self, model: str, rows: Sequence[PreparedRow]) -> np.ndarray:

@@ -196,9 +196,9 @@ class TrainingStage:
 
     async def _succeeded(self, run: Run, job: Job, state: JobState) -> None:
         service = self.service
-        price = service.prices.get(job.base_model)
         trained = state.trained_tokens or 0
-        cost = state.cost_micro_usd if state.cost_micro_usd is not None else price.training_cost_micro_usd(trained)
+        cost = (state.cost_micro_usd if state.cost_micro_usd is not None
+                else service.prices.get(job.base_model).training_cost_micro_usd(trained))
         job = await service.storage.jobs.update(
             job.id, fine_tuned_model=state.fine_tuned_model, trained_tokens=trained, cost_micro_usd=cost,
             finished_at=service.clock.iso(),

@@ -156,7 +156,7 @@ def tiny_student(tmp_path_factory) -> Path:
     from sandbox.ray import build_tiny_model
 
     texts = TICKETS_CSV.read_text(encoding="utf-8").splitlines()
-    return build_tiny_model(texts + ['{"label":"Software"}'], tmp_path_factory.mktemp("tiny") / "base")
+    return build_tiny_model([*texts, '{"label":"Software"}'], tmp_path_factory.mktemp("tiny") / "base")
 
 
 def ray_env(head, storage: Path, **env: str) -> dict[str, str]:

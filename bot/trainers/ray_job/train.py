@@ -44,8 +44,16 @@ def prompt_completion(example: dict) -> dict:
     return {"prompt": messages[:-1], "completion": messages[-1:]}
 
 
+def check_base(base: str) -> None:
+    """Fail at once, before the slow imports, on a base model path this node does not have."""
+    if base.startswith(("/", "./", "../", "~")) and not Path(base).expanduser().is_dir():
+        raise SystemExit(f"Base model {base}: no such folder on this Ray node. Give a Hugging Face id or a path "
+                         "every node can read (the student setting).")
+
+
 def main() -> None:
     args = arguments()
+    check_base(args.base)
     started = time.time()
     import torch
     from datasets import load_dataset
