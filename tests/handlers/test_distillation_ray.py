@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import re
 
+from bot.trainers.ray_jobs import RayJobs
 from tests.conftest import ray_env
 from tests.handlers.conftest import thread_texts
 from tests.handlers.test_distillation import REPORT_TITLE, _approve_newest, _wait_for_state
@@ -61,7 +62,9 @@ async def test_a_ray_run_survives_a_restart_reports_the_adapter_and_a_bad_studen
     assert adapter in finished and re.search(r"GPU time: quoted \d+\.\d+ minutes, actual \d+\.\d+ minutes", finished)
     report = next(t for t in texts if REPORT_TITLE in t)
     assert report
-    jobs = await second.bot.training.trainer("ray").jobs._json("GET", "/api/jobs/", "list jobs")
+    client = RayJobs(ray_head.url)
+    jobs = await client._json("GET", "/api/jobs/", "list jobs")
+    await client.close()
     assert [j["submission_id"] for j in jobs].count(job.external_id) == 1
     assert all(j["status"] != "RUNNING" for j in jobs if j["submission_id"].startswith("distill-serve-"))
 
