@@ -63,10 +63,14 @@ async def test_a_ray_run_survives_a_restart_reports_the_adapter_and_a_bad_studen
     report = next(t for t in texts if REPORT_TITLE in t)
     assert report
     client = RayJobs(ray_head.url)
-    jobs = await client._json("GET", "/api/jobs/", "list jobs")
+    for _ in range(300):  # undeploy asked Ray to stop the eval's server; it is gone within seconds
+        jobs = await client._json("GET", "/api/jobs/", "list jobs")
+        if all(j["status"] == "STOPPED" for j in jobs if j["submission_id"].startswith("distill-serve-")):
+            break
+        await asyncio.sleep(0.1)
     await client.close()
     assert [j["submission_id"] for j in jobs].count(job.external_id) == 1
-    assert all(j["status"] != "RUNNING" for j in jobs if j["submission_id"].startswith("distill-serve-"))
+    assert all(j["status"] == "STOPPED" for j in jobs if j["submission_id"].startswith("distill-serve-"))
 
     await second.command(f"set tickets student={tmp_path / 'no-such-model'}")
     await second.command("train tickets")
