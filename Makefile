@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-EXTRAS := dev
+EXTRAS := dev,ray
 PINNED := PIP_CONSTRAINT=$(CURDIR)/constraints.txt
 
 .PHONY: install test lint demo bench lock clean

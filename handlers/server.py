@@ -17,6 +17,7 @@ from collections.abc import Callable
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
+from bot.core.clock import Clock
 from bot.core.config import Settings
 from bot.runs.startup import ready_for_serving
 from handlers.wiring import SLACK_API_URL, build_bot
@@ -31,10 +32,11 @@ def required_variables(settings: Settings) -> tuple[str, ...]:
 
 
 async def serve(settings: Settings, *, stop: asyncio.Event, host: str = "0.0.0.0", port: int | None = None,
-                slack_api_url: str = SLACK_API_URL, on_ready: Callable[[str], None] | None = None) -> None:
+                slack_api_url: str = SLACK_API_URL, on_ready: Callable[[str], None] | None = None,
+                clock: Clock | None = None) -> None:
     """Run until `stop` is set. on_ready gets the HTTP base URL, or "socket-mode"."""
     settings.require(*required_variables(settings))
-    bot = await build_bot(settings, slack_api_url=slack_api_url)
+    bot = await build_bot(settings, slack_api_url=slack_api_url, clock=clock)
     try:
         await bot.start()
         ready_for_serving(settings)

@@ -138,3 +138,28 @@ async def make_together_sandbox(clock: Clock):
 async def together_sandbox(make_together_sandbox):
     """A started Together sandbox (key TOGETHER_API_KEY, clock at 600x: a job takes about 0.1 s)."""
     return await make_together_sandbox()
+
+
+@pytest.fixture(scope="session")
+def ray_head(tmp_path_factory):
+    """A private Ray head on 127.0.0.1 (sandbox/ray), shared by the session's trainer=ray tests, stopped by pid."""
+    from sandbox.ray import RayHead
+
+    with RayHead(log_path=tmp_path_factory.mktemp("ray") / "head.log") as head:
+        yield head
+
+
+@pytest.fixture(scope="session")
+def tiny_student(tmp_path_factory) -> Path:
+    """A tiny Llama with a tokenizer learnt from the bundled tickets CSV (no downloads): the trainer=ray student."""
+    from bot.examples import TICKETS_CSV
+    from sandbox.ray import build_tiny_model
+
+    texts = TICKETS_CSV.read_text(encoding="utf-8").splitlines()
+    return build_tiny_model([*texts, '{"label":"Software"}'], tmp_path_factory.mktemp("tiny") / "base")
+
+
+def ray_env(head, storage: Path, **env: str) -> dict[str, str]:
+    """Settings that train on the local head on CPU at $2.50 a device-hour, files in `storage`."""
+    return {"RAY_ADDRESS": head.url, "DISTILL_RAY_STORAGE": str(storage), "DISTILL_RAY_GPUS": "0",
+            "DISTILL_GPU_HOUR_USD": "2.50", **env}

@@ -94,7 +94,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     loaded = load_csv(data, filename=path.name, max_bytes=settings.max_csv_bytes, max_rows=settings.max_rows)
     prepared = prepare(spec, loaded.columns, loaded.rows_by_index())
     pilot = asyncio.run(_pilot(args.pilot, spec, prepared, prices, settings)) if args.pilot is not None else None
-    quote = estimate(prepared, spec, prices, billing_for(spec.trainer, spec.student, settings.prices_path),
+    quote = estimate(prepared, spec, prices, billing_for(spec.trainer, spec.student, settings),
                      [expectation(pilot[0])] if pilot and pilot[0].answered else [])
     said = _pilot_line(pilot[0], pilot[1], settings.openai_base_url) if pilot else None
     if args.json:

@@ -18,6 +18,7 @@ from bot.collect.engine import CollectTask, Progress
 from bot.collect.preflight import check_models, expectations, store_rows
 from bot.collect.requests import task_for
 from bot.core.events import CollectionFinished, Note
+from bot.core.money import format_usd
 from bot.costs.budget import Budget
 from bot.costs.quotes import StageQuote, estimate
 from bot.data.splits import PreparedRun
@@ -75,7 +76,9 @@ class CollectionStage:
             await self._submit_batches(run, tasks, budget)
             return
         cancel = self._cancels.setdefault(run.id, asyncio.Event())
-        student = context.trainer_for(spec.trainer).base_model_endpoint(spec.student)
+        trainer = context.trainer_for(spec.trainer)
+        served = await trainer.deploy_base(spec.student)  # a server the trainer runs for the baseline, if any
+        student = served or trainer.base_model_endpoint(spec.student)
 
         async def on_progress(progress: Progress) -> None:
             await context.refresh_card(await context.storage.runs.require(run.id))
@@ -88,6 +91,11 @@ class CollectionStage:
             ))
         finally:
             self._cancels.pop(run.id, None)
+            if served is not None:
+                hosting = await trainer.undeploy(served)
+                await context.post_once(run, f"base-server-{served.endpoint_id}-approval{approval.id}", Note(
+                    f"Stopped the server of the base student {spec.student} ({trainer.name}); it cost "
+                    f"{format_usd(hosting)} of GPU time for the baseline."))
         stops = [o.stopped for o in outcomes]
         stopped = next((s for s in ("fatal", "budget", "cancelled") if s in stops), "done")
         message = next((o.message for o in outcomes if o.stopped == stopped and o.message), "")

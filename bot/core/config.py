@@ -11,6 +11,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from bot.core.money import usd_to_micro
 
 # Where a run's student is fine-tuned (bot/trainers): OpenAI stops taking new fine-tuning jobs after 2027-01-06, so a
 # new run trains at Together unless its spec or DISTILL_TRAINER says otherwise.
-TRAINERS = ("together", "openai")
+TRAINERS = ("together", "openai", "ray")
 # A small model Together both fine-tunes and serves on dedicated hardware (research notes of 2026-11-29, §3.5, §1.2).
 DEFAULT_STUDENT = "Qwen/Qwen3.5-9B"
 # together-py 3.x's default; its paths carry /v1, /v2 or /v3 themselves (3.0.0 removed /v1 from the base URL).
@@ -75,6 +76,36 @@ def _project_id(raw: str) -> str | None:
     if value and not re.match(r"^[A-Za-z0-9_-]+$", value):
         raise ValueError(f"expected a Together project ID such as proj_abc123, got {raw!r}")
     return value or None
+
+
+def _optional_url(raw: str) -> str | None:
+    return _url(raw.strip()) if raw.strip() else None
+
+
+def _storage(raw: str) -> Path | None:
+    """A folder the bot and the Ray cluster both read and write (a shared or mounted file system)."""
+    value = raw.strip()
+    if not value:
+        return None
+    if re.match(r"^[a-z][a-z0-9+.-]*://", value) and not value.startswith("file://"):
+        raise ValueError(f"object-store URIs are not supported in this version ({value!r}): mount the bucket on the "
+                         "bot's machine and the cluster's nodes (s3fs, gcsfuse, ...) and give the folder's path")
+    path = Path(value.removeprefix("file://"))
+    if not path.is_absolute():
+        raise ValueError(f"expected an absolute path the cluster can read too, got {raw!r}")
+    return path
+
+
+def _optional_usd(raw: str) -> Decimal | None:
+    if not raw.strip():
+        return None
+    try:
+        value = Decimal(raw.strip())
+    except InvalidOperation:
+        raise ValueError(f"expected an amount in US dollars such as 2.49, got {raw!r}") from None
+    if not value.is_finite() or value < 0:
+        raise ValueError(f"expected an amount in US dollars >= 0, got {raw!r}")
+    return value
 
 
 def _trainer(raw: str) -> str:
@@ -174,8 +205,8 @@ VARIABLES: tuple[Variable, ...] = (
              "Default student (base) model of a new run; with the together trainer, a model Together both "
              "fine-tunes and serves on dedicated hardware."),
     Variable("DISTILL_TRAINER", "trainer", TRAINERS[0], _trainer,
-             "Default trainer of a new run: together, or openai (which takes no new fine-tuning jobs after "
-             "2027-01-06)."),
+             "Default trainer of a new run: together, openai (which takes no new fine-tuning jobs after "
+             "2027-01-06), or ray (the team's own GPUs, docs/trainers-ray.md)."),
     Variable("DISTILL_APPROVERS", "approvers", "", _approvers,
              "Who may approve spend: Slack user IDs and/or user-group IDs, comma-separated."),
     Variable("DISTILL_MIN_APPROVALS", "min_approvals", "1", _whole(1),
@@ -211,6 +242,18 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("TOGETHER_PROJECT_ID", "together_project_id", "", _project_id,
              "Together project (proj_...) that owns the eval's dedicated endpoints; when empty, the API key's "
              "project from GET /v3/whoami."),
+    Variable("RAY_ADDRESS", "ray_address", "", _optional_url,
+             "trainer=ray: the Ray cluster's dashboard URL, which serves the Jobs REST API (http://HEAD:8265)."),
+    Variable("DISTILL_RAY_STORAGE", "ray_storage", "", _storage,
+             "trainer=ray: an absolute path to a folder the bot and every Ray node share (NFS or a mounted bucket); "
+             "training files, adapters and manifests go there."),
+    Variable("DISTILL_RAY_GPUS", "ray_gpus", "1", _whole(0),
+             "trainer=ray: GPUs each training or serving job asks Ray for (0 runs on CPU, billed as one device)."),
+    Variable("DISTILL_GPU_HOUR_USD", "gpu_hour_usd", "", _optional_usd,
+             "trainer=ray: what one GPU hour costs the team, in USD; training and serving are priced by GPU time."),
+    Variable("DISTILL_SERVE_BASE_URL", "serve_base_url", "", _optional_url,
+             "trainer=ray: an OpenAI-compatible server the team runs for the student (vLLM with --enable-lora and "
+             "runtime LoRA loading); when empty, the bot serves it as a Ray job for the eval and stops it after."),
     Variable("PORT", "port", "3000", _whole(1), "HTTP port of `distill-bot run` when not in Socket Mode."),
     Variable("LOG_LEVEL", "log_level", "INFO", _log_level, "DEBUG, INFO, WARNING or ERROR."),
 )
@@ -245,6 +288,11 @@ class Settings:
     together_api_key: Secret | None = None
     together_base_url: str = TOGETHER_BASE_URL
     together_project_id: str | None = None
+    ray_address: str | None = None
+    ray_storage: Path | None = None
+    ray_gpus: int = 1
+    gpu_hour_usd: Decimal | None = None
+    serve_base_url: str | None = None
     port: int = 3000
     log_level: str = "INFO"
 

@@ -147,6 +147,9 @@ class Billing:
     trainer: str = "openai"
     auto_epochs: bool = True  # the provider picks n_epochs itself when the spec says "auto"
     hosting: Hosting | None = None
+    # Price lines the trainer sets for its student and its fine-tunes, over the table's (a self-hosted student:
+    # nothing per token, training by the GPU time its tokens take).
+    models: tuple[ModelPrice, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -287,6 +290,8 @@ class _Pricing:
 
     def __init__(self, prepared: PreparedRun, spec: RunSpec, prices: PriceTable, billing: Billing,
                  expected: Sequence[ReasoningExpectation] = ()) -> None:
+        if billing.models:  # the trainer's lines for its student win over the table's
+            prices = PriceTable({**prices.prices, **{price.model: price for price in billing.models}})
         self.prepared, self.spec, self.prices, self.billing = prepared, spec, prices, billing
         self.rows = [*prepared.train, *prepared.validation, *prepared.eval]
         self._position = {id(row): i for i, row in enumerate(self.rows)}

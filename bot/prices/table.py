@@ -195,6 +195,18 @@ class PriceTable:
             prices.update(_parse(text, where))
         return cls(prices)
 
+    def add(self, entries: tuple[ModelPrice, ...]) -> None:
+        """Add the price lines a trainer sets for its student (a self-hosted model); a model the table already
+        prices differently is refused, since one name cannot have two prices."""
+        for entry in entries:
+            listed = self.prices.setdefault(entry.model, entry)
+            if listed != entry:
+                raise PriceError(
+                    f"The price table already prices {entry.model} as {listed.facts.provider or 'another'} provider's "
+                    f"model ({listed.source}), so it cannot also be a self-hosted student priced by GPU time. Name "
+                    "the student by the path its weights have on the cluster instead (student=/models/...)."
+                )
+
     def get(self, model: str) -> ModelPrice:
         """The model's price; a fine-tuned name ft:BASE:org::id is priced by the "ft:BASE" entry."""
         key = f"ft:{base_model_name(model)}" if model.startswith("ft:") else model

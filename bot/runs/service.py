@@ -198,7 +198,7 @@ class RunService:
 
     def billing(self, spec: RunSpec) -> Billing:
         """How the run's trainer bills beyond the per-model prices, from the price table (no credentials needed)."""
-        return billing_for(spec.trainer, spec.student, self.settings.prices_path)
+        return billing_for(spec.trainer, spec.student, self.settings)
 
     async def estimate(self, run: Run) -> Quote:
         dataset = await self._dataset(run)
@@ -415,6 +415,7 @@ class RunService:
     async def prepare_run(self, run: Run, spec: RunSpec | None = None) -> tuple[RunSpec, PreparedRun]:
         """The run's spec and its rows rendered and split (off the event loop: see bot/runs/worker.py)."""
         spec = spec or RunSpec.from_dict(run.spec)
+        self.prices.add(self.billing(spec).models)  # a self-hosted student's lines (trainer=ray), priced by GPU time
         dataset = await self._dataset(run)
         return spec, await self.datasets.run(dataset.size_bytes, prepare_dataset, dataset.id, spec)
 

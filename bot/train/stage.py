@@ -140,7 +140,8 @@ class TrainingStage:
                 epochs=spec.epochs if trainer.auto_epochs else data.quote.epochs,
                 learning_rate_multiplier=spec.learning_rate_multiplier,
                 batch_size=spec.batch_size, suffix=run.name[:18], seed=spec.seed,
-                metadata={"distill_run": str(run.id)},
+                # A trainer that bills by time compares the job with the GPU time these tokens were quoted.
+                metadata={"distill_run": str(run.id), "quoted_trained_tokens": str(data.quote.trained_tokens)},
             ))
             job = await context.storage.jobs.update(job.id, external_id=external_id, status=JobStatus.QUEUED.value)
             await context.storage.audit.add(run_id=run.id, actor="system", action="training-started",
@@ -182,9 +183,9 @@ class TrainingStage:
 
     async def _succeeded(self, run: Run, job: Job, state: JobState) -> None:
         context = self.context
-        price = context.prices.get(job.base_model)
         trained = state.trained_tokens or 0
-        cost = price.training_cost_micro_usd(trained)
+        cost = (state.cost_micro_usd if state.cost_micro_usd is not None
+                else context.prices.get(job.base_model).training_cost_micro_usd(trained))
         job = await context.storage.jobs.update(
             job.id, fine_tuned_model=state.fine_tuned_model, trained_tokens=trained, cost_micro_usd=cost,
             finished_at=context.clock.iso(),
@@ -196,7 +197,8 @@ class TrainingStage:
         await context.post_once(run, f"job{job.id}-succeeded", TrainingUpdate(
             state.status.value, state.raw_status,
             f"Training finished: {state.fine_tuned_model}. Trained tokens {trained:,}; cost {format_usd(cost)} "
-            f"(quoted {format_usd(job.quote_micro_usd or 0)}). Evaluating it on the eval split now."))
+            f"(quoted {format_usd(job.quote_micro_usd or 0)}). {state.cost_note + ' ' if state.cost_note else ''}"
+            "Evaluating it on the eval split now."))
         await context.refresh_card(run)
         context.tasks.spawn(f"run-{run.id}", run.id, self.evaluate(run.id))
 

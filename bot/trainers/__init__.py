@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 from bot.core.clock import Clock
 from bot.core.config import Settings
@@ -11,11 +10,13 @@ from bot.core.errors import ConfigError
 from bot.costs.quotes import Billing
 from bot.trainers.base import Trainer
 from bot.trainers.openai import OpenAITrainer
+from bot.trainers.ray import RayTrainer
 from bot.trainers.together import TogetherTrainer
 
-BACK_ENDS: dict[str, type[OpenAITrainer] | type[TogetherTrainer]] = {
+BACK_ENDS: dict[str, type[OpenAITrainer] | type[TogetherTrainer] | type[RayTrainer]] = {
     TogetherTrainer.name: TogetherTrainer,
     OpenAITrainer.name: OpenAITrainer,
+    RayTrainer.name: RayTrainer,
 }
 TRAINERS: dict[str, Callable[[Settings, Clock], Trainer]] = {name: cls.from_settings for name, cls in BACK_ENDS.items()}
 
@@ -31,8 +32,8 @@ def get_trainer(name: str, settings: Settings, clock: Clock | None = None) -> Tr
     return factory(settings, clock or Clock())
 
 
-def billing_for(name: str, student: str, prices_path: Path | None = None) -> Billing:
+def billing_for(name: str, student: str, settings: Settings | None = None) -> Billing:
     """How a run trained at `name` bills beyond the per-model price lines, from the price table alone (so an
     estimate needs no credentials); an unknown trainer bills like OpenAI and is refused when it trains."""
     back_end = BACK_ENDS.get(name)
-    return back_end.price_billing(student, prices_path) if back_end else Billing(name)
+    return back_end.price_billing(student, settings or Settings()) if back_end else Billing(name)

@@ -17,10 +17,9 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from bot.core.config import Secret
+from bot.core.config import Secret, Settings
 from bot.core.errors import ProviderError
 from bot.costs.quotes import Billing
 
@@ -81,6 +80,10 @@ class JobState:
     error: str | None = None
     fine_tuned_model: str | None = None
     trained_tokens: int | None = None
+    # A trainer that bills by time (Ray: GPU minutes at the team's rate) measures the job's cost itself, and says how
+    # it compares with the quote; None: trained tokens at the price table's training price.
+    cost_micro_usd: int | None = None
+    cost_note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -176,8 +179,9 @@ class Trainer(Protocol):
     default_student: str  # a student it fine-tunes (and serves), for the shell and the demo
 
     @classmethod
-    def price_billing(cls, student: str, prices_path: Path | None = None) -> Billing:
-        """How a run of `student` bills, from the price table alone (no credentials: estimates use it)."""
+    def price_billing(cls, student: str, settings: Settings) -> Billing:
+        """How a run of `student` bills, from the price table (DISTILL_PRICES) and the settings alone (no
+        credentials: estimates use it)."""
         ...
 
     def limits(self, base_model: str) -> TrainingLimits: ...
@@ -206,6 +210,11 @@ class Trainer(Protocol):
         ...
 
     async def deploy(self, fine_tuned_model: str) -> Deployment: ...
+
+    async def deploy_base(self, model: str) -> Deployment | None:
+        """Start a server for the untuned student where the trainer runs one itself (Ray without
+        DISTILL_SERVE_BASE_URL), stopped with `undeploy`; None: it answers at `base_model_endpoint`."""
+        ...
 
     async def undeploy(self, deployment: Deployment) -> int:
         """Stop what `deploy` started; returns what hosting the model cost, in micro-USD (0 when nothing bills by

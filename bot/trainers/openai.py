@@ -23,7 +23,6 @@ import contextlib
 import datetime as dt
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
@@ -219,6 +218,9 @@ class OpenAITrainer:
         # OpenAI serves a fine-tuned model on the same Chat Completions endpoint as soon as the job succeeds.
         return Deployment(fine_tuned_model, self.base_url, self.api_key)
 
+    async def deploy_base(self, model: str) -> Deployment | None:
+        return None  # the base student answers at base_model_endpoint
+
     async def undeploy(self, deployment: Deployment) -> int:
         """Nothing to stop: OpenAI bills fine-tuned models per token, not per endpoint."""
         return 0
@@ -227,12 +229,12 @@ class OpenAITrainer:
         return None  # the base student answers at OPENAI_BASE_URL, like the teacher
 
     @classmethod
-    def price_billing(cls, student: str, prices_path: Path | None = None) -> Billing:
+    def price_billing(cls, student: str, settings: Settings) -> Billing:
         # OpenAI picks n_epochs itself for "auto" and serves ft: models on the normal endpoint per token.
         return Billing(cls.name)
 
     async def billing(self, base_model: str) -> Billing:
-        return self.price_billing(base_model)
+        return Billing(self.name)
 
     async def quote(self, base_model: str, file_tokens: int, epochs: int, eval_requests: int) -> TrainerQuote:
         # OpenAI bills trained tokens (file tokens x epochs) at the model's training price and serves ft: models

@@ -344,6 +344,9 @@ class TogetherTrainer:
         return Deployment(endpoint.name, self.inference_url, self.api_key, endpoint.id,
                           billed_from=min(ready_at or self.clock.now(), self.clock.now()), usd_per_hour=usd_per_hour)
 
+    async def deploy_base(self, model: str) -> Deployment | None:
+        return None  # the base student answers at base_model_endpoint
+
     async def undeploy(self, deployment: Deployment) -> int:
         """Stop and delete the deployments and the endpoint; returns what hosting cost as the bot measured it (see
         the module docstring), 0 for an endpoint already gone (whoever deleted it counted it)."""
@@ -381,9 +384,9 @@ class TogetherTrainer:
     # ----- costs the quote shows ---------------------------------------------------------------------
 
     @classmethod
-    def price_billing(cls, student: str, prices_path: Path | None = None) -> Billing:
+    def price_billing(cls, student: str, settings: Settings) -> Billing:
         """How a run of `student` bills, from the price table alone (no credentials: estimates use it)."""
-        return TogetherPrices.load(prices_path).billing(student)
+        return TogetherPrices.load(settings.prices_path).billing(student)
 
     def base_model_endpoint(self, model: str) -> Deployment:
         # The untuned student answers on Together's serverless chat API (per-token price), the teacher at

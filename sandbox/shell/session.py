@@ -24,6 +24,7 @@ from bot.core.logs import configure_logging
 from bot.trainers import BACK_ENDS
 from handlers.wiring import Bot, build_bot
 from sandbox.openai import OpenAISandbox
+from sandbox.ray.standin import RUN_SETTINGS as RAY_RUN_SETTINGS
 from sandbox.shell import script
 from sandbox.shell.render import Renderer
 from sandbox.shell.standins import start_stand_ins
@@ -215,8 +216,10 @@ class Session:
             if self.options.trainer:
                 setting = f"set {shlex.quote(run.name)} trainer={self.options.trainer}"
                 back_end = BACK_ENDS.get(self.options.trainer)
-                if back_end and run.spec.get("student") != back_end.default_student:  # one that trainer fine-tunes
+                if back_end and back_end.default_student and run.spec.get("student") != back_end.default_student:
                     setting += f" student={back_end.default_student}"
+                if self.options.trainer == "ray":  # the tiny student the session built, at the rate it learns at
+                    setting += f" {RAY_RUN_SETTINGS}"
                 self.say(f"(the shell, for --trainer {self.options.trainer}) /distill {setting}")
                 await self._command(setting, channel=channel_id)
 

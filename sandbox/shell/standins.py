@@ -49,6 +49,10 @@ async def start_stand_ins(stack: AsyncExitStack, *, trainer: str, seed: int, clo
     if openai:
         sandbox = OpenAISandbox(api_key=SANDBOX_OPENAI_KEY, seed=seed, clock_speed=clock_speed)
         env = {"OPENAI_BASE_URL": await _serve(stack, sandbox), "OPENAI_API_KEY": SANDBOX_OPENAI_KEY}
+    if trainer == "ray":  # a local Ray head and a tiny student instead of a server
+        from sandbox.ray.standin import start_ray
+
+        env.update(await start_ray(stack))
     stand_in = TRAINER_STAND_INS.get(trainer)
     if stand_in is not None:
         server = getattr(importlib.import_module(stand_in.module), stand_in.server)(seed=seed, clock_speed=clock_speed)

@@ -11,13 +11,13 @@ import pytest
 from openai import AsyncOpenAI
 
 from bot.core.errors import PriceError
+from bot.core.money import format_usd
 from bot.costs.quotes import (
     answer_tokens,
     count_chat_tokens,
     count_training_file_tokens,
     default_epochs,
     estimate,
-    format_usd,
     user_prompt_tokens,
 )
 from bot.data.datasets import load_csv

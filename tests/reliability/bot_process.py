@@ -81,9 +81,11 @@ class BotProcess:
 
 
 async def _serve() -> None:
+    from bot.core.clock import Clock
     from bot.core.config import Settings
     from bot.core.logs import configure_logging
     from handlers.server import serve
+    from tests.conftest import TODAY
 
     settings = Settings.from_env()
     configure_logging(settings)
@@ -96,7 +98,7 @@ async def _serve() -> None:
         print(READY + url, flush=True)
 
     await serve(settings, stop=stop, host="127.0.0.1", port=0, slack_api_url=os.environ[SLACK_URL_VARIABLE],
-                on_ready=ready)
+                on_ready=ready, clock=Clock.at(TODAY))  # the day the sandboxes' shutdown dates are read against
     await meter.stop()
     print(json.dumps({"longest_seconds": meter.longest_seconds, "stalls": meter.stalls}), flush=True)
 
