@@ -67,6 +67,12 @@ class TableRepo:
 
     async def update(self, row_id: int, **changes: Any) -> Any:
         """Change the listed columns (JSON columns by their field name) and touch updated_at."""
+        async with self.db.transaction() as conn:
+            await self.write(conn, row_id, changes)
+        return await self.require(row_id)
+
+    async def write(self, conn: aiosqlite.Connection, row_id: int, changes: Mapping[str, Any]) -> None:
+        """The UPDATE of `update`, inside the caller's transaction."""
         columns = {}
         for name, value in changes.items():
             if f"{name}_json" in self.updatable:
@@ -74,9 +80,7 @@ class TableRepo:
             else:
                 columns[name] = value
         columns["updated_at"] = self.db.now()
-        async with self.db.transaction() as conn:
-            await update_columns(conn, self.table, row_id, columns, self.updatable | {"updated_at"})
-        return await self.require(row_id)
+        await update_columns(conn, self.table, row_id, columns, self.updatable | {"updated_at"})
 
     async def where(self, condition: str, params: Sequence[Any] = ()) -> list[Any]:
         rows = await self.db.fetchall(f"SELECT * FROM {self.table} WHERE {condition} ORDER BY id", params)

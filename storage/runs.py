@@ -7,9 +7,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from storage.records import TableRepo, dumps
+from storage.states import TRANSITIONS, RunState
 
-# States in which background work belongs to the run; a restart resumes them.
-ACTIVE_STATES = ("collecting", "training", "evaluating")
+
+class StateConflict(Exception):
+    """A state change the run's current state does not allow (another task moved the run first)."""
 
 
 @dataclass(frozen=True)
@@ -18,15 +20,20 @@ class Run:
     name: str
     channel_id: str
     requester: str
-    state: str
+    state: RunState
     created_at: str
     updated_at: str
     thread_ts: str | None = None
     card_ts: str | None = None
     dataset_id: int | None = None
     spec: dict[str, Any] = field(default_factory=dict)
-    state_before: str | None = None
+    state_before: RunState | None = None
     error: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "state", RunState(self.state))
+        if self.state_before is not None:
+            object.__setattr__(self, "state_before", RunState(self.state_before))
 
 
 @dataclass(frozen=True)
@@ -41,6 +48,21 @@ class RunsRepo(TableRepo):
     table = "runs"
     record = Run
     updatable = frozenset({"thread_ts", "card_ts", "dataset_id", "spec_json", "state", "state_before", "error"})
+
+    async def update(self, row_id: int, *, expect: RunState | None = None, **changes: Any) -> Run:
+        """Change the run's columns. A new state is a compare-and-set: it must be reachable from the stored one
+        (TRANSITIONS) and, with `expect`, the stored one must be that; otherwise StateConflict and nothing changes."""
+        if "state" not in changes:
+            return await super().update(row_id, **changes)
+        target = RunState(changes["state"])
+        async with self.db.transaction() as conn:
+            row = await (await conn.execute("SELECT state FROM runs WHERE id = ?", (row_id,))).fetchone()
+            current = RunState(row[0]) if row else None
+            if current is not None and (target not in TRANSITIONS[current] or expect not in (None, current)):
+                raise StateConflict(f"run {row_id} is {current}, so it cannot become {target}"
+                                    + (f" (expected {expect})" if expect else ""))
+            await self.write(conn, row_id, changes)
+        return await self.require(row_id)
 
     async def create(self, *, name: str, channel_id: str, requester: str, spec: dict[str, Any]) -> Run:
         now = self.db.now()

@@ -41,6 +41,7 @@ from storage.approvals import Approval
 from storage.completions import Completion
 from storage.pilots import Pilot
 from storage.runs import Run
+from storage.states import RunState
 
 if TYPE_CHECKING:
     from bot.core.provider import ChatProvider
@@ -152,10 +153,10 @@ class PilotStage:
                        budget: Budget) -> None:
         context = self.context
         run = await context.storage.runs.require(run_id)
-        if run.state == "cancelled":
+        if run.state == RunState.CANCELLED:
             return
-        state = "collected" if run.state_before == "collected" else "ready"
-        run = await context.storage.runs.update(run.id, state=state, error=None)
+        state = RunState.COLLECTED if run.state_before == RunState.COLLECTED else RunState.READY
+        run = await context.storage.runs.update(run.id, expect=RunState.PILOTING, state=state, error=None)
         await context.storage.audit.add(run_id=run.id, actor="system", action="pilot-finished",
                                         detail={"stopped": outcome.stopped, "answered": pilot.answered,
                                                 "spend_micro_usd": budget.spent_micro_usd})

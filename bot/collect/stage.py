@@ -27,6 +27,7 @@ from bot.spec.settings import RunSpec
 from storage.approvals import Approval
 from storage.batches import BATCH_TERMINAL
 from storage.runs import Run
+from storage.states import RunState
 
 COLLECT_ROLES = ("teacher", "student_base")
 
@@ -120,7 +121,7 @@ class CollectionStage:
                        fix: str = "raise max_answer_tokens or lower teacher_effort") -> None:
         context = self.context
         run = await context.storage.runs.require(run_id)
-        if run.state == "cancelled":
+        if run.state == RunState.CANCELLED:
             return
         if stopped == "done" and not any(c["ok"] + c.get("reused", 0) for key, c in counts.items()
                                          if key.startswith("teacher/")):
@@ -128,8 +129,10 @@ class CollectionStage:
             reasons = [f"{reason} ×{n}" for reason, n in errors.items()] + ([f"cut off ×{cut_off}"] if cut_off else [])
             why = ", ".join(reasons) or "see the errors above"
             stopped, message = "fatal", f"The teacher answered no row ({why}). Fix the cause and collect again."
-        state = {"done": "collected", "budget": "ready", "cancelled": "cancelled", "fatal": "failed"}[stopped]
-        run = await context.storage.runs.update(run.id, state=state, error=message if stopped == "fatal" else None)
+        state = {"done": RunState.COLLECTED, "budget": RunState.READY, "cancelled": RunState.CANCELLED,
+                 "fatal": RunState.FAILED}[stopped]
+        run = await context.storage.runs.update(run.id, expect=RunState.COLLECTING, state=state,
+                                                error=message if stopped == "fatal" else None)
         await context.storage.audit.add(run_id=run.id, actor="system", action="collection-finished",
                                         detail={"stopped": stopped, "spend_micro_usd": budget.spent_micro_usd})
         await context.post_once(run, f"collection-finished-approval{approval.id}", CollectionFinished(
@@ -167,7 +170,7 @@ class CollectionStage:
         for run_id in runs:
             batches = await storage.batches.for_run(run_id)
             run = await storage.runs.require(run_id)
-            if run.state != "collecting" or any(b.status not in BATCH_TERMINAL for b in batches):
+            if run.state != RunState.COLLECTING or any(b.status not in BATCH_TERMINAL for b in batches):
                 continue
             approval = await storage.approvals.latest(run_id, "collect")
             errors = [b.error for b in batches if b.error]

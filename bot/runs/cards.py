@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from bot.core.money import format_usd
 from storage import Storage
 from storage.runs import Run
+from storage.states import RunState
 
 
 @dataclass(frozen=True)
@@ -28,32 +29,32 @@ class Card:
 
 
 NEXT_STEP = {
-    "created": "Reply in this thread with a CSV of examples.",
-    "ready": "Set the label column with `/distill set {name} label=COLUMN` (without one the run measures agreement "
-             "with the teacher), check `/distill estimate {name}`, then `/distill collect {name}`.",
+    RunState.CREATED: "Reply in this thread with a CSV of examples.",
+    RunState.READY: "Set the label column with `/distill set {name} label=COLUMN` (without one the run measures "
+                    "agreement with the teacher), check `/distill estimate {name}`, then `/distill collect {name}`.",
     "ready_with_label": "Check the cost with `/distill estimate {name}` (a reasoning teacher: `/distill pilot "
                         "{name}` measures its reasoning on 20 rows first), then `/distill collect {name}`.",
-    "awaiting_approval": "Waiting for an approver to review the spending request below.",
-    "piloting": "Pilot: the teacher answers a few train rows, to measure how long it reasons.",
-    "collecting": "Collecting answers from the teacher and the base student.",
-    "collected": "Compare teacher and student below, then `/distill train {name}` to distill.",
-    "training": "Fine-tuning the student; progress is posted in this thread.",
-    "evaluating": "Evaluating the distilled student on the eval split.",
-    "done": "Done. `/distill report {name}` shows the table again; `/distill export {name}` the predictions.",
-    "failed": "Stopped on an error (see the thread). Fix it and run the stage again.",
-    "cancelled": "Cancelled. Answers collected so far are kept; run a stage again to continue.",
+    RunState.AWAITING_APPROVAL: "Waiting for an approver to review the spending request below.",
+    RunState.PILOTING: "Pilot: the teacher answers a few train rows, to measure how long it reasons.",
+    RunState.COLLECTING: "Collecting answers from the teacher and the base student.",
+    RunState.COLLECTED: "Compare teacher and student below, then `/distill train {name}` to distill.",
+    RunState.TRAINING: "Fine-tuning the student; progress is posted in this thread.",
+    RunState.EVALUATING: "Evaluating the distilled student on the eval split.",
+    RunState.DONE: "Done. `/distill report {name}` shows the table again; `/distill export {name}` the predictions.",
+    RunState.FAILED: "Stopped on an error (see the thread). Fix it and run the stage again.",
+    RunState.CANCELLED: "Cancelled. Answers collected so far are kept; run a stage again to continue.",
 }
 
 ACTIONS = {
-    "ready": [Action("estimate", "Estimate"), Action("collect", "Collect", "primary")],
-    "collected": [Action("train", "Train", "primary"), Action("estimate", "Estimate")],
-    "piloting": [Action("cancel", "Cancel", "danger")],
-    "collecting": [Action("cancel", "Cancel", "danger")],
-    "training": [Action("cancel", "Cancel", "danger")],
-    "evaluating": [Action("cancel", "Cancel", "danger")],
-    "done": [Action("report", "Report"), Action("export", "Export CSV")],
-    "failed": [Action("status", "Status")],
-    "cancelled": [Action("collect", "Collect"), Action("status", "Status")],
+    RunState.READY: [Action("estimate", "Estimate"), Action("collect", "Collect", "primary")],
+    RunState.COLLECTED: [Action("train", "Train", "primary"), Action("estimate", "Estimate")],
+    RunState.PILOTING: [Action("cancel", "Cancel", "danger")],
+    RunState.COLLECTING: [Action("cancel", "Cancel", "danger")],
+    RunState.TRAINING: [Action("cancel", "Cancel", "danger")],
+    RunState.EVALUATING: [Action("cancel", "Cancel", "danger")],
+    RunState.DONE: [Action("report", "Report"), Action("export", "Export CSV")],
+    RunState.FAILED: [Action("status", "Status")],
+    RunState.CANCELLED: [Action("collect", "Collect"), Action("status", "Status")],
 }
 
 ROLE_NAMES = {"teacher": "teacher", "student_base": "base student", "student_ft": "distilled"}
@@ -100,7 +101,7 @@ async def build_card(storage: Storage, run: Run) -> Card:
         figures.append(("Accuracy", " · ".join(
             f"{ROLE_NAMES.get(role, role)} {_accuracy(result.metrics)}" for role, result in sorted(evals.items())
         )))
-    if run.error and run.state == "failed":
+    if run.error and run.state == RunState.FAILED:
         figures.append(("Error", run.error))
     return Card(
         run_name=run.name,
@@ -119,5 +120,5 @@ def _accuracy(metrics: dict) -> str:
 
 
 def _next_step(run: Run) -> str:
-    key = "ready_with_label" if run.state == "ready" and run.spec.get("label") else run.state
+    key = "ready_with_label" if run.state == RunState.READY and run.spec.get("label") else run.state
     return NEXT_STEP.get(key, "").format(name=run.name)

@@ -59,13 +59,11 @@ from storage import Storage
 from storage.approvals import Approval
 from storage.datasets import Dataset
 from storage.runs import Run
+from storage.states import BUSY, RunState
 
 log = logging.getLogger(__name__)
 
 RUN_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
-BUSY_STATES = ("piloting", "collecting", "training", "evaluating")
-UNFINISHED_STATES = ("created", "ready", "awaiting_approval", "piloting", "collecting", "collected", "training",
-                     "evaluating")
 # Spec keys whose change alters the prompts or the rows: answers must be collected (or reused) again.
 PROMPT_KEYS = {"label", "template", "system", "choices", "min_per_label", "train", "eval", "seed", "teacher",
                "student", "validation", "teacher_effort", "max_answer_tokens"}
@@ -154,7 +152,7 @@ class RunService:
         dataset = await self.storage.datasets.get(ingested.dataset_id)
         assert dataset is not None
         voided = await self.storage.approvals.void_pending(run.id)
-        run = await self.storage.runs.update(run.id, dataset_id=dataset.id, state="ready", error=None)
+        run = await self.storage.runs.update(run.id, dataset_id=dataset.id, state=RunState.READY, error=None)
         await self.storage.audit.add(run_id=run.id, actor=user, action="dataset-attached",
                                      detail={"dataset": dataset.id, "filename": filename, "sha256": dataset.sha256,
                                              "voided_approvals": len(voided)})
@@ -174,9 +172,10 @@ class RunService:
             # Raises SpecError or DatasetError naming what does not fit the data.
             await self.datasets.run(dataset.size_bytes, check_dataset, dataset.id, spec)
         voided = await self.storage.approvals.void_pending(run.id)
-        before = (run.state_before if run.state == "awaiting_approval" else run.state) or "ready"
-        changes_prompts = bool(PROMPT_KEYS & set(assignments)) and before in ("collected", "done", "failed")
-        state = "ready" if changes_prompts and run.dataset_id else before
+        before = (run.state_before if run.state == RunState.AWAITING_APPROVAL else run.state) or RunState.READY
+        changes_prompts = bool(PROMPT_KEYS & set(assignments)) and before in (RunState.COLLECTED, RunState.DONE,
+                                                                              RunState.FAILED)
+        state = RunState.READY if changes_prompts and run.dataset_id else before
         back_to_ready = state != before
         run = await self.storage.runs.update(run.id, spec=spec.to_dict(), state=state)
         await self.storage.audit.add(run_id=run.id, actor=user, action="spec-changed",
@@ -211,13 +210,16 @@ class RunService:
     async def request_stage(self, run: Run, stage: str, user: str, *, rows: int | None = None) -> Approval:
         """Ask the team to approve a spending stage (`rows`: a pilot's); it starts at once when auto-approved."""
         if stage == "collect":
-            self._require_state(run, ("ready", "collected", "failed", "cancelled"), "collect answers")
+            self._require_state(run, (RunState.READY, RunState.COLLECTED, RunState.FAILED, RunState.CANCELLED),
+                                "collect answers")
             quote = await self.collection.quote(run)
         elif stage == "train":
-            self._require_state(run, ("collected", "done", "failed", "cancelled"), "train the student")
+            self._require_state(run, (RunState.COLLECTED, RunState.DONE, RunState.FAILED, RunState.CANCELLED),
+                                "train the student")
             quote = await self._train_quote(run)
         elif stage == PILOT:
-            self._require_state(run, ("ready", "collected", "failed", "cancelled"), "run a pilot")
+            self._require_state(run, (RunState.READY, RunState.COLLECTED, RunState.FAILED, RunState.CANCELLED),
+                                "run a pilot")
             quote = await self.pilot.quote(run, rows or PILOT_ROWS)
         else:
             raise ValueError(f"unknown stage {stage!r}")
@@ -231,8 +233,8 @@ class RunService:
             await self._start(run, approval)
             return approval
         run = await self.storage.runs.update(
-            run.id, state="awaiting_approval",
-            state_before=run.state if run.state != "awaiting_approval" else run.state_before,
+            run.id, state=RunState.AWAITING_APPROVAL,
+            state_before=run.state if run.state != RunState.AWAITING_APPROVAL else run.state_before,
         )
         # Posted directly: if the request cannot reach the thread, the person asking must hear why.
         ts = await self.notifier.post(run, ApprovalRequested(approval, approval.quote, list(self.settings.approvers),
@@ -251,8 +253,8 @@ class RunService:
         if result.outcome == "approved":
             await self._start(run, result.approval)
         elif result.outcome == "rejected" or result.approval.status in ("expired", "voided"):
-            if run.state == "awaiting_approval":
-                run = await self.storage.runs.update(run.id, state=run.state_before or "ready")
+            if run.state == RunState.AWAITING_APPROVAL:
+                run = await self.storage.runs.update(run.id, state=run.state_before or RunState.READY)
                 await self.refresh_card(run)
         return result
 
@@ -261,8 +263,8 @@ class RunService:
         for approval in await self.approvals.expire_due():
             run = await self.storage.runs.require(approval.run_id)
             await self._update_approval_message(run, approval, "system", "expired", self.approvals.expired_message())
-            if run.state == "awaiting_approval":
-                run = await self.storage.runs.update(run.id, state=run.state_before or "ready")
+            if run.state == RunState.AWAITING_APPROVAL:
+                run = await self.storage.runs.update(run.id, state=run.state_before or RunState.READY)
                 await self.refresh_card(run)
 
     async def _train_quote(self, run: Run) -> StageQuote:
@@ -291,7 +293,7 @@ class RunService:
             current, problem = None, str(exc)
         if current is None or current.quote_hash != approval.quote_hash:
             await self.storage.approvals.set_status(approval.id, "voided", only_if=None)
-            run = await self.storage.runs.update(run.id, state=run.state_before or "ready")
+            run = await self.storage.runs.update(run.id, state=run.state_before or RunState.READY)
             why = ("The quote changed since it was approved (data, settings or prices)" if current else
                    f"The stage cannot start: {problem}")
             await self._post(run, Note(f"{why}, so the approval was voided. Ask again to see the new quote.",
@@ -299,19 +301,19 @@ class RunService:
             await self.refresh_card(run)
             return
         if approval.stage == "train":
-            run = await self.storage.runs.update(run.id, state="training", error=None)
+            run = await self.storage.runs.update(run.id, state=RunState.TRAINING, error=None)
             await self.refresh_card(run)
             self.tasks.spawn(f"run-{run.id}", run.id, self.training.start(run.id, approval))
             return
         if approval.stage == PILOT:
-            run = await self.storage.runs.update(run.id, state="piloting", error=None)
+            run = await self.storage.runs.update(run.id, state=RunState.PILOTING, error=None)
             await self._post(run, StageStarted(PILOT, f"Pilot: {run.spec['teacher']} answers "
                                                       f"{approval.quote['pilot_rows']} train rows.",
                                                approval.amount_micro_usd))
             await self.refresh_card(run)
             self.tasks.spawn(f"run-{run.id}", run.id, self.pilot.run(run.id, approval))
             return
-        run = await self.storage.runs.update(run.id, state="collecting", error=None)
+        run = await self.storage.runs.update(run.id, state=RunState.COLLECTING, error=None)
         await self._post(run, StageStarted("collect", f"Collecting with {run.spec['teacher']} (teacher) and "
                                                       f"{run.spec['student']} (base student).",
                                            approval.amount_micro_usd))
@@ -335,14 +337,14 @@ class RunService:
             log.warning("polling batches failed: %s", describe(exc)[0])
 
     async def cancel(self, run: Run, user: str) -> None:
-        if run.state in ("done", "cancelled"):
+        if run.state in (RunState.DONE, RunState.CANCELLED):
             raise StateError(f"Run '{run.name}' is already {run.state}; there is nothing to cancel.")
         self.collection.cancel(run.id)
         self.pilot.cancel(run.id)
-        if run.state == "training":
+        if run.state == RunState.TRAINING:
             await self.training.cancel(run)
         voided = await self.storage.approvals.void_pending(run.id)
-        run = await self.storage.runs.update(run.id, state="cancelled")
+        run = await self.storage.runs.update(run.id, state=RunState.CANCELLED)
         await self.storage.audit.add(run_id=run.id, actor=user, action="run-cancelled",
                                      detail={"voided_approvals": len(voided)})
         for approval in voided:
@@ -355,20 +357,22 @@ class RunService:
         here, a collection or an evaluation that was running, and a training job not yet started. Every
         unfinished run's card is shown again first: a stop between storing a state and editing the card
         would otherwise leave the card behind."""
-        for run in await self.storage.runs.in_states(UNFINISHED_STATES):
+        for run in await self.storage.runs.in_states(s for s in RunState if s.unfinished):
             await self.refresh_card(run)
-        for run in await self.storage.runs.in_states(BUSY_STATES):
-            stage = {"training": "train", "evaluating": "train", "piloting": PILOT}.get(run.state, "collect")
+        for run in await self.storage.runs.in_states(BUSY):
+            stage = {RunState.TRAINING: "train", RunState.EVALUATING: "train",
+                     RunState.PILOTING: PILOT}.get(run.state, "collect")
             approval = await self.storage.approvals.latest(run.id, stage)
             if approval is None or approval.status != "approved":
-                await self.storage.runs.update(run.id, state="failed", error=f"the {stage} stage had no approval")
+                await self.storage.runs.update(run.id, state=RunState.FAILED,
+                                               error=f"the {stage} stage had no approval")
                 continue
             jobs = await self.storage.jobs.for_run(run.id)
-            if run.state == "collecting":
+            if run.state == RunState.COLLECTING:
                 work, what = self.collection.run(run.id, approval), "the collection"
-            elif run.state == "piloting":
+            elif run.state == RunState.PILOTING:
                 work, what = self.pilot.run(run.id, approval), "the pilot"
-            elif run.state == "evaluating":
+            elif run.state == RunState.EVALUATING:
                 work, what = self.training.evaluate(run.id), "the evaluation of the distilled model"
             elif not jobs or jobs[-1].external_id is None:
                 work, what = self.training.start(run.id, approval), "starting the fine-tuning job"
@@ -426,7 +430,7 @@ class RunService:
         return dataset
 
     def _require_idle(self, run: Run, doing: str) -> None:
-        if run.state in BUSY_STATES:
+        if run.state.busy:
             raise StateError(f"Run '{run.name}' is {run.state}; wait for it to finish (or "
                              f"`/distill cancel {run.name}`) before you {doing}.")
 
@@ -434,7 +438,7 @@ class RunService:
     def _require_state(run: Run, allowed: Iterable[str], doing: str) -> None:
         if run.state not in allowed:
             hint = {"created": "reply in the thread with a CSV first",
-                    "awaiting_approval": "a request is already waiting for approval"}.get(run.state, "")
+                    RunState.AWAITING_APPROVAL: "a request is already waiting for approval"}.get(run.state, "")
             raise StateError(f"Cannot {doing} while run '{run.name}' is {run.state}" + (f": {hint}." if hint else "."))
 
     async def refresh_card(self, run: Run) -> None:
@@ -484,6 +488,6 @@ class RunService:
                 log.warning("run %s: approval %s could not be updated: %s", run.id, approval.id, exc)
 
     async def _stage_failed(self, run_id: int, message: str, error_id: str | None) -> None:
-        run = await self.storage.runs.update(run_id, state="failed", error=message)
+        run = await self.storage.runs.update(run_id, state=RunState.FAILED, error=message)
         await self._post(run, RunFailed(message, error_id))
         await self.refresh_card(run)

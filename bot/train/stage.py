@@ -37,6 +37,7 @@ from bot.trainers.base import Deployment, JobRequest, JobState, JobStatus, Train
 from storage.approvals import Approval
 from storage.jobs import Job
 from storage.runs import Run
+from storage.states import RunState
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +158,7 @@ class TrainingStage:
         """One look at a job: post its new events and status once, and act on its end."""
         context = self.context
         run = await context.storage.runs.require(job.run_id)
-        if run.state != "training":
+        if run.state != RunState.TRAINING:
             return
         trainer = self.context.trainer_for(job.trainer)
         state = await trainer.poll(job.external_id)
@@ -190,7 +191,7 @@ class TrainingStage:
             job.id, fine_tuned_model=state.fine_tuned_model, trained_tokens=trained, cost_micro_usd=cost,
             finished_at=context.clock.iso(),
         )
-        run = await context.storage.runs.update(run.id, state="evaluating")
+        run = await context.storage.runs.update(run.id, expect=RunState.TRAINING, state=RunState.EVALUATING)
         await context.storage.audit.add(run_id=run.id, actor="system", action="training-succeeded",
                                         detail={"job": job.id, "model": state.fine_tuned_model,
                                                 "trained_tokens": trained, "cost_micro_usd": cost})
@@ -207,10 +208,11 @@ class TrainingStage:
         reason = state.error or f"the job ended as {state.raw_status}"
         await context.storage.jobs.update(job.id, error=reason, finished_at=context.clock.iso())
         if state.status is JobStatus.CANCELLED:
-            run = await context.storage.runs.update(run.id, state="cancelled")
+            run = await context.storage.runs.update(run.id, state=RunState.CANCELLED)
             message = f"The fine-tuning job was cancelled at the trainer: {reason}"
         else:
-            run = await context.storage.runs.update(run.id, state="failed", error=f"Training failed: {reason}")
+            run = await context.storage.runs.update(run.id, state=RunState.FAILED,
+                                                    error=f"Training failed: {reason}")
             message = f"Training failed: {reason}"
         await context.storage.audit.add(run_id=run.id, actor="system", action="training-ended",
                                         detail={"job": job.id, "status": state.status.value, "reason": reason})
@@ -251,7 +253,7 @@ class TrainingStage:
         if outcome.stopped != "done":
             raise StateError(f"The distilled model's evaluation stopped: {outcome.message}")
         await self.post_report(run, once=True)
-        run = await context.storage.runs.update(run.id, state="done")
+        run = await context.storage.runs.update(run.id, expect=RunState.EVALUATING, state=RunState.DONE)
         await context.storage.audit.add(run_id=run.id, actor="system", action="run-done", detail={})
         await context.refresh_card(run)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import datetime as dt
 import os
 import sys
 import threading
@@ -30,6 +31,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                                           "$DISTILL_TRAINER or together, whose stand-in is served unless it is openai)")
     parser.add_argument("--transcript", type=Path, metavar="FILE",
                         help="write every Slack Web API call the app makes to FILE as JSON lines")
+    add_today(parser)
     parser.add_argument("--clock-speed", type=float, default=60.0,
                         help="how much faster sandbox fine-tuning jobs run than real time (default 60)")
 
@@ -42,7 +44,20 @@ def options_from(args: argparse.Namespace, settings: Settings, env: dict[str, st
         check_trainer(args.trainer)
     script_dir = Path(args.script).resolve().parent if args.script and args.script != "-" else Path.cwd()
     return SessionOptions(db=args.db, openai_url=args.openai, trainer=args.trainer, transcript=args.transcript,
-                          env=env, clock_speed=args.clock_speed, base_dir=script_dir)
+                          env=env, clock_speed=args.clock_speed, base_dir=script_dir, today=args.today)
+
+
+def add_today(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--today", type=_day, metavar="YYYY-MM-DD",
+                        help="run the stand-ins and the app as if it were this day (their models' published "
+                             "shutdown dates are read against it); default: the system date")
+
+
+def _day(raw: str) -> str:
+    try:
+        return dt.date.fromisoformat(raw).isoformat()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date such as 2026-11-29, got {raw!r}") from None
 
 
 def check_trainer(name: str) -> None:

@@ -18,7 +18,7 @@ from typing import TextIO
 
 from bot.core.config import TRAINERS, Settings
 from bot.examples import TICKETS_CSV
-from sandbox.shell.cli import run_lines
+from sandbox.shell.cli import add_today, run_lines
 from sandbox.shell.script import parse_script
 from sandbox.shell.session import Session, SessionOptions
 
@@ -40,12 +40,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dir", type=Path,
                         help="folder for the demo's database, chart and transcript (default: a new temporary one); "
                              "it must not hold a database yet")
+    add_today(parser)
 
 
-def demo_options(folder: Path, log_level: str, trainer: str = TRAINERS[0]) -> SessionOptions:
+def demo_options(folder: Path, log_level: str, trainer: str = TRAINERS[0], today: str | None = None) -> SessionOptions:
     return SessionOptions(db=folder / "distill.db", transcript=folder / "slack-calls.jsonl",
                           env={**DEMO_ENV, "LOG_LEVEL": log_level}, clock_speed=CLOCK_SPEED,
-                          base_dir=TICKETS_CSV.parent, trainer=None if trainer == TRAINERS[0] else trainer)
+                          base_dir=TICKETS_CSV.parent, trainer=None if trainer == TRAINERS[0] else trainer,
+                          today=today)
 
 
 async def play(options: SessionOptions, out: TextIO) -> int:
@@ -76,4 +78,4 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     folder.mkdir(parents=True, exist_ok=True)
     log_level = settings.log_level if "LOG_LEVEL" in os.environ else "WARNING"  # the logs would drown the story
-    return asyncio.run(play(demo_options(folder, log_level, args.trainer), sys.stdout))
+    return asyncio.run(play(demo_options(folder, log_level, args.trainer, args.today), sys.stdout))

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from bot.core.clock import Clock
 from bot.core.config import Settings
 from bot.core.logs import configure_logging
 from bot.trainers import BACK_ENDS
@@ -58,6 +59,7 @@ class SessionOptions:
     transcript: Path | None = None
     env: Mapping[str, str] = field(default_factory=dict)  # the environment the settings are read from
     clock_speed: float = 60.0  # how much faster sandbox fine-tuning jobs run than real time
+    today: str | None = None  # YYYY-MM-DD: the stand-ins and the app run as if it were that day (None: today)
     seed: int = 0
     card_interval: float = 1.0  # seconds between edits of one run card (the app's throttle)
     base_dir: Path = field(default_factory=Path.cwd)  # where relative :upload paths are found
@@ -137,14 +139,17 @@ class Session:
             stack.push_async_callback(slack.stop)
             for name in CAST:
                 slack.user(name)
+            clock = Clock.at(options.today) if options.today else Clock()
             openai, stand_ins = await start_stand_ins(stack, trainer=session_trainer(options), seed=options.seed,
-                                                      clock_speed=options.clock_speed, openai=not options.openai_url)
+                                                      clock_speed=options.clock_speed, clock=clock,
+                                                      openai=not options.openai_url)
             settings = Settings.from_env(session_env(options, slack, db, stand_ins, openai is not None))
             configure_logging(settings)
             transcript = Transcript(options.transcript) if options.transcript else None
             if transcript:
                 stack.callback(lambda: transcript.close(slack.calls))  # after the app's last calls
-            bot = await build_bot(settings, slack_api_url=slack.api_url, card_interval=options.card_interval)
+            bot = await build_bot(settings, slack_api_url=slack.api_url, card_interval=options.card_interval,
+                                  clock=clock)
             stack.push_async_callback(bot.close)
             session = cls(bot=bot, slack=slack, openai=openai, settings=settings, options=options, out=out,
                           transcript=transcript, stack=stack.pop_all(),

@@ -11,6 +11,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any
 
+from bot.core.clock import Clock
 from sandbox.openai import OpenAISandbox
 
 SANDBOX_OPENAI_KEY = "sk-sandbox"
@@ -40,14 +41,14 @@ async def _serve(stack: AsyncExitStack, server: Any) -> str:
     return url
 
 
-async def start_stand_ins(stack: AsyncExitStack, *, trainer: str, seed: int, clock_speed: float,
+async def start_stand_ins(stack: AsyncExitStack, *, trainer: str, seed: int, clock_speed: float, clock: Clock,
                           openai: bool = True) -> tuple[OpenAISandbox | None, dict[str, str]]:
     """Start the OpenAI stand-in (unless `openai` is False: a real endpoint is used), and the trainer's when it has
     one; returns the OpenAI one and the settings that point the bot at them. Each server stops when `stack`
     closes."""
     sandbox, env = None, {}
     if openai:
-        sandbox = OpenAISandbox(api_key=SANDBOX_OPENAI_KEY, seed=seed, clock_speed=clock_speed)
+        sandbox = OpenAISandbox(api_key=SANDBOX_OPENAI_KEY, seed=seed, clock_speed=clock_speed, clock=clock)
         env = {"OPENAI_BASE_URL": await _serve(stack, sandbox), "OPENAI_API_KEY": SANDBOX_OPENAI_KEY}
     if trainer == "ray":  # a local Ray head and a tiny student instead of a server
         from sandbox.ray.standin import start_ray
@@ -55,7 +56,8 @@ async def start_stand_ins(stack: AsyncExitStack, *, trainer: str, seed: int, clo
         env.update(await start_ray(stack))
     stand_in = TRAINER_STAND_INS.get(trainer)
     if stand_in is not None:
-        server = getattr(importlib.import_module(stand_in.module), stand_in.server)(seed=seed, clock_speed=clock_speed)
+        server = getattr(importlib.import_module(stand_in.module), stand_in.server)(seed=seed, clock_speed=clock_speed,
+                                                                                       clock=clock)
         env[stand_in.url_variable] = await _serve(stack, server)
         env[stand_in.key_variable] = server.api_key
     return sandbox, env

@@ -11,6 +11,7 @@ import pytest
 from bot.examples import TICKETS_CSV
 from sandbox.shell.cli import start_session
 from sandbox.shell.session import SessionOptions
+from tests.conftest import TODAY
 
 # A run with the bundled CSV, ready to collect (small splits keep each test to a few seconds).
 READY = f"""/distill new tickets
@@ -32,7 +33,7 @@ def shell(tmp_path: Path, capsys):
         capsys.readouterr()
         out = io.StringIO()
         status = await start_session(
-            SessionOptions(db=db or tmp_path / "distill.db", card_interval=0.05, base_dir=tmp_path,
+            SessionOptions(db=db or tmp_path / "distill.db", card_interval=0.05, base_dir=tmp_path, today=TODAY,
                            **{"clock_speed": 600.0, **options}),
             text.splitlines(), out)
         return Outcome(status, out.getvalue(), capsys.readouterr().err)

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from bot.cli.main import main
+from tests.conftest import TODAY
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -18,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 async def _demo(*args: str, tmpdir: Path) -> tuple[int, str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DISTILL_", "SLACK_", "OPENAI_", "TOGETHER_"))}
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "demo", *args, cwd=ROOT, env={**env, "TMPDIR": str(tmpdir)},
+        sys.executable, "-m", "bot", "demo", "--today", TODAY, *args, cwd=ROOT, env={**env, "TMPDIR": str(tmpdir)},
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await asyncio.wait_for(process.communicate(), 170)
     return process.returncode, out.decode(), err.decode()

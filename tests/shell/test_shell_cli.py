@@ -12,6 +12,7 @@ from pathlib import Path
 
 from bot.cli.main import main
 from bot.examples import TICKETS_CSV
+from tests.conftest import TODAY
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,8 +24,9 @@ def _env(**extra: str) -> dict[str, str]:
 
 def test_a_script_on_standard_input_stops_non_zero_at_its_failing_line(tmp_path):
     script = f"/distill new tickets\n:upload {TICKETS_CSV}\n:click approve\n/distill list\n"
-    done = subprocess.run([sys.executable, "-m", "bot", "shell", "--script", "-", "--db", str(tmp_path / "d.db")],
-                          input=script, capture_output=True, text=True, cwd=ROOT, env=_env(), timeout=120, check=False)
+    command = [sys.executable, "-m", "bot", "shell", "--today", TODAY, "--script", "-", "--db", str(tmp_path / "d.db")]
+    done = subprocess.run(command, input=script, capture_output=True, text=True, cwd=ROOT, env=_env(), timeout=120,
+                          check=False)
     assert done.returncode == 1
     assert done.stderr.endswith("error: line 3: :click approve\n  no button 'approve' that alice can see in #general; "
                                 "buttons there now: collect, estimate\n")
@@ -67,7 +69,8 @@ def _read_until(fd: int, text: str, seen: list[str], seconds: float = 60) -> str
 
 def test_on_a_terminal_the_shell_prompts_with_the_user_and_channel_and_ends_at_ctrl_d(tmp_path):
     controller, terminal = pty.openpty()
-    process = subprocess.Popen([sys.executable, "-m", "bot", "shell", "--db", str(tmp_path / "d.db")], cwd=ROOT,
+    process = subprocess.Popen([sys.executable, "-m", "bot", "shell", "--today", TODAY, "--db", str(tmp_path / "d.db")],
+                               cwd=ROOT,
                                env=_env(TERM="dumb"), stdin=terminal, stdout=terminal, stderr=terminal)
     os.close(terminal)
     seen: list[str] = []

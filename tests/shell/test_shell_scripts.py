@@ -10,6 +10,7 @@ import pytest
 from bot.examples import TICKETS_CSV
 from bot.trainers import get_trainer
 from sandbox.shell.session import Session, SessionOptions
+from tests.conftest import TODAY
 from tests.shell.conftest import READY
 
 
@@ -103,7 +104,7 @@ async def test_with_the_together_trainer_the_session_serves_togethers_stand_in_a
                                                                                                         trainer):
     # Together is the default trainer, so its stand-in is served unless the session trains at OpenAI.
     out = io.StringIO()
-    async with await Session.open(SessionOptions(db=tmp_path / "d.db", trainer=trainer), out) as session:
+    async with await Session.open(SessionOptions(db=tmp_path / "d.db", trainer=trainer, today=TODAY), out) as session:
         assert session.settings.together_base_url.startswith("http://127.0.0.1:")
         assert "/v1" not in session.settings.together_base_url  # together-py 3.x adds the version to each path
         trainer_ = get_trainer("together", session.settings)
@@ -114,7 +115,7 @@ async def test_with_the_together_trainer_the_session_serves_togethers_stand_in_a
 
 
 async def test_with_the_openai_trainer_no_together_stand_in_is_served(tmp_path):
-    options = SessionOptions(db=tmp_path / "d.db", trainer="openai")
+    options = SessionOptions(db=tmp_path / "d.db", trainer="openai", today=TODAY)
     async with await Session.open(options, io.StringIO()) as session:
         assert not session.trainer_stand_in and session.settings.together_base_url == "https://api.together.ai"
 
