@@ -36,9 +36,12 @@ def shared_dir() -> Path:
     return SHARED
 
 
-@pytest.fixture(scope="session")
-def readme_text() -> str:
-    return (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+
+def doc_text(name: str) -> str:
+    """A page of docs/ (where the tables that restate the code live)."""
+    return (DOCS / name).read_text(encoding="utf-8")
 
 
 @pytest.fixture

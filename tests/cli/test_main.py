@@ -4,6 +4,7 @@ from pathlib import Path
 
 from bot.cli.main import COMMANDS, build_parser, main
 from storage.migrations import bundled_migrations
+from tests.conftest import doc_text
 
 
 def test_db_upgrade_then_check_on_a_fresh_path_prints_the_schema_version(tmp_path: Path):
@@ -31,13 +32,14 @@ def test_bad_configuration_exits_with_the_variable_named(tmp_path, capsys, monke
     assert "DISTILL_POLL_SECONDS" in capsys.readouterr().err
 
 
-def test_every_command_has_help_with_an_example_and_is_in_the_readme(readme_text):
+def test_every_command_has_help_with_an_example_and_is_in_the_docs():
+    documented = doc_text("configuration.md")
     parser = build_parser()
     for command in COMMANDS:
         assert command.summary and command.example.startswith("distill-bot ")
         help_text = _help_of(parser, command.name.split())
         assert command.summary in help_text and f"Example: {command.example}" in help_text
-        assert f"distill-bot {command.name}" in readme_text, f"README does not mention `{command.name}`"
+        assert f"distill-bot {command.name}" in documented, f"docs/configuration.md does not mention `{command.name}`"
 
 
 def _help_of(parser, words):

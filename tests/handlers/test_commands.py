@@ -9,6 +9,7 @@ import pytest
 from bot.examples import TICKETS_CSV
 from bot.spec.settings import SETTABLE_KEYS
 from handlers.commands import COMMANDS
+from tests.conftest import doc_text
 from tests.handlers.conftest import CHANNEL, buttons, thread_texts
 
 
@@ -185,10 +186,11 @@ async def test_a_run_in_another_channel_is_invisible(bot):
     assert run.spec["eval_size"] == 30 and bot.slack.messages("C0RANDOM") == []
 
 
-def test_every_subcommand_is_in_the_readme(readme_text):
+def test_every_subcommand_is_in_the_slack_docs():
+    documented = doc_text("slack.md")
     for command in COMMANDS:
         if command.name != "help":
-            assert f"`/distill {command.name}" in readme_text, f"README does not mention /distill {command.name}"
+            assert f"`/distill {command.name}" in documented, f"docs/slack.md does not mention /distill {command.name}"
 
 
 def test_every_card_button_is_a_subcommand():
