@@ -48,7 +48,7 @@ def decision_listener(surface: Surface) -> Listener:
         run: list[Run] = []
 
         async def decide() -> None:
-            approval = await surface.service.storage.approvals.get(int(click.value)) if click.value.isdigit() else None
+            approval = await surface.service.approval(int(click.value)) if click.value.isdigit() else None
             run.append(await surface.run_here(click.channel, str(approval.run_id if approval else "")))
             result = await surface.service.decide(int(click.value), click.user, click.action_id)
             if result.approval.status == "expired" and result.approval.message_ts:

@@ -28,7 +28,7 @@ def build_app(surface: Surface, files: SlackFiles, *, client: AsyncWebClient, si
     )
     app.use(middleware.log_requests)
     app.use(middleware.ignore_bot_messages)
-    app.use(middleware.dedupe_events(surface.service.storage))
+    app.use(middleware.dedupe_events(surface.service.first_delivery))
 
     app.command(messages.COMMAND)(commands.listener(surface))
     app.action(re.compile("^(approve|reject)$"))(actions.decision_listener(surface))

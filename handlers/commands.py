@@ -16,7 +16,6 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.collect.pilot import PILOT_ROWS, pilot_rows
 from bot.collect.pilot import STAGE as PILOT
-from bot.runs.cards import build_card
 from bot.spec.settings import SETTABLE_KEYS
 from handlers import messages
 from handlers.modals import open_template_modal
@@ -133,7 +132,7 @@ async def _status(inv: Invocation) -> list[str]:
         return await _list(inv)
     run = await inv.run()
     await inv.surface.service.refresh_card(run)  # posts the card again if its first post failed
-    card = await build_card(inv.surface.service.storage, run)
+    card = await inv.surface.service.card(run)
     return [messages.run_status(run.name, run.state, card.figures, card.next_step)]
 
 

@@ -75,7 +75,7 @@ class SharedFile:
         self.run: Run | None = None
 
     async def take(self) -> None:
-        self.run = await self.surface.service.storage.runs.by_thread(self.event["channel"], self.event["thread_ts"])
+        self.run = await self.surface.service.run_of_thread(self.event["channel"], self.event["thread_ts"])
         if self.run is None:  # a file shared in some other thread: not ours to take
             return
         if not is_csv(self.file):

@@ -322,6 +322,10 @@ def note(text: str, level: str) -> str:
     return (":warning: " if level == "warning" else ":information_source: ") + escape_keep_mentions(text)
 
 
+def run_cancelled(user: str) -> str:
+    return f":information_source: Cancelled by {mention(user)}. Answers collected so far are kept."
+
+
 def run_failed(message: str) -> str:
     return f":x: {escape(message)}"
 

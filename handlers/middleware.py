@@ -11,8 +11,6 @@ from typing import Any
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
-from storage import Storage
-
 log = logging.getLogger(__name__)
 
 Next = Callable[[], Awaitable[None]]
@@ -62,7 +60,7 @@ async def ignore_bot_messages(body: dict[str, Any], next: Next) -> BoltResponse 
     return None
 
 
-def dedupe_events(storage: Storage) -> Middleware:
+def dedupe_events(first_delivery: Callable[[str], Awaitable[bool]]) -> Middleware:
     """Process each Events API event once.
 
     Slack redelivers an event (with X-Slack-Retry-Num and X-Slack-Retry-Reason) when the first delivery was not
@@ -74,7 +72,7 @@ def dedupe_events(storage: Storage) -> Middleware:
     async def dedupe(body: dict[str, Any], request: AsyncBoltRequest, next: Next) -> BoltResponse | None:
         event_id = body.get("event_id") if body.get("type") == "event_callback" else None
         retry = (request.headers.get("x-slack-retry-num") or [None])[0]
-        if event_id and not await storage.slack_events.first_time(str(event_id)):
+        if event_id and not await first_delivery(str(event_id)):
             reason = (request.headers.get("x-slack-retry-reason") or ["-"])[0]
             log.info("slack: event %s already handled; skipping redelivery (retry %s, %s)", event_id, retry, reason)
             return _skip()

@@ -28,7 +28,7 @@ MAX_TEMPLATE = 3000  # plain_text_input's max_length ceiling
 
 
 async def open_template_modal(surface: Surface, client: AsyncWebClient, trigger_id: str, run: Run) -> None:
-    columns = (await surface.service.storage.datasets.get(run.dataset_id)).columns if run.dataset_id else []
+    columns = await surface.service.columns(run)
     element: dict[str, Any] = {"type": "plain_text_input", "action_id": ACTION_ID, "multiline": True,
                                "max_length": MAX_TEMPLATE}
     if run.spec.get("template"):

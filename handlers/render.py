@@ -24,6 +24,7 @@ from bot.core.events import (
     Note,
     PilotFinished,
     QuoteReady,
+    RunCancelled,
     RunFailed,
     SpecUpdated,
     StageStarted,
@@ -124,6 +125,7 @@ class Renderer:
             TableReady: self.table,
             TrainingUpdate: self.training_update,
             Note: lambda run, e: split([section(messages.note(e.text, e.level))]),
+            RunCancelled: lambda run, e: split([section(messages.run_cancelled(e.user))]),
             RunFailed: lambda run, e: split([section(messages.run_failed(e.message))]),
         }
 

@@ -72,7 +72,7 @@ class Surface:
 
     async def run_here(self, channel_id: str, run_id: str) -> Run:
         """The run a button names, if it belongs to this channel (runs of other channels are invisible)."""
-        run = await self.service.storage.runs.get(int(run_id)) if run_id.isdigit() else None
+        run = await self.service.run(int(run_id)) if run_id.isdigit() else None
         if run is None or run.channel_id != channel_id:
             raise StateError("That run is not in this channel. `/distill list` shows the runs here.")
         return run

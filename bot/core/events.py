@@ -123,10 +123,16 @@ class Note:
 
 
 @dataclass(frozen=True)
+class RunCancelled:
+    user: str  # the Slack user who cancelled it
+
+
+@dataclass(frozen=True)
 class RunFailed:
     message: str
     error_id: str | None = None
 
 
 Event = (DatasetLoaded | DatasetRefused | SpecUpdated | QuoteReady | ApprovalRequested | ApprovalDecided
-         | StageStarted | CollectionFinished | PilotFinished | TableReady | TrainingUpdate | Note | RunFailed)
+         | StageStarted | CollectionFinished | PilotFinished | TableReady | TrainingUpdate | Note | RunCancelled
+         | RunFailed)

@@ -35,7 +35,6 @@ ALPHA = 0.05
 # Two models "match within noise" only when the test finds no difference AND they are this close; a larger gap
 # that is not significant means too few eval rows to tell, and the verdict says so rather than claim a match.
 CLOSE = 0.05
-SLACK_SECTION_CHARS = 3000  # Block Kit: a section's text holds at most 3000 characters
 FENCE = "```"
 
 
@@ -280,10 +279,6 @@ class _Table:
     def to_text(self) -> str:
         return "\n".join(self.lines())
 
-    def sections(self, limit: int = SLACK_SECTION_CHARS) -> list[str]:
-        """The text (then the per-label table) in code blocks of at most `limit` characters, split at lines."""
-        blocks = chunk_lines(self.lines(), limit)
-        return blocks + (chunk_lines(self.label_lines(), limit) if self.label_lines() else [])
 
     def no_answers(self) -> str | None:
         """The verdict when a model has no valid answer at all: then there is nothing to compare."""
@@ -450,19 +445,6 @@ def _require(completions: Sequence[Completion], roles: Sequence[str]) -> dict[st
 # ----- text -----------------------------------------------------------------------------------------------
 
 
-def chunk_lines(lines: Sequence[str], limit: int = SLACK_SECTION_CHARS) -> list[str]:
-    """Lines joined into code blocks of at most `limit` characters each, breaking only between lines."""
-    room = limit - 2 * len(FENCE) - 2
-    blocks: list[list[str]] = [[]]
-    size = 0
-    for line in lines:
-        line = line[:room]
-        if blocks[-1] and size + len(line) + 1 > room:
-            blocks.append([])
-            size = 0
-        blocks[-1].append(line)
-        size += len(line) + 1
-    return [f"{FENCE}\n" + "\n".join(block) + f"\n{FENCE}" for block in blocks if block]
 
 
 def _percent(value: float | None) -> str:

@@ -37,6 +37,7 @@ from bot.core.events import (
     Event,
     Note,
     QuoteReady,
+    RunCancelled,
     RunFailed,
     SpecUpdated,
     StageStarted,
@@ -47,7 +48,7 @@ from bot.costs.quotes import Billing, Quote, StageQuote
 from bot.data.splits import PreparedRun
 from bot.prices.table import PriceTable
 from bot.runs.approvals import ApprovalPolicy, DecisionResult, Directory
-from bot.runs.cards import build_card, spend_micro_usd
+from bot.runs.cards import Card, build_card, spend_micro_usd
 from bot.runs.catalog import ModelInfo, list_models
 from bot.runs.notify import DeliveryError, Notifier
 from bot.runs.worker import DatasetWorker, check_dataset, ingest_csv, prepare_dataset, quote_dataset
@@ -112,6 +113,26 @@ class RunService:
             known = f" Runs in this channel: {', '.join(names)}." if names else " This channel has no runs yet."
             raise StateError(f"No run named '{name}' in this channel.{known} Create one with `/distill new NAME`.")
         return run
+
+    async def run(self, run_id: int) -> Run | None:
+        return await self.storage.runs.get(run_id)
+
+    async def run_of_thread(self, channel_id: str, thread_ts: str) -> Run | None:
+        return await self.storage.runs.by_thread(channel_id, thread_ts)
+
+    async def approval(self, approval_id: int) -> Approval | None:
+        return await self.storage.approvals.get(approval_id)
+
+    async def card(self, run: Run) -> Card:
+        return await build_card(self.storage, run)
+
+    async def columns(self, run: Run) -> list[str]:
+        """The columns of the run's dataset (none before a CSV is shared)."""
+        return (await self.storage.datasets.get(run.dataset_id)).columns if run.dataset_id else []
+
+    async def first_delivery(self, event_id: str) -> bool:
+        """Whether this Slack event id is seen for the first time (Slack retries a delivery it thinks failed)."""
+        return await self.storage.slack_events.first_time(event_id)
 
     async def summaries(self, channel_id: str) -> list[RunSummary]:
         summaries = []
@@ -349,7 +370,7 @@ class RunService:
                                      detail={"voided_approvals": len(voided)})
         for approval in voided:
             await self._update_approval_message(run, approval, user, "voided", "Voided: the run was cancelled.")
-        await self.notifier.post(run, Note(f"Cancelled by <@{user}>. Answers collected so far are kept."))
+        await self.notifier.post(run, RunCancelled(user))
         await self.refresh_card(run)
 
     async def resume(self) -> None:

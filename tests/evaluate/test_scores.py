@@ -15,6 +15,7 @@ from bot.evaluate.scores import (
     report_for_run,
 )
 from bot.evaluate.stats import mcnemar_exact_p, nearest_rank, wilson_interval
+from handlers.tables import code_chunks
 from storage.completions import Completion
 from storage.runs import RunRow
 
@@ -168,17 +169,17 @@ def test_gap_recovered_is_undefined_when_teacher_and_base_score_the_same():
     assert report.to_dict()["gap_recovered"] is None
 
 
-def test_text_is_aligned_and_fits_slack_sections():
+def test_text_is_aligned_and_fits_slack_sections_as_the_handlers_pack_it():
     report = eval_report(eval_rows(), completions())
     table = report.table_lines()
     assert len({len(line) for line in table}) == 1  # every row as wide as the header
     assert table[0].split() == ["teacher", "base", "distilled"]
     accuracy = next(line for line in table if line.startswith("Accuracy"))
     assert accuracy.split()[1:] == ["90.0%", "50.0%", "80.0%"]
-    sections = report.sections()
-    assert all(len(s) <= 3000 and s.startswith("```\n") and s.endswith("\n```") for s in sections)
+    sections = code_chunks([*report.body_lines(), *report.label_lines()])
+    assert all(len(s) <= 3000 and s.startswith("```") and s.endswith("```") for s in sections)
     assert "F1 by label" in sections[-1]
-    small = report.sections(limit=400)
+    small = code_chunks([*report.body_lines(), *report.label_lines()], limit=400)
     assert len(small) > 2 and all(len(s) <= 400 for s in small)
     data = report.to_dict()
     assert data["kind"] == "eval" and data["models"][DISTILLED]["accuracy_ci"]["low"] == pytest.approx(0.4902, 1e-3)
