@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from bot.core.money import format_usd
 from tests.handlers.conftest import buttons, thread_texts
+from tests.waiting import until
 
 
 async def _requested(bot, name="tickets"):
@@ -119,10 +120,10 @@ async def test_the_scheduler_expires_a_request_nobody_answered_and_gives_the_run
     async def card_buttons() -> dict[str, str]:
         return buttons(bot.slack.message("C0GENERAL", (await bot.run("tickets")).thread_ts))
 
-    for _ in range(200):  # the tick expires the request, then edits its message, then gives the run back
-        if "collect" in await card_buttons():
-            break
-        await asyncio.sleep(0.02)
+    async def run_given_back():  # the tick expires the request, then edits its message, then gives the run back
+        return "collect" in await card_buttons()
+
+    await until(run_given_back, within=30, what="the expired request to give the run back")
     updated, approval = await _request_now(bot)
     assert approval.status == "expired" and buttons(updated) == {}
     assert "Expired without enough approvals" in "\n".join(thread_texts([updated]))

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 
 from bot.core.config import DEFAULT_TEACHER
 from bot.evaluate.scores import report_for_run
 from tests.handlers.conftest import buttons, thread_texts
-from tests.reliability.crash import until
+from tests.waiting import until
 
 REPORT_TITLE = "Eval: teacher vs base student vs distilled student"
 
@@ -29,14 +28,14 @@ async def _approve_newest(bot, name: str) -> None:
 
 async def _wait_for_state(bot, name: str, *states: str, seconds: float = 30) -> str:
     """Wait until the run reaches one of `states` and the work that follows the change is done."""
-    for _ in range(int(seconds / 0.05)):
+
+    async def reached():
         await bot.bot.idle()
-        run = await bot.run(name)
-        if run.state in states:
-            await bot.bot.idle()
-            return run.state
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"run {name} stayed {run.state}, not {states}")
+        return (await bot.run(name)).state in states
+
+    await until(reached, within=seconds, what=f"run {name} to be {' or '.join(states)}")
+    await bot.bot.idle()
+    return (await bot.run(name)).state
 
 
 async def _collected(bot, name: str = "tickets") -> None:
@@ -95,10 +94,10 @@ async def test_a_bot_restarted_mid_training_resumes_polling_without_reposting_ev
     await first.command("train tickets")
     await _approve_newest(first, "tickets")
     await _wait_for_state(first, "tickets", "training")
-    for _ in range(100):  # until at least one batch of job events has been posted
-        if _event_lines(thread_texts(await first.thread("tickets"))):
-            break
-        await asyncio.sleep(0.05)
+    async def job_events_posted():
+        return _event_lines(thread_texts(await first.thread("tickets")))
+
+    await until(job_events_posted, within=30, what="a batch of job events in the thread")
     await first.bot.close()
 
     second = await make_bot(DISTILL_POLL_SECONDS="0.2", DISTILL_DB=database)

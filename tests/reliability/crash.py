@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -22,17 +21,7 @@ from sandbox.slack import SlackDriver, SlackSandbox
 from tests.conftest import OPENAI_TRAINER_ENV
 from tests.handlers.conftest import CHANNEL, thread_texts
 from tests.reliability.bot_process import BotProcess
-
-POLL_SECONDS = 0.005
-
-
-async def until(condition: Callable[[], bool], *, within: float = 60.0, what: str = "the condition") -> None:
-    """Wait for a condition on state another process changes (the bot runs elsewhere: there is no idle())."""
-    deadline = time.monotonic() + within
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"waited {within:g} s for {what}")
-        await asyncio.sleep(POLL_SECONDS)
+from tests.waiting import until
 
 
 @dataclass(frozen=True)

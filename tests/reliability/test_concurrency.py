@@ -9,7 +9,7 @@ from collections import Counter
 from bot.core.config import DEFAULT_TEACHER
 from bot.examples import TICKETS_CSV
 from tests.handlers.conftest import thread_texts
-from tests.reliability.crash import until
+from tests.waiting import until
 
 RUNS = {"alpha": "general", "beta": "general", "gamma": "random", "delta": "random", "epsilon": "ops"}
 TRAIN, EVAL = 60, 30

@@ -11,7 +11,8 @@ import pytest
 
 from bot.examples import TICKETS_CSV
 from sandbox.slack import SlackDriver
-from tests.reliability.crash import POLL_SECONDS, KillPoint, World, crash_and_restart, until
+from tests.reliability.crash import KillPoint, World, crash_and_restart
+from tests.waiting import until
 
 TRAIN, EVAL = 200, 50
 REQUESTS = TRAIN + 2 * EVAL  # the teacher on train and eval, the base student on eval
@@ -94,7 +95,7 @@ async def test_answers_paid_but_not_yet_stored_never_exceed_the_requests_in_flig
         while not collected(world):
             paid = len(world.openai.requests.paid())  # read before the database, so never overstated
             at_risk = max(at_risk, paid - world.stored_answers())
-            await asyncio.sleep(POLL_SECONDS)
+            await asyncio.sleep(0.005)
         await bot.stop()
     finally:
         await bot.kill()

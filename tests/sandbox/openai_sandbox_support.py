@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Awaitable, Callable
 
 import openai
 
 from bot.prompts.encodings import encoding_for_model
+from tests.waiting import until
 
 
 def client(sandbox, api_key: str = "sk-sandbox", max_retries: int = 0) -> openai.AsyncOpenAI:
@@ -37,13 +37,10 @@ def jsonl(rows: list[dict]) -> bytes:
 
 
 async def wait_until(fetch: Callable[[], Awaitable], done: Callable[[object], bool], seconds: float = 15.0):
-    """Poll `fetch` until `done(result)`; fail with the last result after `seconds`."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds
-    while True:
+    """Poll `fetch` until `done(result)`, and return that result."""
+
+    async def finished():
         result = await fetch()
-        if done(result):
-            return result
-        if loop.time() > deadline:
-            raise AssertionError(f"still not done after {seconds}s: {result}")
-        await asyncio.sleep(0.05)
+        return result if done(result) else None
+
+    return await until(finished, within=seconds, what="the fetched object to be done")
