@@ -285,6 +285,11 @@ class _Table:
         blocks = chunk_lines(self.lines(), limit)
         return blocks + (chunk_lines(self.label_lines(), limit) if self.label_lines() else [])
 
+    def role_metrics(self, role: str) -> dict[str, Any]:
+        """What the evals table stores for one model: its scores, and the headline score the run card shows."""
+        value = None if role == TEACHER and not self.labelled else self.primary(role)  # the teacher is the reference
+        return {**self.scores[role].to_dict(), "primary": {"metric": self.metric, "value": value}}
+
     def no_answers(self) -> str | None:
         """The verdict when a model has no valid answer at all: then there is nothing to compare."""
         silent = [ROLE_NAMES[role] for role, scores in self.scores.items() if scores.answered == 0]
@@ -368,9 +373,7 @@ class EvalReport(_Table):
         if self.no_answers():
             return self.no_answers()
         if vs_teacher is None:  # no gold labels: the teacher is the reference
-            gain = (f"up from {_percent(base)} for the base student, {_p(vs_base.p_value)}" if vs_base.significant
-                    else f"no clear gain over the base student's {_percent(base)}, {_p(vs_base.p_value)}")
-            return f"Distilled agrees with the teacher on {_percent(distilled)} of the eval rows ({gain}){cost}."
+            return self._unlabelled_verdict(distilled, base, vs_base, cost)
         pair = f"{_percent(distilled)} vs {_percent(teacher)} {self.metric}, {_p(vs_teacher.p_value)}"
         if not vs_teacher.significant and vs_teacher.close:
             return f"Distilled matches the teacher within noise ({pair}){cost}."
@@ -389,6 +392,17 @@ class EvalReport(_Table):
             return f"Distilled is worse than the base student ({versus_base}): distillation hurt."
         return (f"Distilled stays below the teacher ({pair}) and shows no clear gain over the base student "
                 f"({versus_base}).")
+
+    @staticmethod
+    def _unlabelled_verdict(distilled: float | None, base: float | None, vs_base: PairedTest, cost: str) -> str:
+        """Agreement with the teacher, said in the direction it moved from the base student's."""
+        against = f"{_percent(base)} for the base student, {_p(vs_base.p_value)}"
+        share = f"Distilled agrees with the teacher on {_percent(distilled)} of the eval rows"
+        if not vs_base.significant:
+            return f"{share} (no clear change from the base student's {_percent(base)}, {_p(vs_base.p_value)}){cost}."
+        if vs_base.difference > 0:
+            return f"{share} (up from {against}){cost}."
+        return f"{share} (down from {against}): distillation hurt."
 
     def extra_lines(self) -> list[str]:
         recovered = self.gap_recovered
