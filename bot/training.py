@@ -303,7 +303,8 @@ class TrainingStage:
         report = await report_for_run(storage, run.id)
         if once:
             for role, scores in report.scores.items():
-                await storage.evals.save(run_id=run.id, role=role, model=scores.model, metrics=report.role_metrics(role))
+                await storage.evals.save(run_id=run.id, role=role, model=scores.model,
+                                         metrics=report.role_metrics(role))
         chart = await render_chart(report, self.service.run_folder(run))
         event = TableReady("Eval: teacher vs base student vs distilled student", report.body_text(), report.verdict,
                            chart)
