@@ -21,11 +21,11 @@ from typing import Any
 
 from openai import AsyncOpenAI
 
+from bot.answers import AnswerFormat
 from bot.budget import Budget
-from bot.collect import CollectTask, request_hash
+from bot.collect import CollectTask, read_answer, request_hash
 from bot.errors import BudgetExceeded
 from bot.prices import PriceTable
-from bot.prompts import parse_answer
 from bot.reasoning import cut_off_error
 from bot.retries import find_or_create
 from storage import Storage
@@ -53,7 +53,7 @@ def _row_of(custom_id: str) -> int:
 
 
 def _hash_of(batch: Batch, body: dict[str, Any]) -> str:
-    return request_hash(batch.model, body["messages"], body["response_format"], body.get("reasoning_effort"))
+    return request_hash(batch.model, body["messages"], body.get("response_format"), body.get("reasoning_effort"))
 
 
 class BatchCollector:
@@ -80,7 +80,9 @@ class BatchCollector:
         lines = []
         for request in todo:
             body: dict[str, Any] = {"model": task.model, "messages": request.messages,
-                                    "response_format": task.response_format, **task.budget.request_options()}
+                                    **task.budget.request_options()}
+            if task.response_format is not None:
+                body["response_format"] = task.response_format
             if self.store:
                 body.update(store=True, metadata={"distill_run": str(task.run_id), "split": task.split,
                                                   "role": task.role})
@@ -180,7 +182,7 @@ class BatchCollector:
                 log.warning("batch %s: output line for unknown custom_id %r", batch.external_id, item["custom_id"])
                 continue
             hashed = _hash_of(batch, body)
-            choices = body["response_format"]["json_schema"]["schema"]["properties"]["label"]["enum"]
+            answer_format = AnswerFormat.from_request(body.get("response_format"))
             common = dict(run_id=batch.run_id, row_index=_row_of(item["custom_id"]), split=batch.split,
                           role=batch.role, model=batch.model, request_hash=hashed,
                           provider_request_id=response.get("request_id"))
@@ -194,13 +196,9 @@ class BatchCollector:
             usage = result.get("usage") or {}
             prompt_tokens, completion_tokens = usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)
             reasoning_tokens = (usage.get("completion_tokens_details") or {}).get("reasoning_tokens") or 0
-            label = parse_answer(message.get("content"), choices)
-            if message.get("refusal"):
-                error = f"refusal: {message['refusal']}"
-            elif label is None and choice.get("finish_reason") == "length":
-                error = cut_off_error(body.get("max_completion_tokens"), body.get("reasoning_effort"), reasoning_tokens)
-            else:
-                error = None if label else "invalid: the answer is not one of the choices in the schema"
+            label, error = read_answer(
+                answer_format, message.get("content"), message.get("refusal"), choice.get("finish_reason"),
+                cut_off_error(body.get("max_completion_tokens"), body.get("reasoning_effort"), reasoning_tokens))
             completions.append(Completion(
                 **common, status="ok" if error is None else "invalid",
                 raw_output=message.get("content") or message.get("refusal"),

@@ -10,15 +10,15 @@ the baseline table (teacher vs base student), each posted once.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from bot.batch import BatchCollector
 from bot.budget import Budget
 from bot.collect import Collector, CollectRequest, CollectTask, Progress
-from bot.costs import StageQuote, count_chat_tokens, estimate, longest_answer_tokens
+from bot.costs import StageQuote, count_chat_tokens, estimate
 from bot.errors import StateError
 from bot.events import CollectionFinished, Note
-from bot.prompts import build_messages, response_format
+from bot.prompts import build_messages
 from bot.provider import ChatProvider
 from bot.reasoning import budget_for, cut_off_fix
 from bot.spec import RunSpec
@@ -214,10 +214,11 @@ class CollectionStage:
     def task_for(self, run_id: int, spec: RunSpec, prepared: PreparedRun, role: str, model: str, split: str,
                  rows: list[PreparedRow]) -> CollectTask:
         """One model's requests on some rows, with their exact token counts and answer budget (CPU work)."""
-        choices = list(prepared.choices)
-        budget = budget_for(spec, self.service.prices, role, model, longest_answer_tokens(choices, model))
+        answer = spec.answer_format(prepared.choices)
+        longest = answer.longest_tokens(model, spec.max_answer_tokens)
+        budget = budget_for(spec, self.service.prices, role, model, longest)
         return CollectTask(run_id=run_id, split=split, role=role, model=model, requests=requests_for(spec, rows, model),
-                           response_format=response_format(choices), choices=choices, budget=budget)
+                           answer=answer, budget=budget)
 
     async def store_rows(self, run: Run, prepared: PreparedRun) -> None:
         rows = [RunRow(split, r.row_index, r.input_hash, r.gold_label)
@@ -251,6 +252,3 @@ def requests_for(spec: RunSpec, rows: list[PreparedRow], model: str) -> list[Col
         requests.append(CollectRequest(row.row_index, messages, count_chat_tokens(messages, model)))
     return requests
 
-
-def response_format_for(prepared: PreparedRun) -> dict[str, Any]:
-    return response_format(list(prepared.choices))

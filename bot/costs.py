@@ -298,6 +298,7 @@ class _Pricing:
         self._answers: dict[str, dict[str, int]] = {}
         self.used: dict[str, ModelPrice] = {}
         self.expected = {(e.model, e.effort): e for e in expected}
+        self.answer = spec.answer_format(prepared.choices)
         self.reasoning: dict[tuple[str, str], dict[str, Any]] = {}  # (role, model) -> what the quote assumed
 
     def price(self, model: str) -> ModelPrice:
@@ -310,16 +311,22 @@ class _Pricing:
             self._user[encoding] = user_prompt_tokens(self.prepared, self.rows, model)
         return self._user[encoding][[self._position[id(row)] for row in rows]]
 
-    def _answer_tokens(self, model: str) -> dict[str, int]:
+    def _answer_tokens(self, model: str, rows: Sequence[PreparedRow]) -> dict[str, int]:
+        """Tokens of each answer that may be expected (a choice; a row's reference), by its text."""
         encoding = encoding_name_for_model(model)
-        answers = self._answers.get(encoding)
-        if answers is None:
-            answers = self._answers[encoding] = {c: answer_tokens(c, model) for c in self.prepared.choices}
+        answers = self._answers.setdefault(encoding, {})
+        texts = self.prepared.choices or [row.gold_label for row in rows if row.gold_label]
+        for text in texts:
+            if text not in answers:
+                answers[text] = self.answer.tokens(text, model)
         return answers
 
+    def longest(self, model: str) -> int:
+        return self.answer.longest_tokens(model, self.spec.max_answer_tokens)
+
     def completion_tokens(self, model: str, rows: Sequence[PreparedRow]) -> int:
-        answers = self._answer_tokens(model)
-        longest = max(answers.values())
+        """Expected: the gold answer's tokens where the row has one, else the longest answer (an upper bound)."""
+        answers, longest = self._answer_tokens(model, rows), self.longest(model)
         return sum(answers.get(row.gold_label, longest) if row.gold_label else longest for row in rows)
 
     def inference(self, role: str, model: str, split: str, rows: Sequence[PreparedRow]) -> Line:
@@ -327,7 +334,7 @@ class _Pricing:
         prompts = self.user_tokens(model, rows) + overhead
         prompt = int(prompts.sum())
         price = self.price(model)
-        budget = budget_for(self.spec, self.prices, role, model, max(self._answer_tokens(model).values()))
+        budget = budget_for(self.spec, self.prices, role, model, self.longest(model))
         reasoning, status = self._reasoning(role, model, budget, len(rows))
         completion = self.completion_tokens(model, rows) + reasoning
         return Line(role, model, split, len(rows), prompt, completion, 0,
@@ -356,7 +363,7 @@ class _Pricing:
 
     def training(self) -> Stage:
         model, rows = self.spec.student, self.prepared.train
-        overhead = count_chat_tokens(training_example(self.spec, "", ""), model) - answer_tokens("", model)
+        overhead = count_chat_tokens(training_example(self.spec, "", ""), model)
         file_tokens = (int(self.user_tokens(model, rows).sum()) + overhead * len(rows)
                        + self.completion_tokens(model, rows))
         price = self.price(model)
@@ -431,8 +438,16 @@ def estimate(prepared: PreparedRun, spec: RunSpec, prices: PriceTable, billing: 
         notes.append(billing.hosting.explain(len(prepared.eval)))
     if spec.training_data == "match_gold":
         notes.append("training_data=match_gold trains only on answers equal to the label; this counts every train row.")
-    if spec.label is None:
+    if spec.gold_column is None and spec.task == "classify":
         notes.append("No label column: completion tokens assume the longest choice (an upper bound).")
+    elif spec.gold_column is None:
+        notes.append(f"No reference column: each answer is counted at its budget of {pricing.longest(spec.teacher):,} "
+                     "tokens (an upper bound; set max_answer_tokens to bound it closer).")
+    elif spec.task != "classify":
+        default = "" if spec.max_answer_tokens else " by default"
+        notes.append(f"{spec.task.capitalize()}: answers are expected as long as the references in "
+                     f"'{spec.reference}'; the most counts each at max_completion_tokens "
+                     f"({pricing.longest(spec.teacher):,} answer tokens{default}, plus any reasoning allowance).")
     used = {model: price.to_dict() for model, price in pricing.used.items()}
     if billing.hosting is not None:
         used[f"dedicated:{billing.hosting.hardware}"] = billing.hosting.price_entry()

@@ -111,10 +111,8 @@ async def _pilot(rows: int, spec: RunSpec, prepared: PreparedRun, prices: PriceT
     """The pilot of `rows` train rows against OPENAI_BASE_URL (it spends)."""
     from bot.collect import CollectTask
     from bot.collection import requests_for
-    from bot.costs import longest_answer_tokens
     from bot.errors import SpecError
     from bot.pilot import MAX_PILOT_ROWS, run_pilot
-    from bot.prompts import response_format
     from bot.provider import ChatProvider
     from bot.reasoning import budget_for
 
@@ -122,10 +120,11 @@ async def _pilot(rows: int, spec: RunSpec, prepared: PreparedRun, prices: PriceT
         raise SpecError(f"--pilot {rows}: pilot from 1 to {MAX_PILOT_ROWS} train rows (20 is usually enough).")
     settings.require("OPENAI_API_KEY")
     assert settings.openai_api_key is not None
-    choices = list(prepared.choices)
-    budget = budget_for(spec, prices, "teacher", spec.teacher, longest_answer_tokens(choices, spec.teacher))
+    answer = spec.answer_format(prepared.choices)
+    budget = budget_for(spec, prices, "teacher", spec.teacher, answer.longest_tokens(spec.teacher,
+                                                                                      spec.max_answer_tokens))
     task = CollectTask(0, "train", "teacher", spec.teacher, requests_for(spec, prepared.train[:rows], spec.teacher),
-                       response_format(choices), choices, budget)
+                       answer, budget)
     provider = ChatProvider(base_url=settings.openai_base_url, api_key=settings.openai_api_key.reveal(),
                             store=settings.store_completions)
     try:

@@ -22,8 +22,7 @@ from bot.budget import Budget
 from bot.cards import usd
 from bot.charts import render_chart
 from bot.collect import CollectTask
-from bot.collection import requests_for, response_format_for
-from bot.costs import longest_answer_tokens
+from bot.collection import requests_for
 from bot.errors import StateError
 from bot.evals import DISTILLED, EVAL_SPLIT, baseline_for_run, report_for_run
 from bot.events import Note, StageStarted, TableReady, TrainingUpdate
@@ -106,8 +105,9 @@ class TrainingStage:
         data = await training_data_for_run(self.service.storage, run.id, spec, prepared, self.service.prices, trainer,
                                            billing)
         fine_tuned = self.service.prices.get(f"ft:{spec.student}")
-        budget = budget_for(spec, self.service.prices, DISTILLED, spec.student,
-                            longest_answer_tokens(prepared.choices, spec.student), price_model=f"ft:{spec.student}")
+        longest = spec.answer_format(prepared.choices).longest_tokens(spec.student, spec.max_answer_tokens)
+        budget = budget_for(spec, self.service.prices, DISTILLED, spec.student, longest,
+                            price_model=f"ft:{spec.student}")
         requests = await asyncio.to_thread(requests_for, spec, prepared.eval, spec.student)
         eval_max = sum(fine_tuned.cost_micro_usd(r.prompt_tokens, budget.max_completion_tokens,
                                                  batch=spec.mode == "batch") for r in requests)
@@ -274,11 +274,11 @@ class TrainingStage:
         spent = await service.storage.completions.spend_micro_usd(run.id, roles=[DISTILLED])
         requests = await asyncio.to_thread(requests_for, spec, prepared.eval, deployment.model)
         price_model = f"ft:{job.base_model}"
+        answer = spec.answer_format(prepared.choices)
         task = CollectTask(
-            run_id=run.id, split=EVAL_SPLIT, role=DISTILLED, model=deployment.model, requests=requests,
-            response_format=response_format_for(prepared), choices=list(prepared.choices),
+            run_id=run.id, split=EVAL_SPLIT, role=DISTILLED, model=deployment.model, requests=requests, answer=answer,
             budget=budget_for(spec, service.prices, DISTILLED, deployment.model,
-                              longest_answer_tokens(prepared.choices, deployment.model), price_model=price_model),
+                              answer.longest_tokens(deployment.model, spec.max_answer_tokens), price_model=price_model),
             price_model=price_model,
         )
         collector = service.collection.collector_for(deployment)

@@ -52,7 +52,7 @@ ROLES = ("system", "user", "assistant")
 
 # Why a train or validation row is not in the file.
 NO_ANSWER = "no teacher answer"
-INVALID_ANSWER = "teacher answer not one of the choices"
+INVALID_ANSWER = "teacher answer not valid"
 FAILED_REQUEST = "teacher request failed"
 DISAGREES = "teacher answer differs from the label"
 
@@ -180,6 +180,7 @@ def _examples(spec: RunSpec, rows: Sequence[PreparedRow], answers: Mapping[int, 
               left_out: Counter[str]) -> tuple[list[list[dict[str, str]]], list[int]]:
     """The examples to train on and the dataset row of each; the others are counted in `left_out` by reason."""
     match_gold = spec.training_data == "match_gold"
+    answer_format = spec.answer_format()
     examples, used = [], []
     for row in rows:
         answer = answers.get(row.row_index)
@@ -193,7 +194,8 @@ def _examples(spec: RunSpec, rows: Sequence[PreparedRow], answers: Mapping[int, 
         elif match_gold and row.gold_label is not None and answer.parsed_label != row.gold_label:
             reason = DISAGREES
         if reason is None:
-            examples.append(training_example(spec, row.user_prompt, answer.parsed_label))
+            examples.append(training_example(spec, row.user_prompt,
+                                             answer_format.training_content(answer.parsed_label)))
             used.append(row.row_index)
         else:
             left_out[reason] += 1

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import random
 
+from bot.answers import answer_format
 from bot.budget import Budget
 from bot.collect import Collector, CollectRequest, CollectTask
 from bot.costs import count_chat_tokens, longest_answer_tokens
 from bot.prices import PriceTable
-from bot.prompts import response_format
 from bot.provider import ChatProvider
 from bot.ratelimit import RateLimiters
 from bot.reasoning import answer_budget
@@ -40,10 +40,8 @@ def make_task(run_id: int, count: int, *, model: str = "gpt-4o", role: str = "te
         requests.append(CollectRequest(i, messages, count_chat_tokens(messages, model)))
     budget = answer_budget(model, PriceTable.load().get(model), answer_tokens=longest_answer_tokens(CHOICES, model),
                            effort=effort, max_answer_tokens=max_answer_tokens)
-    return CollectTask(
-        run_id=run_id, split=split, role=role, model=model, requests=requests,
-        response_format=response_format(CHOICES), choices=CHOICES, budget=budget,
-    )
+    return CollectTask(run_id=run_id, split=split, role=role, model=model, requests=requests,
+                       answer=answer_format("classify", CHOICES), budget=budget)
 
 
 def make_collector(storage, sandbox, *, rpm: int = 100_000, tpm: int = 10_000_000, concurrency: int = 16,

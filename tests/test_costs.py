@@ -22,7 +22,7 @@ from bot.costs import (
 from bot.datasets import load_csv
 from bot.errors import PriceError
 from bot.prices import PriceTable
-from bot.prompts import build_messages, response_format, training_example
+from bot.prompts import answer_json, build_messages, response_format, training_example
 from bot.spec import RunSpec
 from bot.splits import prepare
 from bot.tokens import get_encoding
@@ -135,7 +135,7 @@ def test_chat_tokens_follow_the_cookbook_formula():
 
 
 def test_training_file_tokens_are_the_sum_over_examples():
-    examples = [training_example(SPEC, f"ticket {i}", "Billing") for i in range(5)]
+    examples = [training_example(SPEC, f"ticket {i}", answer_json("Billing")) for i in range(5)]
     assert count_training_file_tokens(examples, "gpt-4o-mini-2024-07-18") == sum(
         count_chat_tokens(e, "gpt-4o-mini-2024-07-18") for e in examples)
 
@@ -174,7 +174,7 @@ def test_every_stage_counts_exactly_what_its_requests_will_send(prices):
     assert student.prompt_tokens == prompt_total(prepared.eval, student.model)
     train = quote.stage("train")
     file_tokens = count_training_file_tokens(
-        [training_example(SPEC, r.user_prompt, r.gold_label) for r in prepared.train], SPEC.student)
+        [training_example(SPEC, r.user_prompt, answer_json(r.gold_label)) for r in prepared.train], SPEC.student)
     assert (train.training_file_tokens, train.epochs, train.epochs_range) == (file_tokens, 3, (1, 25))
     assert train.lines[0].trained_tokens == 3 * file_tokens
     assert train.cost_micro_usd == train.batch_cost_micro_usd == prices.get(SPEC.student).training_cost_micro_usd(

@@ -16,7 +16,7 @@ from bot.config import Secret
 from bot.costs import count_chat_tokens, longest_answer_tokens
 from bot.evals import BASE, DISTILLED, TEACHER, report_for_run
 from bot.prices import PriceTable
-from bot.prompts import build_messages, response_format, training_example
+from bot.prompts import answer_json, build_messages, training_example
 from bot.reasoning import budget_for
 from bot.splits import prepare
 from bot.trainers.base import JobRequest, JobState, JobStatus, TrainerError
@@ -37,7 +37,8 @@ def trainer_for(sandbox, today: str | None = None) -> OpenAITrainer:
 
 
 def examples(count: int) -> list[list[dict[str, str]]]:
-    return [training_example(SPEC, text, CHOICES[i % len(CHOICES)]) for i, text in enumerate(ticket_texts(count))]
+    return [training_example(SPEC, text, answer_json(CHOICES[i % len(CHOICES)]))
+            for i, text in enumerate(ticket_texts(count))]
 
 
 async def started(trainer: OpenAITrainer, count: int = 20, key: str = "run-1-train-1", **request) -> str:
@@ -58,12 +59,11 @@ async def finished(trainer: OpenAITrainer, job_id: str, seen: list[JobState] | N
 
 
 def tasks_for(run_id: int, prepared, plan) -> list[CollectTask]:
-    fmt = response_format(list(prepared.choices))
     found = []
     for role, model, split, rows in plan:
         requests = [CollectRequest(r.row_index, build_messages(SPEC, r.user_prompt),
                                    count_chat_tokens(build_messages(SPEC, r.user_prompt), model)) for r in rows]
-        found.append(CollectTask(run_id, split, role, model, requests, fmt, list(prepared.choices),
+        found.append(CollectTask(run_id, split, role, model, requests, SPEC.answer_format(prepared.choices),
                                  budget_for(SPEC, PriceTable.load(), role, model,
                                             longest_answer_tokens(prepared.choices, model))))
     return found
