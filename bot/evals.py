@@ -23,6 +23,7 @@ from typing import Any
 from bot.costs import format_usd
 from bot.errors import StateError
 from bot.stats import Interval, f1_by_label, mcnemar_exact_p, nearest_rank, wilson_interval
+from bot.verdicts import against_teacher_verdict, baseline_verdict, distilled_verdict, p_text
 from storage import Storage
 from storage.completions import Completion
 from storage.runs import RunRow
@@ -244,7 +245,7 @@ class _Table:
             names = f"{ROLE_NAMES[test.first].capitalize()} vs {ROLE_NAMES[test.second]}"
             against = "" if test.reference == "gold" else " (agreement with the teacher)"
             lines.append(
-                f"{names}: {100 * test.difference:+.1f} points{against}, {_p(test.p_value)} (exact McNemar; "
+                f"{names}: {100 * test.difference:+.1f} points{against}, {p_text(test.p_value)} (exact McNemar; "
                 f"{test.first_only} rows only the {ROLE_NAMES[test.first]} got right, {test.second_only} only the "
                 f"{ROLE_NAMES[test.second]})"
             )
@@ -322,18 +323,8 @@ class BaselineTable(_Table):
         if not self.tests:
             return (f"No gold labels: the base student agrees with the teacher on {_percent(base)} of the eval rows; "
                     "distilling aims to raise that.")
-        test = self.tests[0]
-        both = f"({_percent(teacher)} vs {_percent(base)} {self.metric}, {_p(test.p_value)})"
-        if not test.significant and test.close:
-            return (f"The teacher and the base student are level within noise {both}: distilling may gain "
-                    "little over the base student alone.")
-        if not test.significant:
-            higher = "higher" if test.difference > 0 else "lower"
-            return f"The teacher scores {higher} than the base student {both}, but {test.undecided()}."
-        if test.difference > 0:
-            return (f"The teacher beats the base student by {100 * test.difference:.1f} points {both}: "
-                    "a gap worth distilling.")
-        return f"The base student beats the teacher {both}: distilling from this teacher would not help."
+        return baseline_verdict(teacher, base, self.tests[0], self.metric, _percent,
+                                lambda gap: f"{100 * gap:.1f} points")
 
 
 @dataclass(frozen=True)
@@ -373,36 +364,10 @@ class EvalReport(_Table):
         if self.no_answers():
             return self.no_answers()
         if vs_teacher is None:  # no gold labels: the teacher is the reference
-            return self._unlabelled_verdict(distilled, base, vs_base, cost)
-        pair = f"{_percent(distilled)} vs {_percent(teacher)} {self.metric}, {_p(vs_teacher.p_value)}"
-        if not vs_teacher.significant and vs_teacher.close:
-            return f"Distilled matches the teacher within noise ({pair}){cost}."
-        if not vs_teacher.significant:
-            side = "above" if vs_teacher.difference > 0 else "below"
-            return f"Distilled scores {side} the teacher ({pair}){cost}; {vs_teacher.undecided()}."
-        if vs_teacher.difference > 0:
-            return f"Distilled beats the teacher ({pair}){cost}."
-        versus_base = f"{_percent(distilled)} vs {_percent(base)}, {_p(vs_base.p_value)}"
-        if vs_base.significant and vs_base.difference > 0:
-            recovered = self.gap_recovered
-            share = f"; it recovers {recovered:.0%} of the gap" if recovered is not None else ""
-            return (f"Distilled improves on the base student ({versus_base}) but stays below the teacher "
-                    f"({pair}){share}{cost}.")
-        if vs_base.significant:
-            return f"Distilled is worse than the base student ({versus_base}): distillation hurt."
-        return (f"Distilled stays below the teacher ({pair}) and shows no clear gain over the base student "
-                f"({versus_base}).")
-
-    @staticmethod
-    def _unlabelled_verdict(distilled: float | None, base: float | None, vs_base: PairedTest, cost: str) -> str:
-        """Agreement with the teacher, said in the direction it moved from the base student's."""
-        against = f"{_percent(base)} for the base student, {_p(vs_base.p_value)}"
-        share = f"Distilled agrees with the teacher on {_percent(distilled)} of the eval rows"
-        if not vs_base.significant:
-            return f"{share} (no clear change from the base student's {_percent(base)}, {_p(vs_base.p_value)}){cost}."
-        if vs_base.difference > 0:
-            return f"{share} (up from {against}){cost}."
-        return f"{share} (down from {against}): distillation hurt."
+            lead = f"Distilled agrees with the teacher on {_percent(distilled)} of the eval rows"
+            return against_teacher_verdict(lead, base, vs_base, _percent, cost)
+        return distilled_verdict(teacher, base, distilled, vs_base, vs_teacher, self.metric, _percent, cost,
+                                 self.gap_recovered)
 
     def extra_lines(self) -> list[str]:
         recovered = self.gap_recovered
@@ -416,19 +381,25 @@ class EvalReport(_Table):
         return {**super().to_dict(), "gap_recovered": self.gap_recovered}
 
 
+def model_scores(rows: Sequence[RunRow], completions: Sequence[Completion], roles: Sequence[str],
+                 hosting_micro_usd: int = 0) -> dict[str, ModelScores]:
+    """Each role's scores on the eval rows; StateError when a role has not answered yet. `hosting_micro_usd`: what
+    serving the distilled model for its eval cost beyond its tokens."""
+    answers = _require(completions, roles)
+    hosting = {DISTILLED: hosting_micro_usd}
+    return {role: _scores(role, answers[role], rows, answers[TEACHER], hosting.get(role, 0)) for role in roles}
+
+
 def baseline_table(rows: Sequence[RunRow], completions: Sequence[Completion]) -> BaselineTable:
     answers = _require(completions, (TEACHER, BASE))
-    scores = {role: _scores(role, answers[role], rows, answers[TEACHER]) for role in (TEACHER, BASE)}
     test = _paired(TEACHER, BASE, answers, rows)
-    return BaselineTable(scores, [test] if test else [])
+    return BaselineTable(model_scores(rows, completions, (TEACHER, BASE)), [test] if test else [])
 
 
 def eval_report(rows: Sequence[RunRow], completions: Sequence[Completion], hosting_micro_usd: int = 0) -> EvalReport:
     """`hosting_micro_usd`: what serving the distilled model for its eval cost beyond its tokens."""
     answers = _require(completions, (TEACHER, BASE, DISTILLED))
-    hosting = {DISTILLED: hosting_micro_usd}
-    scores = {role: _scores(role, answers[role], rows, answers[TEACHER], hosting.get(role, 0))
-              for role in (TEACHER, BASE, DISTILLED)}
+    scores = model_scores(rows, completions, (TEACHER, BASE, DISTILLED), hosting_micro_usd)
     tests = [t for t in (_paired(DISTILLED, BASE, answers, rows), _paired(DISTILLED, TEACHER, answers, rows)) if t]
     return EvalReport(scores, tests)
 
@@ -499,5 +470,3 @@ def _usd(micro_usd: int | None) -> str:
     return "—" if micro_usd is None else format_usd(micro_usd)
 
 
-def _p(p_value: float) -> str:
-    return "p<0.001" if p_value < 0.001 else f"p={p_value:.3f}".rstrip("0").rstrip(".") if p_value < 1 else "p=1"

@@ -1,0 +1,81 @@
+"""The one-line verdicts that head an eval table, in plain words, for any headline score.
+
+Shared by the classification tables (bot/evals.py: accuracy, or agreement with the teacher) and the grader reports
+(bot/grader_report.py: a grader's pass rate or mean score). A comparison between two models says how far apart they
+are, how sure that is, and whether the gap is small enough to call a match; `show` writes a score as the table does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+Show = Callable[[float | None], str]
+
+
+class Comparison(Protocol):
+    difference: float  # first minus second, on the score's scale
+
+    @property
+    def p_value(self) -> float: ...
+
+    @property
+    def significant(self) -> bool: ...
+
+    @property
+    def close(self) -> bool: ...
+
+    def undecided(self) -> str: ...
+
+
+def p_text(p_value: float) -> str:
+    return "p<0.001" if p_value < 0.001 else f"p={p_value:.3f}".rstrip("0").rstrip(".") if p_value < 1 else "p=1"
+
+
+def baseline_verdict(teacher: float | None, base: float | None, test: Comparison, metric: str, show: Show,
+                     points: Callable[[float], str]) -> str:
+    """Teacher vs base student: is there a gap worth distilling? `points` writes the gap ('12.0 points')."""
+    both = f"({show(teacher)} vs {show(base)} {metric}, {p_text(test.p_value)})"
+    if not test.significant and test.close:
+        return (f"The teacher and the base student are level within noise {both}: distilling may gain "
+                "little over the base student alone.")
+    if not test.significant:
+        higher = "higher" if test.difference > 0 else "lower"
+        return f"The teacher scores {higher} than the base student {both}, but {test.undecided()}."
+    if test.difference > 0:
+        return f"The teacher beats the base student by {points(test.difference)} {both}: a gap worth distilling."
+    return f"The base student beats the teacher {both}: distilling from this teacher would not help."
+
+
+def distilled_verdict(teacher: float | None, base: float | None, distilled: float | None, vs_base: Comparison,
+                      vs_teacher: Comparison, metric: str, show: Show, cost: str, recovered: float | None) -> str:
+    """Distilled student against the teacher, and against the base student when it stays below the teacher."""
+    pair = f"{show(distilled)} vs {show(teacher)} {metric}, {p_text(vs_teacher.p_value)}"
+    if not vs_teacher.significant and vs_teacher.close:
+        return f"Distilled matches the teacher within noise ({pair}){cost}."
+    if not vs_teacher.significant:
+        side = "above" if vs_teacher.difference > 0 else "below"
+        return f"Distilled scores {side} the teacher ({pair}){cost}; {vs_teacher.undecided()}."
+    if vs_teacher.difference > 0:
+        return f"Distilled beats the teacher ({pair}){cost}."
+    versus_base = f"{show(distilled)} vs {show(base)}, {p_text(vs_base.p_value)}"
+    if vs_base.significant and vs_base.difference > 0:
+        share = f"; it recovers {recovered:.0%} of the gap" if recovered is not None else ""
+        return (f"Distilled improves on the base student ({versus_base}) but stays below the teacher "
+                f"({pair}){share}{cost}.")
+    if vs_base.significant:
+        return f"Distilled is worse than the base student ({versus_base}): distillation hurt."
+    return (f"Distilled stays below the teacher ({pair}) and shows no clear gain over the base student "
+            f"({versus_base}).")
+
+
+def against_teacher_verdict(lead: str, base: float | None, vs_base: Comparison, show: Show, cost: str) -> str:
+    """Without gold answers the teacher is the reference: `lead` says how the distilled student compares with it
+    ('Distilled agrees with the teacher on 80.0% of the eval rows'), and the clause says which way it moved from the
+    base student's."""
+    against = f"{show(base)} for the base student, {p_text(vs_base.p_value)}"
+    if not vs_base.significant:
+        return f"{lead} (no clear change from the base student's {show(base)}, {p_text(vs_base.p_value)}){cost}."
+    if vs_base.difference > 0:
+        return f"{lead} (up from {against}){cost}."
+    return f"{lead} (down from {against}): distillation hurt."
