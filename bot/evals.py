@@ -20,10 +20,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from bot.costs import format_usd
 from bot.errors import StateError
 from bot.stats import Interval, f1_by_label, mcnemar_exact_p, nearest_rank, wilson_interval
-from bot.verdicts import against_teacher_verdict, baseline_verdict, distilled_verdict, p_text
+from bot.verdicts import against_teacher_verdict, baseline_verdict, cost_clause, distilled_verdict, p_text
+from bot.verdicts import interval_text as _interval
+from bot.verdicts import number as _number
+from bot.verdicts import pair_text as _pair
+from bot.verdicts import percent as _percent
+from bot.verdicts import usd_text as _usd
 from storage import Storage
 from storage.completions import Completion
 from storage.runs import RunRow
@@ -346,16 +350,7 @@ class EvalReport(_Table):
 
     @property
     def cost_clause(self) -> str:
-        teacher = self.scores[TEACHER].cost_per_1k_micro_usd
-        distilled = self.scores[DISTILLED].cost_per_1k_micro_usd
-        if not teacher or not distilled:
-            return ""
-        ratio = distilled / teacher
-        if ratio >= 1:
-            return f" at {ratio:.1f}x the teacher's cost"
-        if round(1 / ratio) >= 2:
-            return f" at 1/{round(1 / ratio)} of the teacher's cost"
-        return f" at {ratio:.0%} of the teacher's cost"
+        return cost_clause(self.scores[TEACHER].cost_per_1k_micro_usd, self.scores[DISTILLED].cost_per_1k_micro_usd)
 
     @property
     def verdict(self) -> str:
@@ -448,25 +443,3 @@ def chunk_lines(lines: Sequence[str], limit: int = SLACK_SECTION_CHARS) -> list[
         blocks[-1].append(line)
         size += len(line) + 1
     return [f"{FENCE}\n" + "\n".join(block) + f"\n{FENCE}" for block in blocks if block]
-
-
-def _percent(value: float | None) -> str:
-    return "—" if value is None else f"{100 * value:.1f}%"
-
-
-def _interval(interval: Interval | None) -> str:
-    return "—" if interval is None else f"{100 * interval.low:.1f}–{100 * interval.high:.1f}"
-
-
-def _number(value: float | None) -> str:
-    return "—" if value is None else f"{value:.2f}"
-
-
-def _pair(first: int | None, second: int | None) -> str:
-    return "—" if first is None or second is None else f"{first}/{second}"
-
-
-def _usd(micro_usd: int | None) -> str:
-    return "—" if micro_usd is None else format_usd(micro_usd)
-
-

@@ -10,6 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
+from bot.costs import format_usd
+from bot.stats import Interval
+
 Show = Callable[[float | None], str]
 
 
@@ -26,6 +29,39 @@ class Comparison(Protocol):
     def close(self) -> bool: ...
 
     def undecided(self) -> str: ...
+
+
+def percent(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.1f}%"
+
+
+def number(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}"
+
+
+def interval_text(interval: Interval | None) -> str:
+    """A rate's interval in percent: 35.6–53.1."""
+    return "—" if interval is None else f"{100 * interval.low:.1f}–{100 * interval.high:.1f}"
+
+
+def pair_text(first: int | None, second: int | None) -> str:
+    return "—" if first is None or second is None else f"{first}/{second}"
+
+
+def usd_text(micro_usd: int | None) -> str:
+    return "—" if micro_usd is None else format_usd(micro_usd)
+
+
+def cost_clause(teacher_per_1k_micro_usd: int | None, distilled_per_1k_micro_usd: int | None) -> str:
+    """' at 1/8 of the teacher's cost', from each model's cost per 1,000 answers ('' when either is unknown)."""
+    if not teacher_per_1k_micro_usd or not distilled_per_1k_micro_usd:
+        return ""
+    ratio = distilled_per_1k_micro_usd / teacher_per_1k_micro_usd
+    if ratio >= 1:
+        return f" at {ratio:.1f}x the teacher's cost"
+    if round(1 / ratio) >= 2:
+        return f" at 1/{round(1 / ratio)} of the teacher's cost"
+    return f" at {ratio:.0%} of the teacher's cost"
 
 
 def p_text(p_value: float) -> str:
