@@ -27,7 +27,9 @@ DPI = 100
 
 
 Table = BaselineTable | EvalReport | GraderReport
-PANEL_INCHES = 3.2
+PANEL_INCHES = 3.4
+PANELS_PER_ROW = 3
+SHORT_NAMES = {TEACHER: "teacher", BASE: "base", DISTILLED: "distilled"}
 
 
 def chart_path(table: Table, run_dir: Path) -> Path:
@@ -43,7 +45,7 @@ async def render_chart(table: Table, run_dir: Path) -> Path:
 
 
 def _bars(axes: object, roles: list[str], values: list[float | None], intervals: list[Interval | None],
-          scale: float, label: str) -> None:
+          scale: float, label: str, names: dict[str, str] = ROLE_NAMES) -> None:
     """One panel: a bar per model with its 95% interval, the value written at the foot of each bar."""
     heights = [scale * (v or 0.0) for v in values]
     # NaN draws no bar at all; max(0, ...): at 0% or 100% a bound can sit a rounding error past the value.
@@ -51,7 +53,7 @@ def _bars(axes: object, roles: list[str], values: list[float | None], intervals:
         values, intervals, strict=True)]
     above = [math.nan if i is None or v is None else max(0.0, scale * (i.high - v)) for v, i in zip(
         values, intervals, strict=True)]
-    axes.bar([ROLE_NAMES[r] for r in roles], heights, color=[COLORS[r] for r in roles], yerr=[below, above],
+    axes.bar([names[r] for r in roles], heights, color=[COLORS[r] for r in roles], yerr=[below, above],
              capsize=6, ecolor="#222222")
     for x, (height, value) in enumerate(zip(heights, values, strict=True)):  # at the foot, clear of the bars
         text = "—" if value is None else (f"{height:.1f}%" if scale == 100 else f"{value:.2f}")
@@ -62,18 +64,24 @@ def _bars(axes: object, roles: list[str], values: list[float | None], intervals:
 
 
 def _draw_panels(report: GraderReport, path: Path) -> None:
+    """A panel per grader and the cost, three to a row."""
     roles = list(report.scores)
     panels = report.panels()
-    figure = Figure(figsize=(PANEL_INCHES * (len(panels) + 1), SIZE_INCHES[1]), dpi=DPI)
+    count = len(panels) + 1
+    columns, rows = min(count, PANELS_PER_ROW), math.ceil(count / PANELS_PER_ROW)
+    figure = Figure(figsize=(PANEL_INCHES * columns, SIZE_INCHES[1] * rows), dpi=DPI)
     FigureCanvasAgg(figure)
-    axes = figure.subplots(1, len(panels) + 1, squeeze=False)[0]
+    axes = list(figure.subplots(rows, columns, squeeze=False).flat)
     for panel_axes, (title, kind, by_role) in zip(axes, panels, strict=False):
         shown = [r for r in roles if r in by_role]
         _bars(panel_axes, shown, [by_role[r][0] for r in shown], [by_role[r][1] for r in shown],
-              100 if kind == "rate" else 1, "%" if kind == "rate" else "score")
-        panel_axes.set_title(f"{title}, 95% interval", fontsize=9)
-    _cost_panel(axes[-1], roles, [report.scores[r].cost_per_1k_micro_usd for r in roles])
-    _finish(figure, axes, path)
+              100 if kind == "rate" else 1, "%" if kind == "rate" else "score", SHORT_NAMES)
+        panel_axes.set_title(title, fontsize=9)
+    _cost_panel(axes[len(panels)], roles, [report.scores[r].cost_per_1k_micro_usd for r in roles], SHORT_NAMES)
+    for unused in axes[count:]:
+        unused.set_visible(False)
+    figure.suptitle("Each grader with its 95% interval", fontsize=10)
+    _finish(figure, axes[:count], path)
 
 
 def _draw(table: BaselineTable | EvalReport, path: Path) -> None:
@@ -91,8 +99,9 @@ def _draw(table: BaselineTable | EvalReport, path: Path) -> None:
     _finish(figure, (score_axes, cost_axes), path)
 
 
-def _cost_panel(cost_axes: object, roles: list[str], costs: list[int | None]) -> None:
-    cost_axes.bar([ROLE_NAMES[r] for r in roles], [(c or 0) / 1_000_000 for c in costs],
+def _cost_panel(cost_axes: object, roles: list[str], costs: list[int | None],
+                names: dict[str, str] = ROLE_NAMES) -> None:
+    cost_axes.bar([names[r] for r in roles], [(c or 0) / 1_000_000 for c in costs],
                   color=[COLORS[r] for r in roles])
     for x, cost in enumerate(costs):
         cost_axes.annotate("—" if cost is None else format_usd(cost), ((x, (cost or 0) / 1_000_000)),

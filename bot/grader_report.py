@@ -13,15 +13,19 @@ the distilled student moved from the base student's.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from bot.costs import format_usd
-from bot.evals import BASE, CLOSE, DISTILLED, ROLE_NAMES, TEACHER, ModelScores, chunk_lines
+from bot.evals import BASE, CLOSE, DISTILLED, EVAL_SPLIT, ROLE_NAMES, TEACHER, ModelScores, chunk_lines, model_scores
+from bot.graders import JUDGED
 from bot.graders.base import Grade
 from bot.graders.pairwise import LOSS, TIE, WIN
-from bot.grading import Graded
+from bot.grading import Graded, eval_answers, grade, is_judgment
+from bot.spec import RunSpec
+from bot.splits import PreparedRow
 from bot.stats import Interval, bootstrap_mean_interval, mcnemar_exact_p, paired_bootstrap, wilson_interval
 from bot.verdicts import against_teacher_verdict, baseline_verdict, cost_clause, distilled_verdict, p_text
 from bot.verdicts import interval_text as _interval
@@ -29,6 +33,9 @@ from bot.verdicts import number as _number
 from bot.verdicts import pair_text as _pair
 from bot.verdicts import percent as _percent
 from bot.verdicts import usd_text as _usd
+from storage import Storage
+from storage.completions import Completion
+from storage.runs import RunRow
 
 ALPHA = 0.05
 PAIRWISE = "pairwise"
@@ -414,3 +421,30 @@ def grader_report(kind: str, graders: Sequence[str], labelled: bool, scores: dic
         tests.append(pairwise_test)
     return GraderReport(kind, list(graders), labelled, scores, figures, fields, pairwise, tests, list(pending),
                         graded.judge_micro_usd, judge_model)
+
+
+def uses_graders(spec: RunSpec) -> bool:
+    """Whether the run's table is a grader report: free text and extractions always; a classification when the team
+    set graders (otherwise it keeps its accuracy table, bot/evals.py)."""
+    return spec.task != "classify" or spec.graders is not None
+
+
+def build_report(kind: str, spec: RunSpec, rows: Sequence[PreparedRow], completions: Sequence[Completion],
+                 hosting_micro_usd: int = 0) -> GraderReport:
+    """The baseline (teacher and base student, deterministic graders only: the judge is paid in the eval) or the
+    eval report (all three models, every grader) from the stored answers and judgments (CPU work)."""
+    roles = (TEACHER, BASE) if kind == "baseline" else (TEACHER, BASE, DISTILLED)
+    scores = model_scores([RunRow(EVAL_SPLIT, r.row_index, r.input_hash, r.gold_label) for r in rows], completions,
+                          roles, hosting_micro_usd)
+    answers = eval_answers(rows, [c for c in completions if c.role in roles or is_judgment(c.role)])
+    judged = [name for name in spec.grader_names if name in JUDGED]
+    graders = [name for name in spec.grader_names if name not in judged] if kind == "baseline" else None
+    graded = grade(spec, answers, completions, graders=graders)
+    return grader_report(kind, spec.grader_names, answers.labelled, scores, graded,
+                         pending=judged if kind == "baseline" else (), judge_model=spec.judge_model)
+
+
+async def report_for_run(storage: Storage, run_id: int, spec: RunSpec, rows: Sequence[PreparedRow], kind: str,
+                         hosting_micro_usd: int = 0) -> GraderReport:
+    completions = await storage.completions.for_run(run_id, split=EVAL_SPLIT)
+    return await asyncio.to_thread(build_report, kind, spec, rows, completions, hosting_micro_usd)

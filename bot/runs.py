@@ -46,6 +46,7 @@ from bot.notify import DeliveryError, Notifier
 from bot.pilot import PILOT_ROWS, PilotStage
 from bot.pilot import STAGE as PILOT
 from bot.prices import PriceTable
+from bot.schemas import field_names, schema_from_text
 from bot.spec import TRAINERS, RunSpec
 from bot.splits import PreparedRun
 from bot.tasks import BackgroundTasks, describe
@@ -65,7 +66,8 @@ UNFINISHED_STATES = ("created", "ready", "awaiting_approval", "piloting", "colle
                      "evaluating")
 # Spec keys whose change alters the prompts or the rows: answers must be collected (or reused) again.
 PROMPT_KEYS = {"label", "template", "system", "choices", "min_per_label", "train", "eval", "seed", "teacher",
-               "student", "validation", "teacher_effort", "max_answer_tokens"}
+               "student", "validation", "teacher_effort", "max_answer_tokens", "task", "reference", "fields",
+               "schema"}
 
 
 @dataclass(frozen=True)
@@ -154,8 +156,16 @@ class RunService:
         ))
         await self.refresh_card(run)
 
-    async def set_spec(self, run: Run, assignments: dict[str, str], user: str) -> RunSpec:
-        """Apply `key=value` settings; checked against the dataset at once; voids pending approvals."""
+    async def attach_schema(self, run: Run, *, text: str, filename: str, user: str) -> RunSpec:
+        """A JSON Schema shared in the thread: the answers of an extract run (the run becomes one)."""
+        changes = {"schema": text, **({"task": "extract"} if run.spec.get("task") != "extract" else {})}
+        fields = ", ".join(field_names(schema_from_text(text, filename)))
+        return await self.set_spec(run, changes, user, shown={"schema": f"{filename} ({fields})"})
+
+    async def set_spec(self, run: Run, assignments: dict[str, str], user: str,
+                       shown: dict[str, str] | None = None) -> RunSpec:
+        """Apply `key=value` settings; checked against the dataset at once; voids pending approvals. `shown`: how
+        to show a value too long to repeat in the thread."""
         self._require_idle(run, "change the settings")
         spec = RunSpec.from_dict(run.spec).with_assignments(assignments, self.prices)
         if run.dataset_id:
@@ -173,7 +183,8 @@ class RunService:
         for approval in voided:
             await self._update_approval_message(run, approval, user, "voided",
                                                 "Voided: the run's settings changed. Ask again for a new quote.")
-        await self.notifier.post(run, SpecUpdated(user, dict(assignments), spec.to_dict(), len(voided), back_to_ready))
+        await self.notifier.post(run, SpecUpdated(user, {**assignments, **(shown or {})}, spec.to_dict(), len(voided),
+                                                  back_to_ready))
         await self.refresh_card(run)
         return spec
 

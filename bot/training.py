@@ -27,6 +27,10 @@ from bot.errors import StateError
 from bot.evals import DISTILLED, EVAL_SPLIT, baseline_for_run, report_for_run
 from bot.events import Note, StageStarted, TableReady, TrainingUpdate
 from bot.export import write_predictions
+from bot.grader_report import report_for_run as grader_report_for_run
+from bot.grader_report import uses_graders
+from bot.graders import JUDGED
+from bot.grading import ROLES, eval_answers, judge_calls, judge_max_micro_usd, judge_tasks
 from bot.reasoning import budget_for
 from bot.spec import RunSpec
 from bot.splits import PreparedRun
@@ -111,8 +115,19 @@ class TrainingStage:
         requests = await asyncio.to_thread(requests_for, spec, prepared.eval, spec.student)
         eval_max = sum(fine_tuned.cost_micro_usd(r.prompt_tokens, budget.max_completion_tokens,
                                                  batch=spec.mode == "batch") for r in requests)
+        eval_max += await self._judge_max(run, spec, prepared, budget.max_completion_tokens)
         billing = await trainer.quote(spec.student, data.training_file_tokens, data.quote.epochs, len(requests))
         return TrainQuote(data, eval_max, billing)
+
+    async def _judge_max(self, run: Run, spec: RunSpec, prepared: PreparedRun, distilled_tokens: int) -> int:
+        """The most the model graders' judge can cost in the eval: on the teacher's and base student's stored answers,
+        and on distilled answers as long as they may be."""
+        if not uses_graders(spec) or not any(name in JUDGED for name in spec.grader_names):
+            return 0
+        completions = await self.service.storage.completions.for_run(run.id, split=EVAL_SPLIT)
+        answers = eval_answers(prepared.eval, [c for c in completions if c.role != DISTILLED])
+        return await asyncio.to_thread(judge_max_micro_usd, run.id, spec, answers, self.service.prices,
+                                       {DISTILLED: distilled_tokens})
 
     async def check_model(self, run: Run, spec: RunSpec) -> None:
         """Refuse a base model past its shutdown date (or not trainable); warn in the thread when it is close."""
@@ -261,6 +276,8 @@ class TrainingStage:
                         "it was ready, as the bot measured them."))
         if outcome.stopped != "done":
             raise StateError(f"The distilled model's evaluation stopped: {outcome.message}")
+        if uses_graders(spec):
+            await self._judge(run, spec, prepared)
         await self.post_report(run, once=True)
         run = await service.storage.runs.update(run.id, state="done")
         await service.storage.audit.add(run_id=run.id, actor="system", action="run-done", detail={})
@@ -284,9 +301,36 @@ class TrainingStage:
         collector = service.collection.collector_for(deployment)
         return await collector.collect(task, Budget(cap_micro_usd=cap, spent_micro_usd=spent))
 
+    async def _judge(self, run: Run, spec: RunSpec, prepared: PreparedRun) -> None:
+        """The model graders' judgments of every model's eval answers, within what is left of the train stage's
+        approved cap (judgments stored before are not asked again)."""
+        service = self.service
+        completions = await service.storage.completions.for_run(run.id, split=EVAL_SPLIT)
+        answers = eval_answers(prepared.eval, completions)
+        tasks = await asyncio.to_thread(
+            lambda: judge_tasks(run.id, spec, judge_calls(spec, answers, ROLES), service.prices))
+        if not tasks:
+            return
+        approval = await service.storage.approvals.latest(run.id, "train")
+        job = next(j for j in reversed(await service.storage.jobs.for_run(run.id)) if j.fine_tuned_model)
+        cap = None if approval is None else max(0, approval.amount_micro_usd - (job.cost_micro_usd or 0)
+                                                 - job.hosting_micro_usd)
+        spent = await service.storage.completions.spend_micro_usd(run.id, roles=[DISTILLED, *(t.role for t in tasks)])
+        budget = Budget(cap_micro_usd=cap, spent_micro_usd=spent)
+        outcomes = await asyncio.gather(*(service.collector.collect(task, budget) for task in tasks))
+        stopped = next((o for o in outcomes if o.stopped != "done"), None)
+        if stopped is not None:
+            await service.post_once(run, f"judging-stopped-{stopped.stopped}", Note(
+                f"The judge stopped before every answer was judged: {stopped.message or stopped.stopped}. The report "
+                "leaves the rows it did not judge out of those graders' figures.", "warning"))
+
     async def post_baseline(self, run: Run, key: str) -> None:
         """The teacher vs base student table, once per collection (`key`)."""
-        table = await baseline_for_run(self.service.storage, run.id)
+        spec, prepared = await self.service.prepare_run(run)
+        if uses_graders(spec):
+            table = await grader_report_for_run(self.service.storage, run.id, spec, prepared.eval, "baseline")
+        else:
+            table = await baseline_for_run(self.service.storage, run.id)
         chart = await render_chart(table, self.service.run_folder(run))
         await self.service.post_once(run, key, TableReady("Baseline: teacher vs base student", table.body_text(),
                                                           table.verdict, chart))
@@ -300,7 +344,13 @@ class TrainingStage:
                 raise StateError("The distilled model has no answers on the eval split.")
             await self.post_baseline(run, key="")
             return
-        report = await report_for_run(storage, run.id)
+        spec, prepared = await self.service.prepare_run(run)
+        if uses_graders(spec):
+            job = next((j for j in reversed(await storage.jobs.for_run(run.id)) if j.fine_tuned_model), None)
+            report = await grader_report_for_run(storage, run.id, spec, prepared.eval, "eval",
+                                                 job.hosting_micro_usd if job else 0)
+        else:
+            report = await report_for_run(storage, run.id)
         if once:
             for role, scores in report.scores.items():
                 await storage.evals.save(run_id=run.id, role=role, model=scores.model,

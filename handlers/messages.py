@@ -193,7 +193,9 @@ def warnings(items: Sequence[str]) -> str:
 def label_hint(run_name: str, candidates: Sequence[str]) -> str:
     if not candidates:
         return (f"No column looks like a label. Set one with {code(f'{COMMAND} set {run_name} label=COLUMN')} or "
-                f"list the answers with {code('choices=a,b,c')}.")
+                f"list the answers with {code('choices=a,b,c')}. For free-text answers: "
+                f"{code(f'{COMMAND} set {run_name} task=generate reference=COLUMN')}; for JSON objects "
+                f"{code('task=extract')} with {code('fields=name:string,...')} or a shared .json schema.")
     return (f"Likely label column: *{escape(candidates[0])}*"
             + (f" (others: {', '.join(escape(c) for c in candidates[1:4])})" if len(candidates) > 1 else "")
             + f". Set it with {code(f'{COMMAND} set {run_name} label={candidates[0]}')}.")
@@ -201,6 +203,10 @@ def label_hint(run_name: str, candidates: Sequence[str]) -> str:
 
 def label_counts_title(column: str) -> str:
     return f"Rows per label in *{escape(column)}*:"
+
+
+def schema_not_utf8() -> str:
+    return "it is not UTF-8 text. Save the JSON Schema as UTF-8 and share it again."
 
 
 def dataset_refused(filename: str, message: str) -> str:
