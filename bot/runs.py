@@ -168,7 +168,8 @@ class RunService:
         to show a value too long to repeat in the thread."""
         self._require_idle(run, "change the settings")
         spec = RunSpec.from_dict(run.spec).with_assignments(assignments, self.prices)
-        if run.dataset_id:
+        awaiting_schema = spec.task == "extract" and spec.schema is None  # checked once the schema is shared
+        if run.dataset_id and not awaiting_schema:
             dataset = await self._dataset(run)
             # Raises SpecError or DatasetError naming what does not fit the data.
             await self.datasets.run(dataset.size_bytes, check_dataset, dataset.id, spec)
@@ -185,6 +186,9 @@ class RunService:
                                                 "Voided: the run's settings changed. Ask again for a new quote.")
         await self.notifier.post(run, SpecUpdated(user, {**assignments, **(shown or {})}, spec.to_dict(), len(voided),
                                                   back_to_ready))
+        if awaiting_schema:
+            await self.notifier.post(run, Note(f"task=extract needs the answers' JSON Schema: share it as a .json file "
+                                               f"in this thread, or `/distill set {run.name} fields=name:string,...`."))
         await self.refresh_card(run)
         return spec
 

@@ -72,3 +72,65 @@ async def test_a_gsm8k_run_goes_from_upload_to_a_report_per_grader(make_bot, ope
     judged = [c for c in await bot.bot.storage.completions.for_run(run.id) if c.role.startswith("judge:")]
     assert len(judged) == 3 * 40 + 2 * 2 * 40
     assert report.judge_micro_usd > 0 and "The judge (" in report.body_text()
+
+
+INVOICE_SCHEMA = {"name": "invoice", "strict": True, "schema": {
+    "type": "object", "properties": {"customer": {"type": "string"}, "amount": {"type": "number"},
+                                     "paid": {"type": "boolean"}}}}
+CUSTOMER_WORDS = ("Client", "Customer", "Buyer")
+AMOUNT_WORDS = ("total due", "amount", "balance due")
+
+
+def invoices_csv(rows: int) -> bytes:
+    """Made-up invoice notes with their fields as a JSON reference; the key words vary, so reading them is learned."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["note", "fields"])
+    for i in range(rows):
+        customer, amount, paid = f"Firm {i} Ltd", 100 + 7 * i, i % 3 == 0
+        note = (f"Invoice {1000 + i} for services in week {i % 52 + 1}. {CUSTOMER_WORDS[i % 3]}: {customer}; "
+                f"{AMOUNT_WORDS[i % 2 + (i % 5 == 0)]} {amount}; paid: {'yes' if paid else 'no'}.")
+        writer.writerow([note, json.dumps({"customer": customer, "amount": amount, "paid": paid})])
+    return out.getvalue().encode()
+
+
+async def test_an_extract_run_with_a_shared_json_schema_reports_json_match_per_field(make_bot, openai_sandbox):
+    bot = await make_bot(DISTILL_POLL_SECONDS="0.2")
+    await start(bot, "invoices", invoices_csv(90), "invoices.csv", "task=extract reference=fields train=50 eval=30")
+    run = await bot.run("invoices")
+    assert any("share it as a .json file" in t for t in thread_texts(await bot.thread("invoices")))
+    await bot.share(json.dumps(INVOICE_SCHEMA).encode(), "invoice.schema.json", thread_ts=run.thread_ts)
+    run = await bot.run("invoices")
+    spec = RunSpec.from_dict(run.spec)
+    assert spec.task == "extract" and spec.grader_names == ("json_match",)
+    assert spec.schema["required"] == ["customer", "amount", "paid"] and spec.schema["additionalProperties"] is False
+    texts = thread_texts(await bot.thread("invoices"))
+    assert any("`schema=invoice.schema.json (customer, amount, paid)`" in t for t in texts)
+
+    await distill(bot, "invoices")
+    run = await bot.run("invoices")
+    _, prepared = await bot.bot.service.prepare_run(run)
+    report = await report_for_run(bot.bot.storage, run.id, spec, prepared.eval, "eval")
+    assert set(report.fields) == {"customer", "amount", "paid"}
+    for by_role in report.fields.values():
+        assert set(by_role) == {"teacher", "student_base", "student_ft"}
+        assert all(f.kind == "pass" and f.interval is not None and f.graded == 30 for f in by_role.values())
+    table = "\n".join(thread_texts(await bot.thread("invoices")))
+    for row in ("json_match (pass rate)", "field customer", "field amount", "field paid"):
+        assert row in table
+    # the teacher reads every key word it knows; the base student sees half of them
+    teacher, base = (report.fields["customer"][role].value for role in ("teacher", "student_base"))
+    assert teacher == 1.0 and base < teacher
+    # the distilled student learned the key words from the teacher's answers in its training file
+    assert report.figures["json_match"]["student_ft"].value > report.figures["json_match"]["student_base"].value
+
+
+async def test_a_broken_schema_file_is_refused_with_the_rule_it_breaks(make_bot, openai_sandbox):
+    bot = await make_bot()
+    await start(bot, "inv", invoices_csv(30), "invoices.csv", "task=extract reference=fields")
+    run = await bot.run("inv")
+    bad = {"type": "object", "properties": {"a": {"type": "string"}}, "allOf": [{"required": ["a"]}]}
+    await bot.share(json.dumps(bad).encode(), "bad.json", thread_ts=run.thread_ts)
+    texts = thread_texts(await bot.thread("inv"))
+    assert any("Could not use *bad.json*" in t and "allOf" in t and "Rewrite it without" in t for t in texts)
+    assert RunSpec.from_dict((await bot.run("inv")).spec).schema is None
