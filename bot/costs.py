@@ -38,10 +38,14 @@ from typing import Any
 import numpy as np
 
 from bot.config import MICRO
+from bot.graders import JUDGED, grader_for
+from bot.graders.base import Sample
+from bot.graders.judges import JUDGE_ANSWER_TOKENS, JUDGE_EXPECTED_TOKENS
+from bot.graders.pairwise import Pairwise
 from bot.prices import ModelPrice, PriceTable, micro_usd_rounded_up
 from bot.prompt_tokens import PromptCounter, TokenCache
 from bot.prompts import answer_json, build_messages, training_example
-from bot.reasoning import AnswerBudget, ReasoningExpectation, budget_for
+from bot.reasoning import AnswerBudget, ReasoningExpectation, answer_budget, budget_for
 from bot.spec import AUTO, RunSpec
 from bot.splits import PreparedRow, PreparedRun
 from bot.tokens import encoding_for_model, encoding_name_for_model
@@ -378,6 +382,48 @@ class _Pricing:
                     max_cost_micro_usd=max_cost, max_batch_cost_micro_usd=max_cost)
         return Stage(TRAIN, (line,), file_tokens, epochs, epochs_range)
 
+    def judge(self) -> Line | None:
+        """The model graders' judge on the eval split (bot/grading.py): score_model and label_model once per graded
+        model and row, pairwise twice per student and row. Expected: each answer as long as the row's reference (or
+        its budget without one) and JUDGE_EXPECTED_TOKENS of reply; the most: every answer at its budget and every
+        reply at the judge's max_completion_tokens."""
+        spec, rows = self.spec, self.prepared.eval
+        judged = [name for name in spec.grader_names if name in JUDGED]
+        if not judged or (spec.task == "classify" and spec.graders is None) or not rows:
+            return None
+        model, labelled = spec.judge_model, any(row.gold_label for row in rows)
+        price = self.price(model)
+        budget = answer_budget(model, price, answer_tokens=JUDGE_ANSWER_TOKENS)
+        encoding = encoding_for_model(model)
+        user = self.user_tokens(model, rows)
+        references = np.array([len(encoding.encode_ordinary(r.gold_label)) if r.gold_label else 0 for r in rows])
+        expected_answer = np.where(references > 0, references, self.longest(spec.student))
+        longest = self.longest(spec.student)
+        prompts, most = [], []
+        for name in judged:
+            if name == "pairwise":
+                overhead = count_chat_tokens(Pairwise.messages(Sample("", "" if labelled else None, ""), "", "ab"),
+                                             model)
+                base = overhead + user + references
+                prompts += [base + 2 * expected_answer] * 4  # two students, two orders each
+                most += [base + 2 * longest] * 4
+            else:
+                grader = grader_for(name, spec.judge_settings())
+                overhead = count_chat_tokens(grader.messages(Sample("", "", "")), model)
+                reference = references if labelled else expected_answer
+                for _ in range(3 if labelled else 2):
+                    prompts.append(overhead + user + reference + expected_answer)
+                    most.append(overhead + user + reference + longest)
+        prompt_tokens = np.concatenate(prompts)
+        max_prompts = np.concatenate(most)
+        prompt, completion = int(prompt_tokens.sum()), JUDGE_EXPECTED_TOKENS * len(prompt_tokens)
+        return Line("judge", model, "eval", len(prompt_tokens), prompt, completion, 0,
+                    price.cost_micro_usd(prompt, completion), price.cost_micro_usd(prompt, completion, batch=True),
+                    0, budget.max_completion_tokens * len(prompt_tokens),
+                    price.requests_cost_micro_usd(max_prompts, budget.max_completion_tokens),
+                    price.requests_cost_micro_usd(max_prompts, budget.max_completion_tokens, batch=True),
+                    budget.effort, "not measured" if budget.effort not in (None, "none") else "none")
+
     def hosting(self, hosting: Hosting, requests: int) -> Line:
         minutes = hosting.minutes(requests)
         cost = hosting.cost_micro_usd(minutes)  # per minute of the hardware: no Batch discount
@@ -423,6 +469,9 @@ def estimate(prepared: PreparedRun, spec: RunSpec, prices: PriceTable, billing: 
     train = pricing.training()  # before evaluate: "cannot be fine-tuned" says more than "no ft: price"
     distilled = f"ft:{spec.student}"
     evaluate_lines = [pricing.inference("distilled", distilled, "eval", prepared.eval)]
+    judge = pricing.judge()
+    if judge is not None:
+        evaluate_lines.append(judge)
     if billing.hosting is not None:
         evaluate_lines.append(pricing.hosting(billing.hosting, len(prepared.eval)))
     evaluate = Stage(EVALUATE, tuple(evaluate_lines))
@@ -430,6 +479,10 @@ def estimate(prepared: PreparedRun, spec: RunSpec, prices: PriceTable, billing: 
     notes = [entry["text"] for entry in pricing.reasoning.values()]
     notes += [f"{model}: {price.note}" for model, price in pricing.used.items() if price.note]
     notes += fixed_epochs_note(spec, billing, train.epochs or 0, len(prepared.train))
+    if judge is not None:
+        notes.append(f"The model graders' judge ({judge.model}) answers {judge.rows:,} requests in the evaluate stage "
+                     f"({', '.join(n for n in spec.grader_names if n in JUDGED)}); its replies are expected at "
+                     f"{JUDGE_EXPECTED_TOKENS} tokens, and the most counts each at its max_completion_tokens.")
     student = pricing.price(spec.student)
     if student.training_minimum_applies(train.total("trained_tokens")):
         notes.append(f"{spec.student}: training is charged at least {format_usd(student.training_minimum_micro_usd)} "

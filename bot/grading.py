@@ -22,6 +22,7 @@ from bot.costs import count_chat_tokens
 from bot.evals import BASE, DISTILLED, EVAL_SPLIT, TEACHER
 from bot.graders import JUDGED, grader_for
 from bot.graders.base import Grade, Sample, no_answer, ungraded
+from bot.graders.judges import JUDGE_ANSWER_TOKENS
 from bot.graders.pairwise import ORDERS, Pairwise
 from bot.prices import PriceTable
 from bot.reasoning import answer_budget
@@ -31,8 +32,6 @@ from storage.completions import Completion
 
 ROLES = (TEACHER, BASE, DISTILLED)
 JUDGE = "judge"
-# A judge's reply: a few reasoning steps and a result (score_model, label_model) or a short comparison (pairwise).
-JUDGE_ANSWER_TOKENS = 512
 NOT_JUDGED = "not judged (the judge's request failed or was never sent)"
 
 

@@ -53,8 +53,10 @@ class TrainQuote:
     the quote's evaluate stage: `data.quote.hosting_micro_usd`)."""
 
     data: TrainingData
-    eval_max_micro_usd: int
+    eval_max_micro_usd: int  # the distilled model's answers and the model graders' judge, at their most
     trainer: TrainerQuote
+    judge_max_micro_usd: int = 0  # of eval_max_micro_usd, the judge
+    judge_model: str | None = None
 
     @property
     def quote_hash(self) -> str:
@@ -81,8 +83,15 @@ class TrainQuote:
             "rows": {"train": self.data.examples, "eval": eval_rows},
             "training": self.data.to_dict(), "hosting_micro_usd": self.data.quote.hosting_micro_usd,
             "eval_max_micro_usd": self.eval_max_micro_usd,
-            "notes": [*self.trainer.notes, *self.data.notes],
+            "notes": [*self.trainer.notes, *self.data.notes, *self._judge_note()],
         }
+
+
+    def _judge_note(self) -> list[str]:
+        if not self.judge_max_micro_usd:
+            return []
+        return [f"The eval's model graders ask the judge ({self.judge_model}) about every model's answers: at most "
+                f"{usd(self.judge_max_micro_usd)} of this cap, every request at its max_completion_tokens."]
 
 
 class TrainingStage:
@@ -115,9 +124,9 @@ class TrainingStage:
         requests = await asyncio.to_thread(requests_for, spec, prepared.eval, spec.student)
         eval_max = sum(fine_tuned.cost_micro_usd(r.prompt_tokens, budget.max_completion_tokens,
                                                  batch=spec.mode == "batch") for r in requests)
-        eval_max += await self._judge_max(run, spec, prepared, budget.max_completion_tokens)
+        judge_max = await self._judge_max(run, spec, prepared, budget.max_completion_tokens)
         billing = await trainer.quote(spec.student, data.training_file_tokens, data.quote.epochs, len(requests))
-        return TrainQuote(data, eval_max, billing)
+        return TrainQuote(data, eval_max + judge_max, billing, judge_max, spec.judge_model)
 
     async def _judge_max(self, run: Run, spec: RunSpec, prepared: PreparedRun, distilled_tokens: int) -> int:
         """The most the model graders' judge can cost in the eval: on the teacher's and base student's stored answers,

@@ -77,7 +77,7 @@ class TrainingQuote:
     eval_rows: int
     eval_prompt_tokens: int
     eval_completion_tokens: int
-    eval_cost_micro_usd: int  # the fine-tuned model's tokens on the eval split
+    eval_cost_micro_usd: int  # the fine-tuned model's tokens on the eval split, and the model graders' judge
     quote_hash: str  # sha256 over the files, the counts and the prices: an approval binds to it
     hosting_micro_usd: int = 0  # the dedicated deployment serving it for the eval (the estimate's "hosting" line)
     hosting_minutes: int = 0
@@ -276,8 +276,12 @@ def _quote(spec: RunSpec, prepared: PreparedRun, prices: PriceTable, billing: Bi
     # The fine-tuned model answers the eval split as the run's estimate counted it (same prompts and answers), from
     # the deployment the estimate priced in its evaluate stage when the trainer needs one.
     run_estimate = estimate(prepared, spec, prices, billing)
-    line, *hosting = run_estimate.stage(EVALUATE).lines
-    eval_cost = line.batch_cost_micro_usd if spec.mode == "batch" else line.cost_micro_usd
+    lines = run_estimate.stage(EVALUATE).lines
+    line = next(x for x in lines if x.role == "distilled")
+    hosting = [x for x in lines if x.role == "hosting"]
+    judged = sum(x.batch_cost_micro_usd if spec.mode == "batch" else x.cost_micro_usd for x in lines
+                 if x.role == "judge")
+    eval_cost = (line.batch_cost_micro_usd if spec.mode == "batch" else line.cost_micro_usd) + judged
     used = {spec.student: price.to_dict(), line.model: run_estimate.prices[line.model]}
     if hosting:
         used[f"dedicated:{hosting[0].model}"] = run_estimate.prices[f"dedicated:{hosting[0].model}"]

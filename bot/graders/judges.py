@@ -27,6 +27,10 @@ SCORE_RUBRIC = ("You grade an AI assistant's answer against a reference answer. 
                 "score from 0 (wrong or unrelated) to 1 (as correct and complete as the reference).")
 LABEL_RUBRIC = ("You grade an AI assistant's answer against a reference answer. Judge whether the answer reaches the "
                 "same result as the reference; ignore style and length. Pick the one label that fits.")
+# A judge's reply: a few reasoning steps and a result, or a short comparison: what its budget starts from; and what
+# one is expected to take (the sandbox's run to about 40; a real judge's steps are longer).
+JUDGE_ANSWER_TOKENS = 512
+JUDGE_EXPECTED_TOKENS = 150
 DEFAULT_LABELS = ("correct", "incorrect")
 DEFAULT_PASSING = ("correct",)
 _STEPS = {"type": "array", "items": {"type": "object", "properties": {"description": {"type": "string"},
