@@ -291,7 +291,7 @@ def collection_finished(stopped: str, message: str, spend_micro_usd: int, cap_mi
 
 def cut_off_counts(cut_off: int, fix: str) -> str:
     plural = "s were" if cut_off != 1 else " was"
-    return (f":scissors: {cut_off:,} answer{plural} cut off before the label: the model ran out of its "
+    return (f":scissors: {cut_off:,} answer{plural} cut off before the answer was complete: the model ran out of its "
             f"max_completion_tokens (counted as invalid, and billed). {escape(fix)}")
 
 

@@ -134,3 +134,30 @@ async def test_a_broken_schema_file_is_refused_with_the_rule_it_breaks(make_bot,
     texts = thread_texts(await bot.thread("inv"))
     assert any("Could not use *bad.json*" in t and "allOf" in t and "Rewrite it without" in t for t in texts)
     assert RunSpec.from_dict((await bot.run("inv")).spec).schema is None
+
+
+async def test_free_text_answers_that_run_long_stay_within_the_approved_cap(make_bot, openai_sandbox, shared_dir):
+    bot = await make_bot()
+    # GSM8K's worked answers run to ~100 tokens; 40 cuts most of them off. gpt-4o does not reason: the answer is all.
+    await start(bot, "long", gsm8k_csv(shared_dir, 80), "gsm8k.csv",
+                "task=generate reference=answer teacher=gpt-4o max_answer_tokens=40 train=40 eval=20")
+    await bot.command("estimate long")
+    await bot.command("collect long")
+    await _approve_newest(bot, "long")
+    assert await _wait_for_state(bot, "long", "collected", "failed", seconds=60) == "collected"
+
+    run = await bot.run("long")
+    approval = await bot.bot.storage.approvals.latest(run.id, "collect")
+    stored = await bot.bot.storage.completions.for_run(run.id)
+    # every request carried max_completion_tokens=40, so none billed more; the cap reserved that much for each
+    assert all(c.completion_tokens <= 40 for c in stored) and max(c.completion_tokens for c in stored) == 40
+    assert sum(c.cost_micro_usd for c in stored) <= approval.amount_micro_usd
+    teacher = [c for c in stored if c.role == "teacher"]
+    cut = [c for c in teacher if c.status == "invalid" and c.error.startswith("cut off:")]
+    assert len(cut) > len(teacher) // 2  # a cut-off solution is not an answer to train on
+    texts = thread_texts(await bot.thread("long"))
+    assert any(t.startswith(f":scissors: {sum(c.status == 'invalid' and c.error.startswith('cut off:') for c in stored)}"
+                            " answers were cut off before the answer was complete") for t in texts)
+    # the estimate said the most: every answer at its 40 tokens
+    assert any("Generate: answers are expected as long as the references in 'answer'" in t and "40 answer tokens" in t
+               for t in texts)
