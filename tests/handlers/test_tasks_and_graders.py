@@ -156,8 +156,9 @@ async def test_free_text_answers_that_run_long_stay_within_the_approved_cap(make
     cut = [c for c in teacher if c.status == "invalid" and c.error.startswith("cut off:")]
     assert len(cut) > len(teacher) // 2  # a cut-off solution is not an answer to train on
     texts = thread_texts(await bot.thread("long"))
-    assert any(t.startswith(f":scissors: {sum(c.status == 'invalid' and c.error.startswith('cut off:') for c in stored)}"
-                            " answers were cut off before the answer was complete") for t in texts)
+    every_cut = sum(c.status == "invalid" and c.error.startswith("cut off:") for c in stored)
+    assert any(t.startswith(f":scissors: {every_cut} answers were cut off before the answer was complete")
+               for t in texts)
     # the estimate said the most: every answer at its 40 tokens
     assert any("Generate: answers are expected as long as the references in 'answer'" in t and "40 answer tokens" in t
                for t in texts)
