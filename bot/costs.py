@@ -38,8 +38,9 @@ from typing import Any
 import numpy as np
 
 from bot.config import MICRO
-from bot.graders import JUDGED, grader_for
+from bot.graders import JUDGED, family, grader_for
 from bot.graders.base import Sample
+from bot.graders.embeddings import EMBEDDING_MODEL
 from bot.graders.judges import JUDGE_ANSWER_TOKENS, JUDGE_EXPECTED_TOKENS
 from bot.graders.pairwise import Pairwise
 from bot.prices import ModelPrice, PriceTable, micro_usd_rounded_up
@@ -388,7 +389,7 @@ class _Pricing:
         its budget without one) and JUDGE_EXPECTED_TOKENS of reply; the most: every answer at its budget and every
         reply at the judge's max_completion_tokens."""
         spec, rows = self.spec, self.prepared.eval
-        judged = [name for name in spec.grader_names if name in JUDGED]
+        judged = [name for name in spec.grader_names if family(name) in JUDGED]
         if not judged or (spec.task == "classify" and spec.graders is None) or not rows:
             return None
         model, labelled = spec.judge_model, any(row.gold_label for row in rows)
@@ -401,7 +402,7 @@ class _Pricing:
         longest = self.longest(spec.student)
         prompts, most = [], []
         for name in judged:
-            if name == "pairwise":
+            if family(name) == "pairwise":
                 overhead = count_chat_tokens(Pairwise.messages(Sample("", "" if labelled else None, ""), "", "ab"),
                                              model)
                 base = overhead + user + references
@@ -423,6 +424,25 @@ class _Pricing:
                     price.requests_cost_micro_usd(max_prompts, budget.max_completion_tokens),
                     price.requests_cost_micro_usd(max_prompts, budget.max_completion_tokens, batch=True),
                     budget.effort, "not measured" if budget.effort not in (None, "none") else "none")
+
+    def embedding(self) -> Line | None:
+        """The cosine grader's embeddings on the eval split (bot/grading.py): each reference once and each graded
+        answer; expected with answers as long as their references, at most at their budget. Input tokens only."""
+        spec, rows = self.spec, self.prepared.eval
+        if not any(family(name) == "cosine" for name in spec.grader_names) or not rows or (
+                spec.task == "classify" and spec.graders is None):
+            return None
+        encoding = encoding_for_model(EMBEDDING_MODEL)
+        references = [len(encoding.encode_ordinary(r.gold_label)) if r.gold_label else 0 for r in rows]
+        labelled = any(references)
+        roles = 3 if labelled else 2
+        longest = self.longest(spec.student)
+        expected = sum(references) + roles * sum(t or longest for t in references)
+        most = (sum(references) if labelled else len(rows) * longest) + roles * len(rows) * longest
+        price = self.price(EMBEDDING_MODEL)
+        cost, max_cost = price.cost_micro_usd(expected, 0), price.cost_micro_usd(most, 0)
+        return Line("embedding", EMBEDDING_MODEL, "eval", len(rows) * (roles + 1), expected, 0, 0, cost, cost,
+                    max_cost_micro_usd=max_cost, max_batch_cost_micro_usd=max_cost)
 
     def hosting(self, hosting: Hosting, requests: int) -> Line:
         minutes = hosting.minutes(requests)
@@ -470,8 +490,7 @@ def estimate(prepared: PreparedRun, spec: RunSpec, prices: PriceTable, billing: 
     distilled = f"ft:{spec.student}"
     evaluate_lines = [pricing.inference("distilled", distilled, "eval", prepared.eval)]
     judge = pricing.judge()
-    if judge is not None:
-        evaluate_lines.append(judge)
+    evaluate_lines += [line for line in (judge, pricing.embedding()) if line is not None]
     if billing.hosting is not None:
         evaluate_lines.append(pricing.hosting(billing.hosting, len(prepared.eval)))
     evaluate = Stage(EVALUATE, tuple(evaluate_lines))
@@ -481,7 +500,7 @@ def estimate(prepared: PreparedRun, spec: RunSpec, prices: PriceTable, billing: 
     notes += fixed_epochs_note(spec, billing, train.epochs or 0, len(prepared.train))
     if judge is not None:
         notes.append(f"The model graders' judge ({judge.model}) answers {judge.rows:,} requests in the evaluate stage "
-                     f"({', '.join(n for n in spec.grader_names if n in JUDGED)}); its replies are expected at "
+                     f"({', '.join(n for n in spec.grader_names if family(n) in JUDGED)}); its replies are expected at "
                      f"{JUDGE_EXPECTED_TOKENS} tokens, and the most counts each at its max_completion_tokens.")
     student = pricing.price(spec.student)
     if student.training_minimum_applies(train.total("trained_tokens")):

@@ -20,7 +20,7 @@ from typing import Any
 
 from bot.costs import format_usd
 from bot.evals import BASE, CLOSE, DISTILLED, EVAL_SPLIT, ROLE_NAMES, TEACHER, ModelScores, chunk_lines, model_scores
-from bot.graders import JUDGED
+from bot.graders import STORED, family
 from bot.graders.base import Grade
 from bot.graders.pairwise import LOSS, TIE, WIN
 from bot.grading import Graded, eval_answers, grade, is_judgment
@@ -437,7 +437,7 @@ def build_report(kind: str, spec: RunSpec, rows: Sequence[PreparedRow], completi
     scores = model_scores([RunRow(EVAL_SPLIT, r.row_index, r.input_hash, r.gold_label) for r in rows], completions,
                           roles, hosting_micro_usd)
     answers = eval_answers(rows, [c for c in completions if c.role in roles or is_judgment(c.role)])
-    judged = [name for name in spec.grader_names if name in JUDGED]
+    judged = [name for name in spec.grader_names if family(name) in STORED]
     graders = [name for name in spec.grader_names if name not in judged] if kind == "baseline" else None
     graded = grade(spec, answers, completions, graders=graders)
     return grader_report(kind, spec.grader_names, answers.labelled, scores, graded,

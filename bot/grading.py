@@ -8,26 +8,35 @@ requests are `JudgeCall`s, sent through the same collection engine as every othe
 rate-limited, reserved against the approved cap before they go, stored once (under the role
 `judge:<grader>:<model role>`, pairwise `judge:pairwise:<model role>:<ab|ba>`) and never paid twice. `grade` reads
 the stored judgments back. Pairwise compares each student (base and distilled) with the teacher, in both orders.
+The cosine grader embeds each answer and its reference once (`embed_cosines`, bot/embeddings.py, within the cap) and
+stores the cosine as a judgment of role `judge:cosine:<model role>` carrying what its embeddings cost.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from bot.answers import AnswerFormat
+from bot.budget import Budget
 from bot.collect import CollectRequest, CollectTask
 from bot.costs import count_chat_tokens
+from bot.embeddings import Embedder, EmbeddingError, count_tokens
+from bot.errors import BudgetExceeded
 from bot.evals import BASE, DISTILLED, EVAL_SPLIT, TEACHER
-from bot.graders import JUDGED, grader_for
+from bot.graders import STORED, family, grader_for
 from bot.graders.base import Grade, Sample, no_answer, ungraded
+from bot.graders.embeddings import EMBEDDING_MODEL, cosine
 from bot.graders.judges import JUDGE_ANSWER_TOKENS
 from bot.graders.pairwise import ORDERS, Pairwise
 from bot.prices import PriceTable
 from bot.reasoning import answer_budget
 from bot.spec import RunSpec
 from bot.splits import PreparedRow
+from storage import Storage
 from storage.completions import Completion
 
 ROLES = (TEACHER, BASE, DISTILLED)
@@ -89,8 +98,8 @@ def judge_calls(spec: RunSpec, answers: EvalAnswers, roles: Sequence[str]) -> li
     """The judge's requests for the model graders of `roles` (rows without an answer or a reference need none)."""
     calls: list[JudgeCall] = []
     judge = spec.judge_settings()
-    for name in spec.grader_names:
-        grader = grader_for(name, judge)
+    for setting in spec.grader_names:
+        grader, name = grader_for(setting, judge), family(setting)
         if name in ("score_model", "label_model"):
             fmt = AnswerFormat.from_request(grader.response_format)
             for role in (r for r in roles if r in answers.graded_roles()):
@@ -161,26 +170,26 @@ def grade(spec: RunSpec, answers: EvalAnswers, judgments: Sequence[Completion], 
     judge = spec.judge_settings()
     grades: dict[str, dict[str, dict[int, Grade]]] = {}
     pairwise: dict[str, dict[int, str | None]] = {}
-    for name in graders if graders is not None else spec.grader_names:
-        grader = grader_for(name, judge)
+    for setting in graders if graders is not None else spec.grader_names:
+        grader, name = grader_for(setting, judge), family(setting)
         if name == "pairwise":
             for role in (r for r in (BASE, DISTILLED) if r in answers.answers):
                 pairwise[role] = {row.row_index: _pairwise(stored, role, row.row_index) for row in answers.rows}
             continue
-        grades[name] = {}
+        grades[setting] = {}
         for role in answers.graded_roles():
-            grades[name][role] = {}
+            grades[setting][role] = {}
             for row in answers.rows:
                 sample = answers.sample(role, row)
-                if name in JUDGED and sample.answer is not None and sample.reference is not None:
+                if name in STORED and sample.answer is not None and sample.reference is not None:
                     judgment = stored.get((judge_role(name, role), row.row_index))
                     found = (grader.grade(judgment.parsed_label) if judgment is not None and judgment.status == "ok"
                              else ungraded(NOT_JUDGED))
-                elif name in JUDGED:
+                elif name in STORED:
                     found = no_answer() if sample.reference is not None else ungraded("no reference for this row")
                 else:
                     found = grader.grade(sample)
-                grades[name][role][row.row_index] = found
+                grades[setting][role][row.row_index] = found
     paid = [c for c in judgments if is_judgment(c.role) and c.reused_from is None]
     return Graded(grades, pairwise, sum(c.cost_micro_usd for c in paid), sum(c.status == "ok" for c in judgments
                                                                              if is_judgment(c.role)))
@@ -208,3 +217,59 @@ def grades_for_export(graded: Graded) -> dict[str, dict[int, dict[str, Any]]]:
             if outcome is not None:
                 rows.setdefault(role, {}).setdefault(row, {})["pairwise"] = outcome
     return rows
+
+
+def cosine_pairs(spec: RunSpec, answers: EvalAnswers) -> list[tuple[str, int, str, str]]:
+    """(model role, row, answer, reference) of every answer the cosine grader needs embedded, when the run uses it."""
+    if not any(family(name) == "cosine" for name in spec.grader_names):
+        return []
+    pairs = []
+    for role in answers.graded_roles():
+        for row in answers.rows:
+            answer, reference = answers.answers[role].get(row.row_index), answers.reference(row)
+            if answer is not None and reference is not None:
+                pairs.append((role, row.row_index, answer, reference))
+    return pairs
+
+
+def cosine_max_micro_usd(spec: RunSpec, answers: EvalAnswers, prices: PriceTable,
+                         unanswered_tokens: Mapping[str, int]) -> int:
+    """The most embedding the cosine grader's texts can cost: the texts known, and `unanswered_tokens` for each
+    answer of a role that has not answered yet (role -> the most tokens one may have)."""
+    if not any(family(name) == "cosine" for name in spec.grader_names):
+        return 0
+    known = {text for _, _, answer, reference in cosine_pairs(spec, answers) for text in (answer, reference)}
+    known |= {r for row in answers.rows if (r := answers.reference(row)) is not None}
+    tokens = sum(count_tokens(sorted(known), EMBEDDING_MODEL))
+    tokens += sum(unanswered_tokens.values()) * len(answers.rows)
+    return prices.get(EMBEDDING_MODEL).cost_micro_usd(tokens, 0)
+
+
+async def embed_cosines(embedder: Embedder, storage: Storage, run_id: int, pairs: Sequence[tuple[str, int, str, str]],
+                        budget: Budget) -> str | None:
+    """Embed the answers and references the cosine grader needs (those not stored already) and store each answer's
+    cosine, with what its embeddings cost. Returns why it stopped early, or None."""
+    stored = {(c.role, c.row_index) for c in await storage.completions.for_run(run_id, split=EVAL_SPLIT)
+              if c.role.startswith(judge_role("cosine", ""))}
+    todo = [p for p in pairs if (judge_role("cosine", p[0]), p[1]) not in stored]
+    texts = list(dict.fromkeys(text for _, _, answer, reference in todo for text in (answer, reference)))
+    vectors: dict[str, Any] = {}
+    spent, stopped = 0, None
+    try:
+        async for batch in embedder.batches(texts, EMBEDDING_MODEL, budget):
+            vectors.update({texts[p]: v for p, v in zip(batch.positions, batch.vectors, strict=True)})
+            spent += batch.cost_micro_usd
+    except (BudgetExceeded, EmbeddingError) as exc:
+        stopped = str(exc)
+    done = [p for p in todo if p[2] in vectors and p[3] in vectors]
+    shares = [spent // len(done) + (i < spent % len(done)) for i in range(len(done))] if done else []
+    await storage.completions.save_many(
+        Completion(run_id=run_id, row_index=row, split=EVAL_SPLIT, role=judge_role("cosine", role),
+                   model=EMBEDDING_MODEL, request_hash=_cosine_hash(answer, reference), status="ok",
+                   parsed_label=f"{cosine(vectors[answer], vectors[reference]):.6f}", cost_micro_usd=share)
+        for (role, row, answer, reference), share in zip(done, shares, strict=True))
+    return stopped
+
+
+def _cosine_hash(answer: str, reference: str) -> str:
+    return hashlib.sha256(json.dumps([EMBEDDING_MODEL, answer, reference]).encode()).hexdigest()

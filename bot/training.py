@@ -23,14 +23,25 @@ from bot.cards import usd
 from bot.charts import render_chart
 from bot.collect import CollectTask
 from bot.collection import requests_for
+from bot.embeddings import Embedder
 from bot.errors import StateError
 from bot.evals import DISTILLED, EVAL_SPLIT, baseline_for_run, report_for_run
 from bot.events import Note, StageStarted, TableReady, TrainingUpdate
 from bot.export import write_predictions
 from bot.grader_report import report_for_run as grader_report_for_run
 from bot.grader_report import uses_graders
-from bot.graders import JUDGED
-from bot.grading import ROLES, eval_answers, judge_calls, judge_max_micro_usd, judge_tasks
+from bot.graders import STORED, family
+from bot.grading import (
+    ROLES,
+    cosine_max_micro_usd,
+    cosine_pairs,
+    embed_cosines,
+    eval_answers,
+    is_judgment,
+    judge_calls,
+    judge_max_micro_usd,
+    judge_tasks,
+)
 from bot.reasoning import budget_for
 from bot.spec import RunSpec
 from bot.splits import PreparedRun
@@ -131,12 +142,13 @@ class TrainingStage:
     async def _judge_max(self, run: Run, spec: RunSpec, prepared: PreparedRun, distilled_tokens: int) -> int:
         """The most the model graders' judge can cost in the eval: on the teacher's and base student's stored answers,
         and on distilled answers as long as they may be."""
-        if not uses_graders(spec) or not any(name in JUDGED for name in spec.grader_names):
+        if not uses_graders(spec) or not any(family(name) in STORED for name in spec.grader_names):
             return 0
         completions = await self.service.storage.completions.for_run(run.id, split=EVAL_SPLIT)
         answers = eval_answers(prepared.eval, [c for c in completions if c.role != DISTILLED])
-        return await asyncio.to_thread(judge_max_micro_usd, run.id, spec, answers, self.service.prices,
-                                       {DISTILLED: distilled_tokens})
+        prices, unanswered = self.service.prices, {DISTILLED: distilled_tokens}
+        return await asyncio.to_thread(lambda: judge_max_micro_usd(run.id, spec, answers, prices, unanswered)
+                                       + cosine_max_micro_usd(spec, answers, prices, unanswered))
 
     async def check_model(self, run: Run, spec: RunSpec) -> None:
         """Refuse a base model past its shutdown date (or not trainable); warn in the thread when it is close."""
@@ -311,27 +323,33 @@ class TrainingStage:
         return await collector.collect(task, Budget(cap_micro_usd=cap, spent_micro_usd=spent))
 
     async def _judge(self, run: Run, spec: RunSpec, prepared: PreparedRun) -> None:
-        """The model graders' judgments of every model's eval answers, within what is left of the train stage's
-        approved cap (judgments stored before are not asked again)."""
+        """The model graders' judgments and the cosine grader's embeddings of every model's eval answers, within what
+        is left of the train stage's approved cap (what is stored already is not asked again)."""
         service = self.service
         completions = await service.storage.completions.for_run(run.id, split=EVAL_SPLIT)
         answers = eval_answers(prepared.eval, completions)
         tasks = await asyncio.to_thread(
             lambda: judge_tasks(run.id, spec, judge_calls(spec, answers, ROLES), service.prices))
-        if not tasks:
+        pairs = cosine_pairs(spec, answers)
+        if not tasks and not pairs:
             return
         approval = await service.storage.approvals.latest(run.id, "train")
         job = next(j for j in reversed(await service.storage.jobs.for_run(run.id)) if j.fine_tuned_model)
         cap = None if approval is None else max(0, approval.amount_micro_usd - (job.cost_micro_usd or 0)
                                                  - job.hosting_micro_usd)
-        spent = await service.storage.completions.spend_micro_usd(run.id, roles=[DISTILLED, *(t.role for t in tasks)])
+        judged = {c.role for c in completions if is_judgment(c.role)} | {t.role for t in tasks}
+        spent = await service.storage.completions.spend_micro_usd(run.id, roles=[DISTILLED, *judged])
         budget = Budget(cap_micro_usd=cap, spent_micro_usd=spent)
         outcomes = await asyncio.gather(*(service.collector.collect(task, budget) for task in tasks))
-        stopped = next((o for o in outcomes if o.stopped != "done"), None)
-        if stopped is not None:
-            await service.post_once(run, f"judging-stopped-{stopped.stopped}", Note(
-                f"The judge stopped before every answer was judged: {stopped.message or stopped.stopped}. The report "
-                "leaves the rows it did not judge out of those graders' figures.", "warning"))
+        why = next((o.message or o.stopped for o in outcomes if o.stopped != "done"), None)
+        if pairs:
+            provider = service.collector.provider
+            embedder = Embedder(provider.client, service.prices, service.collector.limiters, provider.base_url)
+            why = await embed_cosines(embedder, service.storage, run.id, pairs, budget) or why
+        if why is not None:
+            await service.post_once(run, "judging-stopped", Note(
+                f"The graders stopped before every answer was judged: {why}. The report leaves the rows they did not "
+                "grade out of those graders' figures.", "warning"))
 
     async def post_baseline(self, run: Run, key: str) -> None:
         """The teacher vs base student table, once per collection (`key`)."""

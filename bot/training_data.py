@@ -280,7 +280,7 @@ def _quote(spec: RunSpec, prepared: PreparedRun, prices: PriceTable, billing: Bi
     line = next(x for x in lines if x.role == "distilled")
     hosting = [x for x in lines if x.role == "hosting"]
     judged = sum(x.batch_cost_micro_usd if spec.mode == "batch" else x.cost_micro_usd for x in lines
-                 if x.role == "judge")
+                 if x.role in ("judge", "embedding"))
     eval_cost = (line.batch_cost_micro_usd if spec.mode == "batch" else line.cost_micro_usd) + judged
     used = {spec.student: price.to_dict(), line.model: run_estimate.prices[line.model]}
     if hosting:

@@ -217,3 +217,17 @@ def test_pairwise_reads_fastchat_verdicts_and_needs_both_orders_to_agree():
 def test_no_grader_runs_code():
     with pytest.raises(ValueError, match="never runs code"):
         check_grader("python", "generate")
+
+
+def test_cosine_by_hand_clipped_to_openais_scale():
+    import numpy as np
+
+    from bot.graders.embeddings import Cosine, cosine
+
+    # (1, 2, 2) . (2, 1, 2) = 8; both have length 3: cos = 8/9
+    assert cosine(np.array([1.0, 2, 2]), np.array([2.0, 1, 2])) == pytest.approx(8 / 9)
+    assert cosine(np.array([1.0, 0]), np.array([-1.0, 0])) == 0.0  # opposite: clipped to 0
+    assert cosine(np.array([0.0, 0]), np.array([1.0, 0])) == 0.0
+    assert Cosine(0.8).grade("0.888889").passed is True and Cosine(0.9).grade("0.888889").passed is False
+    assert Cosine().grade(None).graded is False
+    assert check_grader("cosine:0.8", "generate") == "cosine:0.8"

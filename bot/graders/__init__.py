@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.graders import judges, numeric, similarity, strings
+from bot.graders.embeddings import Cosine
 from bot.graders.fields import JsonMatch
 from bot.graders.judges import LabelModel, ScoreModel
 from bot.graders.numeric import Numeric
@@ -20,6 +21,7 @@ from bot.graders.similarity import METRICS, TextSimilarity
 from bot.graders.strings import StringCheck
 
 JUDGED = ("score_model", "label_model", "pairwise")
+STORED = (*JUDGED, "cosine")  # graders whose grades are paid for once and stored (bot/grading.py)
 NAMES = ("string_check", *METRICS, "numeric", "json_match", *JUDGED)
 DEFAULTS = {"classify": (), "generate": ("rouge_l", "fuzzy_match", "score_model"), "extract": ("json_match",)}
 OPTIONS = {  # what the option after ':' is, for the help and for messages
@@ -46,6 +48,11 @@ def split_name(text: str) -> tuple[str, str | None]:
     return name.strip().lower(), option.strip() or None
 
 
+def family(text: str) -> str:
+    """The grader a setting names, without its option: `score_model:0.7` -> score_model."""
+    return split_name(text)[0]
+
+
 def check_grader(text: str, task: str) -> str:
     """The grader named by `text` (`name` or `name:option`), written as the setting keeps it; ValueError says what is
     wrong and what would be right."""
@@ -67,11 +74,14 @@ def check_grader(text: str, task: str) -> str:
 
 def grader_for(text: str, judge: JudgeSettings | None = None) -> Any:
     """The grader a setting names (see check_grader): an object with a `name`, and `grade(sample)` for the
-    deterministic ones, `messages`, `response_format` and `grade(reply)` for the judges, and Pairwise."""
+    deterministic ones, `messages`, `response_format` and `grade(reply)` for the judges, `grade(stored)` for
+    cosine, and Pairwise."""
     name, option = split_name(text)
     judge = judge or JudgeSettings()
     if name == "string_check":
         return StringCheck(strings.operation(option or "eq"))
+    if name == "cosine":
+        return Cosine(similarity.pass_threshold(option) if option else None)
     if name in METRICS:
         return TextSimilarity(name, similarity.pass_threshold(option) if option else None)
     if name == "numeric":

@@ -162,3 +162,28 @@ async def test_free_text_answers_that_run_long_stay_within_the_approved_cap(make
     # the estimate said the most: every answer at its 40 tokens
     assert any("Generate: answers are expected as long as the references in 'answer'" in t and "40 answer tokens" in t
                for t in texts)
+
+
+async def test_cosine_embeds_each_answer_once_and_prices_it(make_bot, openai_sandbox, shared_dir):
+    bot = await make_bot(DISTILL_POLL_SECONDS="0.2")
+    await start(bot, "cos", gsm8k_csv(shared_dir, 60), "gsm8k.csv",
+                "task=generate reference=answer graders=cosine:0.5,fuzzy_match train=30 eval=20")
+    await bot.command("estimate cos")
+    estimate = "\n".join(thread_texts(await bot.thread("cos")))
+    assert "embedding" in estimate and "text-embedding-3-large" in estimate
+    await distill(bot, "cos")
+    run = await bot.run("cos")
+    spec = RunSpec.from_dict(run.spec)
+    _, prepared = await bot.bot.service.prepare_run(run)
+    report = await report_for_run(bot.bot.storage, run.id, spec, prepared.eval, "eval")
+    cosine = report.figures["cosine:0.5"]
+    assert set(cosine) == {"teacher", "student_base", "student_ft"}
+    assert all(f.kind == "pass" and f.graded == 20 and 0 < f.mean <= 1 for f in cosine.values())
+    stored = [c for c in await bot.bot.storage.completions.for_run(run.id) if c.role.startswith("judge:cosine:")]
+    embedded = [r for r in openai_sandbox.requests if r.path == "/v1/embeddings"]
+    assert len(stored) == 60 and embedded
+    billed = sum(r.usage["prompt_tokens"] for r in embedded)
+    assert sum(c.cost_micro_usd for c in stored) == -(-billed * 13 // 100)  # $0.13 per 1M tokens, rounded up
+    await bot.command("report cos")  # posting the report again embeds nothing more
+    assert len([r for r in openai_sandbox.requests if r.path == "/v1/embeddings"]) == len(embedded)
+    assert "cosine:0.5 (pass rate)" in "\n".join(thread_texts(await bot.thread("cos")))
