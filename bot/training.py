@@ -37,6 +37,8 @@ from bot.grading import (
     cosine_pairs,
     embed_cosines,
     eval_answers,
+    grade,
+    grades_for_export,
     is_judgment,
     judge_calls,
     judge_max_micro_usd,
@@ -391,11 +393,15 @@ class TrainingStage:
             await self.service.notifier.post(run, event)
 
     async def export(self, run: Run) -> Path:
-        _, prepared = await self.service.prepare_run(run)
+        spec, prepared = await self.service.prepare_run(run)
         completions = await self.service.storage.completions.for_run(run.id, split=EVAL_SPLIT)
         if not completions:
             raise StateError(f"Run '{run.name}' has no answers on the eval split to export yet.")
-        path = await write_predictions(self.service.run_folder(run), prepared.eval, completions)
+        grades = None
+        if uses_graders(spec):
+            graded = await asyncio.to_thread(grade, spec, eval_answers(prepared.eval, completions), completions)
+            grades = grades_for_export(graded)
+        path = await write_predictions(self.service.run_folder(run), prepared.eval, completions, grades)
         await self.service.notifier.upload(run, path, f"Predictions of run {run.name} on the eval split")
         return path
 

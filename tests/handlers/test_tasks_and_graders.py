@@ -187,3 +187,23 @@ async def test_cosine_embeds_each_answer_once_and_prices_it(make_bot, openai_san
     await bot.command("report cos")  # posting the report again embeds nothing more
     assert len([r for r in openai_sandbox.requests if r.path == "/v1/embeddings"]) == len(embedded)
     assert "cosine:0.5 (pass rate)" in "\n".join(thread_texts(await bot.thread("cos")))
+
+
+async def test_the_export_carries_each_answer_and_its_grades(make_bot, openai_sandbox, shared_dir):
+    bot = await make_bot(DISTILL_POLL_SECONDS="0.2")
+    await start(bot, "exp", gsm8k_csv(shared_dir, 60), "gsm8k.csv",
+                "task=generate reference=answer graders=numeric,rouge_l train=30 eval=20")
+    await distill(bot, "exp")
+    await bot.command("export exp")
+    run = await bot.run("exp")
+    [exported] = [f for m in await bot.thread("exp") for f in m.get("files", []) if f["name"] == "predictions.csv"]
+    content = bot.slack.workspace.files[exported["id"]].content.decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(content)))
+    header = rows[0]
+    assert header[:3] == ["row", "input", "gold"]
+    for role in ("teacher", "base student", "distilled student"):
+        assert f"{role}: numeric" in header and f"{role}: rouge_l" in header
+    numeric = header.index("distilled student: numeric")
+    assert {r[numeric] for r in rows[1:]} <= {"true", "false"} and len(rows) == 21
+    rouge = [float(r[header.index("teacher: rouge_l")]) for r in rows[1:]]
+    assert all(0 <= value <= 1 for value in rouge) and run.state == "done"
