@@ -22,7 +22,7 @@ from typing import Any
 
 from bot.errors import StateError
 from bot.stats import Interval, f1_by_label, mcnemar_exact_p, nearest_rank, wilson_interval
-from bot.verdicts import against_teacher_verdict, baseline_verdict, cost_clause, distilled_verdict, p_text
+from bot.verdicts import Judged, against_teacher_verdict, baseline_verdict, cost_clause, distilled_verdict, p_text
 from bot.verdicts import interval_text as _interval
 from bot.verdicts import number as _number
 from bot.verdicts import pair_text as _pair
@@ -36,10 +36,6 @@ TEACHER, BASE, DISTILLED = "teacher", "student_base", "student_ft"
 ROLE_NAMES = {TEACHER: "teacher", BASE: "base student", DISTILLED: "distilled student"}
 _COLUMN_NAMES = {TEACHER: "teacher", BASE: "base", DISTILLED: "distilled"}  # short, to keep the table narrow
 EVAL_SPLIT = "eval"
-ALPHA = 0.05
-# Two models "match within noise" only when the test finds no difference AND they are this close; a larger gap
-# that is not significant means too few eval rows to tell, and the verdict says so rather than claim a match.
-CLOSE = 0.05
 SLACK_SECTION_CHARS = 3000  # Block Kit: a section's text holds at most 3000 characters
 FENCE = "```"
 
@@ -95,7 +91,7 @@ class ModelScores:
 
 
 @dataclass(frozen=True)
-class PairedTest:
+class PairedTest(Judged):
     """Two models on the same rows: how often only one of them was right (against `reference`)."""
 
     first: str
@@ -113,18 +109,6 @@ class PairedTest:
     def difference(self) -> float:
         """First minus second, as a share of the rows (0.05 = five points)."""
         return (self.first_only - self.second_only) / self.rows if self.rows else 0.0
-
-    @property
-    def significant(self) -> bool:
-        return self.p_value < ALPHA
-
-    @property
-    def close(self) -> bool:
-        return abs(self.difference) <= CLOSE
-
-    def undecided(self) -> str:
-        """The clause for a difference too large to call a match and too uncertain to call a difference."""
-        return f"{self.rows} eval rows are too few to confirm the difference (raise eval for a firmer answer)"
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "p_value": self.p_value, "difference": self.difference}

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from bot.costs import format_usd
-from bot.evals import BASE, CLOSE, DISTILLED, EVAL_SPLIT, ROLE_NAMES, TEACHER, ModelScores, chunk_lines, model_scores
+from bot.evals import BASE, DISTILLED, EVAL_SPLIT, ROLE_NAMES, TEACHER, ModelScores, chunk_lines, model_scores
 from bot.graders import STORED, family
 from bot.graders.base import Grade
 from bot.graders.pairwise import LOSS, TIE, WIN
@@ -27,7 +27,7 @@ from bot.grading import Graded, eval_answers, grade, is_judgment
 from bot.spec import RunSpec
 from bot.splits import PreparedRow
 from bot.stats import Interval, bootstrap_mean_interval, mcnemar_exact_p, paired_bootstrap, wilson_interval
-from bot.verdicts import against_teacher_verdict, baseline_verdict, cost_clause, distilled_verdict, p_text
+from bot.verdicts import Judged, against_teacher_verdict, baseline_verdict, cost_clause, distilled_verdict, p_text
 from bot.verdicts import interval_text as _interval
 from bot.verdicts import number as _number
 from bot.verdicts import pair_text as _pair
@@ -37,7 +37,6 @@ from storage import Storage
 from storage.completions import Completion
 from storage.runs import RunRow
 
-ALPHA = 0.05
 PAIRWISE = "pairwise"
 _COLUMNS = {TEACHER: "teacher", BASE: "base", DISTILLED: "distilled"}
 OUTCOME_SCORE = {WIN: 1.0, TIE: 0.5, LOSS: 0.0}
@@ -92,7 +91,7 @@ class PairwiseFigure:
 
 
 @dataclass(frozen=True)
-class Test:
+class Test(Judged):
     """Two models on the rows both were graded on (first minus second)."""
 
     grader: str
@@ -102,17 +101,6 @@ class Test:
     difference: float
     p_value: float
     method: str  # exact McNemar | paired bootstrap
-
-    @property
-    def significant(self) -> bool:
-        return self.p_value < ALPHA
-
-    @property
-    def close(self) -> bool:
-        return abs(self.difference) <= CLOSE
-
-    def undecided(self) -> str:
-        return f"{self.rows} eval rows are too few to confirm the difference (raise eval for a firmer answer)"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -31,6 +31,30 @@ class Comparison(Protocol):
     def undecided(self) -> str: ...
 
 
+ALPHA = 0.05
+# Two models "match within noise" only when the test finds no difference AND they are this close; a larger gap
+# that is not significant means too few eval rows to tell, and the verdict says so rather than claim a match.
+CLOSE = 0.05
+
+
+class Judged:
+    """What every paired test says from its p-value, its difference and its rows (a mixin of the tests)."""
+
+    rows: int
+
+    @property
+    def significant(self) -> bool:
+        return self.p_value < ALPHA
+
+    @property
+    def close(self) -> bool:
+        return abs(self.difference) <= CLOSE
+
+    def undecided(self) -> str:
+        """The clause for a difference too large to call a match and too uncertain to call a difference."""
+        return f"{self.rows} eval rows are too few to confirm the difference (raise eval for a firmer answer)"
+
+
 def percent(value: float | None) -> str:
     return "—" if value is None else f"{100 * value:.1f}%"
 

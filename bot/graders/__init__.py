@@ -9,9 +9,11 @@ has no counterpart, because nothing typed into Slack is ever executed.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
-from bot.graders import judges, numeric, similarity, strings
+from bot.graders import judges, numeric, strings
+from bot.graders.base import pass_threshold
 from bot.graders.embeddings import Cosine
 from bot.graders.fields import JsonMatch
 from bot.graders.judges import LabelModel, ScoreModel
@@ -30,8 +32,8 @@ OPTIONS = {  # what the option after ':' is, for the help and for messages
     "numeric": "tolerance (default 0)",
     "score_model": "pass_threshold 0-1 (default: none, the mean score only)",
 }
-_PARSERS = {"string_check": strings.operation, **{m: similarity.pass_threshold for m in METRICS},
-            "numeric": numeric.tolerance, "score_model": judges.pass_threshold}
+_PARSERS = {"string_check": strings.operation, **{m: partial(pass_threshold, grader=m) for m in METRICS},
+            "numeric": numeric.tolerance, "score_model": partial(pass_threshold, grader="score_model")}
 
 
 @dataclass(frozen=True)
@@ -81,15 +83,15 @@ def grader_for(text: str, judge: JudgeSettings | None = None) -> Any:
     if name == "string_check":
         return StringCheck(strings.operation(option or "eq"))
     if name == "cosine":
-        return Cosine(similarity.pass_threshold(option) if option else None)
+        return Cosine(_PARSERS[name](option) if option else None)
     if name in METRICS:
-        return TextSimilarity(name, similarity.pass_threshold(option) if option else None)
+        return TextSimilarity(name, _PARSERS[name](option) if option else None)
     if name == "numeric":
         return Numeric(numeric.tolerance(option or "0"))
     if name == "json_match":
         return JsonMatch()
     if name == "score_model":
-        return ScoreModel(judge.rubric or judges.SCORE_RUBRIC, judges.pass_threshold(option) if option else None)
+        return ScoreModel(judge.rubric or judges.SCORE_RUBRIC, _PARSERS[name](option) if option else None)
     if name == "label_model":
         return LabelModel(judge.labels, judge.passing_labels, judge.rubric or judges.LABEL_RUBRIC)
     if name == "pairwise":

@@ -52,6 +52,17 @@ class Grade:
         return data
 
 
+def pass_threshold(raw: str, grader: str) -> float:
+    """A pass_threshold option: a number from 0 to 1; ValueError names the grader and an example."""
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 1:
+        raise ValueError(f"{grader} takes a pass_threshold from 0 to 1 ({grader}:0.6), got {raw!r}")
+    return value
+
+
 def ungraded(reason: str) -> Grade:
     return Grade(0.0, None, error=reason)
 

@@ -59,16 +59,6 @@ def _result(text: str | None) -> Any:
     return value.get("result") if isinstance(value, dict) else None
 
 
-def pass_threshold(raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value <= 1:
-        raise ValueError(f"score_model takes a pass_threshold from 0 to 1 (score_model:0.7), got {raw!r}")
-    return value
-
-
 @dataclass(frozen=True)
 class ScoreModel:
     rubric: str = SCORE_RUBRIC

@@ -89,16 +89,6 @@ def metric_function(metric: str) -> Callable[[str, str], float]:
     return {"fuzzy_match": fuzzy_match, "bleu": bleu, "gleu": gleu, "meteor": meteor}[metric]
 
 
-def pass_threshold(raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value <= 1:
-        raise ValueError(f"a text-similarity pass_threshold is a number from 0 to 1 (rouge_l:0.6), got {raw!r}")
-    return value
-
-
 @dataclass(frozen=True)
 class TextSimilarity:
     """A local metric; with a pass_threshold the row passes at a score at least that high."""
