@@ -22,7 +22,16 @@ from typing import Any
 
 from bot.errors import StateError
 from bot.stats import Interval, f1_by_label, mcnemar_exact_p, nearest_rank, wilson_interval
-from bot.verdicts import Judged, against_teacher_verdict, baseline_verdict, cost_clause, distilled_verdict, p_text
+from bot.verdicts import (
+    COLUMN_NAMES,
+    Judged,
+    TableText,
+    against_teacher_verdict,
+    baseline_verdict,
+    cost_clause,
+    distilled_verdict,
+    p_text,
+)
 from bot.verdicts import interval_text as _interval
 from bot.verdicts import number as _number
 from bot.verdicts import pair_text as _pair
@@ -34,7 +43,6 @@ from storage.runs import RunRow
 
 TEACHER, BASE, DISTILLED = "teacher", "student_base", "student_ft"
 ROLE_NAMES = {TEACHER: "teacher", BASE: "base student", DISTILLED: "distilled student"}
-_COLUMN_NAMES = {TEACHER: "teacher", BASE: "base", DISTILLED: "distilled"}  # short, to keep the table narrow
 EVAL_SPLIT = "eval"
 SLACK_SECTION_CHARS = 3000  # Block Kit: a section's text holds at most 3000 characters
 FENCE = "```"
@@ -181,7 +189,7 @@ def _paired(first: str, second: str, answers: Mapping[str, _Answers], rows: Sequ
 
 
 @dataclass(frozen=True)
-class _Table:
+class _Table(TableText):
     """What the baseline table and the eval report share: scores by role, paired tests and the text layout.
     Each subclass gives the one-line `verdict` that heads the text."""
 
@@ -224,7 +232,7 @@ class _Table:
         ]
         width = max(10, *(len(c) for _, cells in rows for c in cells)) + 2
         label_width = max(len(name) for name, _ in rows)
-        header = " " * label_width + "".join(_COLUMN_NAMES[s.role].rjust(width) for s in columns)
+        header = " " * label_width + "".join(COLUMN_NAMES[s.role].rjust(width) for s in columns)
         return [header] + [name.ljust(label_width) + "".join(c.rjust(width) for c in cells) for name, cells in rows]
 
     def test_lines(self) -> list[str]:
@@ -239,8 +247,6 @@ class _Table:
             )
         return lines
 
-    def model_line(self) -> str:
-        return "Models: " + " · ".join(f"{_COLUMN_NAMES[r]} {s.model}" for r, s in self.scores.items())
 
     def label_lines(self) -> list[str]:
         """F1 per label (most frequent first): long for many labels, so kept apart for the Slack layer to split."""
@@ -248,26 +254,12 @@ class _Table:
             return []
         labels = sorted({label for scores in self.scores.values() for label in scores.f1_by_label})
         width = max(len("F1 by label"), *(len(label) for label in labels)) + 2
-        header = "F1 by label".ljust(width) + "".join(_COLUMN_NAMES[r].rjust(14) for r in self.scores)
+        header = "F1 by label".ljust(width) + "".join(COLUMN_NAMES[r].rjust(14) for r in self.scores)
         return [header] + [label.ljust(width) + "".join(_number(s.f1_by_label.get(label)).rjust(14)
                                                          for s in self.scores.values()) for label in labels]
 
-    def body_lines(self) -> list[str]:
-        """Everything below the verdict: the table, the tests, notes and the models."""
-        return [*self.table_lines(), "", *self.test_lines(), *self.extra_lines(), self.model_line()]
-
-    def lines(self) -> list[str]:
-        return [self.verdict, "", *self.body_lines()]
-
-    def body_text(self) -> str:
-        """The text without its verdict, for messages that show the verdict on its own."""
-        return "\n".join(self.body_lines())
-
     def extra_lines(self) -> list[str]:
         return [] if self.labelled else ["No gold labels: scores are agreement with the teacher's answers."]
-
-    def to_text(self) -> str:
-        return "\n".join(self.lines())
 
     def sections(self, limit: int = SLACK_SECTION_CHARS) -> list[str]:
         """The text (then the per-label table) in code blocks of at most `limit` characters, split at lines."""

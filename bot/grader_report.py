@@ -27,7 +27,16 @@ from bot.grading import Graded, eval_answers, grade, is_judgment
 from bot.spec import RunSpec
 from bot.splits import PreparedRow
 from bot.stats import Interval, bootstrap_mean_interval, mcnemar_exact_p, paired_bootstrap, wilson_interval
-from bot.verdicts import Judged, against_teacher_verdict, baseline_verdict, cost_clause, distilled_verdict, p_text
+from bot.verdicts import (
+    COLUMN_NAMES,
+    Judged,
+    TableText,
+    against_teacher_verdict,
+    baseline_verdict,
+    cost_clause,
+    distilled_verdict,
+    p_text,
+)
 from bot.verdicts import interval_text as _interval
 from bot.verdicts import number as _number
 from bot.verdicts import pair_text as _pair
@@ -38,7 +47,6 @@ from storage.completions import Completion
 from storage.runs import RunRow
 
 PAIRWISE = "pairwise"
-_COLUMNS = {TEACHER: "teacher", BASE: "base", DISTILLED: "distilled"}
 OUTCOME_SCORE = {WIN: 1.0, TIE: 0.5, LOSS: 0.0}
 
 
@@ -163,7 +171,7 @@ def pairwise_figure(outcomes: Mapping[int, str | None]) -> PairwiseFigure:
 
 
 @dataclass(frozen=True)
-class GraderReport:
+class GraderReport(TableText):
     """The table of a generate or extract run (or a classify run with graders): `kind` is baseline (teacher vs base
     student, after collection) or eval (all three)."""
 
@@ -282,7 +290,7 @@ class GraderReport:
         ]
         width = max(10, *(len(c) for _, cells in rows for c in cells)) + 2
         label_width = max(len(name) for name, _ in rows)
-        header = " " * label_width + "".join(_COLUMNS[r].rjust(width) for r in roles)
+        header = " " * label_width + "".join(COLUMN_NAMES[r].rjust(width) for r in roles)
         return [header] + [name.ljust(label_width) + "".join(c.rjust(width) for c in cells) for name, cells in rows]
 
     def _pairwise_rows(self, roles: Sequence[str]) -> list[tuple[str, list[str]]]:
@@ -322,7 +330,7 @@ class GraderReport:
         by_role = self.figures.get(grader)
         return grader == PAIRWISE or bool(by_role and next(iter(by_role.values())).kind == "pass")
 
-    def note_lines(self) -> list[str]:
+    def extra_lines(self) -> list[str]:
         notes = []
         if self.kind == "eval":
             recovered = self.gap_recovered
@@ -346,21 +354,6 @@ class GraderReport:
         if self.judge_micro_usd and self.judge_model:
             notes.append(f"The judge ({self.judge_model}) cost {format_usd(self.judge_micro_usd)}.")
         return notes
-
-    def model_line(self) -> str:
-        return "Models: " + " · ".join(f"{_COLUMNS[r]} {s.model}" for r, s in self.scores.items())
-
-    def body_lines(self) -> list[str]:
-        return [*self.table_lines(), "", *self.test_lines(), *self.note_lines(), self.model_line()]
-
-    def lines(self) -> list[str]:
-        return [self.verdict, "", *self.body_lines()]
-
-    def body_text(self) -> str:
-        return "\n".join(self.body_lines())
-
-    def to_text(self) -> str:
-        return "\n".join(self.lines())
 
     def sections(self) -> list[str]:
         return chunk_lines(self.lines())

@@ -55,6 +55,31 @@ class Judged:
         return f"{self.rows} eval rows are too few to confirm the difference (raise eval for a firmer answer)"
 
 
+COLUMN_NAMES = {"teacher": "teacher", "student_base": "base", "student_ft": "distilled"}  # short: a narrow table
+
+
+class TableText:
+    """The text every eval table shares (a mixin): its verdict, then its table, tests, notes and models. A table gives
+    `verdict`, `scores` (role -> scores with a `model`), `table_lines`, `test_lines` and `extra_lines`."""
+
+    def model_line(self) -> str:
+        return "Models: " + " · ".join(f"{COLUMN_NAMES[r]} {s.model}" for r, s in self.scores.items())
+
+    def body_lines(self) -> list[str]:
+        """Everything below the verdict: the table, the tests, notes and the models."""
+        return [*self.table_lines(), "", *self.test_lines(), *self.extra_lines(), self.model_line()]
+
+    def lines(self) -> list[str]:
+        return [self.verdict, "", *self.body_lines()]
+
+    def body_text(self) -> str:
+        """The text without its verdict, for messages that show the verdict on its own."""
+        return "\n".join(self.body_lines())
+
+    def to_text(self) -> str:
+        return "\n".join(self.lines())
+
+
 def percent(value: float | None) -> str:
     return "—" if value is None else f"{100 * value:.1f}%"
 
