@@ -313,14 +313,6 @@ class EvalReport(_Table):
 
     kind: str = field(default="eval", init=False)
 
-    @property
-    def gap_recovered(self) -> float | None:
-        """(distilled - base) / (teacher - base); None when the teacher and the base student score the same."""
-        teacher, base, distilled = self.primary(TEACHER), self.primary(BASE), self.primary(DISTILLED)
-        if teacher is None or base is None or distilled is None or teacher == base:
-            return None
-        return (distilled - base) / (teacher - base)
-
     def _test(self, second: str) -> PairedTest | None:
         return next((t for t in self.tests if t.first == DISTILLED and t.second == second), None)
 

@@ -221,13 +221,6 @@ class GraderReport(TableText):
                     None)
 
     @property
-    def gap_recovered(self) -> float | None:
-        teacher, base, distilled = self.primary(TEACHER), self.primary(BASE), self.primary(DISTILLED)
-        if teacher is None or base is None or distilled is None or teacher == base:
-            return None
-        return (distilled - base) / (teacher - base)
-
-    @property
     def verdict(self) -> str:
         silent = [ROLE_NAMES[role] for role, scores in self.scores.items() if scores.answered == 0]
         if silent:

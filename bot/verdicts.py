@@ -59,8 +59,18 @@ COLUMN_NAMES = {"teacher": "teacher", "student_base": "base", "student_ft": "dis
 
 
 class TableText:
-    """The text every eval table shares (a mixin): its verdict, then its table, tests, notes and models. A table gives
-    `verdict`, `scores` (role -> scores with a `model`), `table_lines`, `test_lines` and `extra_lines`."""
+    """The text every eval table shares (a mixin): its verdict, then its table, tests, notes and models, and the gap
+    recovered. A table gives `verdict`, `primary(role)`, `scores` (role -> scores with a `model`), `table_lines`,
+    `test_lines` and `extra_lines`."""
+
+    @property
+    def gap_recovered(self) -> float | None:
+        """(distilled - base) / (teacher - base) on the headline score (`primary`); None when the teacher and the base
+        student score the same, or a score is missing."""
+        teacher, base, distilled = (self.primary(role) for role in ("teacher", "student_base", "student_ft"))
+        if teacher is None or base is None or distilled is None or teacher == base:
+            return None
+        return (distilled - base) / (teacher - base)
 
     def model_line(self) -> str:
         return "Models: " + " · ".join(f"{COLUMN_NAMES[r]} {s.model}" for r, s in self.scores.items())
