@@ -113,3 +113,28 @@ async def test_a_fine_tuned_model_answers_word_problems_with_what_its_file_taugh
             model="gpt-4o", messages=[{"role": "user", "content": "Client: Acme; total due 40; settled: no."}],
             response_format=response_format(fields_schema("customer:string,amount:number,paid:boolean")))
         assert json.loads(reply.choices[0].message.content) == {"customer": "Acme", "amount": 40, "paid": False}
+
+
+def test_a_fine_tuned_classifier_learns_from_what_varies_in_a_many_class_prompt(shared_dir):
+    """Every prompt lists all 32 grapes (as the wine cookbook's does): a learner counting that list answers the
+    commonest grape for nearly every row; it must learn from the review instead."""
+    import csv
+    from collections import Counter
+
+    from sandbox.openai.naive_bayes import NaiveBayes
+
+    with open(shared_dir / "data" / "wine-reviews-france.csv", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    counts = Counter(r["variety"] for r in rows)
+    labels = [label for label, n in counts.items() if n >= 5]
+    rows = [r for r in rows if r["variety"] in labels]
+
+    def prompt(row: dict) -> str:
+        return f"Guess the grape variety. Pick one of: {', '.join(labels)}.\n{row['description']}"
+
+    train, test = rows[:600], rows[1000:1200]
+    learned = NaiveBayes([(prompt(r), r["variety"]) for r in train])
+    predicted = [learned.classify(prompt(r), labels) for r in test]
+    commonest = Counter(r["variety"] for r in test).most_common(1)[0][1] / len(test)
+    assert len(labels) >= 30 and len(set(predicted)) >= 8
+    assert sum(p == r["variety"] for p, r in zip(predicted, test, strict=True)) / len(test) > commonest + 0.05
