@@ -61,6 +61,7 @@ class Figure:
     ungraded: int  # rows the grader could not grade (no reference, no judgment)
     passed: int = 0
     mean: float | None = None  # the mean score, for pass graders too
+    reasons: tuple[str, ...] = ()  # why rows could not be graded
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "interval": asdict(self.interval) if self.interval else None}
@@ -118,11 +119,13 @@ def figure(grades: Mapping[int, Grade]) -> Figure:
     graded = [g for g in grades.values() if g.graded]
     scores = [g.score for g in graded]
     mean = sum(scores) / len(scores) if scores else None
+    reasons = tuple(dict.fromkeys(g.error for g in grades.values() if g.error))
     if graded and all(g.passed is not None for g in graded):
         passed = sum(bool(g.passed) for g in graded)
         return Figure("pass", passed / len(graded), wilson_interval(passed, len(graded)), len(graded),
-                      len(grades) - len(graded), passed, mean)
-    return Figure("mean", mean, bootstrap_mean_interval(scores), len(graded), len(grades) - len(graded), mean=mean)
+                      len(grades) - len(graded), passed, mean, reasons)
+    return Figure("mean", mean, bootstrap_mean_interval(scores), len(graded), len(grades) - len(graded), mean=mean,
+                  reasons=reasons)
 
 
 def field_figures(grades: Mapping[int, Grade]) -> dict[str, Figure]:
@@ -335,8 +338,9 @@ class GraderReport(TableText):
             notes.append("No reference column: every answer is graded against the teacher's answer on the same row.")
         for name, by_role in self.figures.items():
             ungraded = sum(f.ungraded for f in by_role.values())
+            reasons = "; ".join(dict.fromkeys(r for f in by_role.values() for r in f.reasons))
             if ungraded:
-                notes.append(f"{name}: {ungraded} answers could not be graded (no reference, or no judgment).")
+                notes.append(f"{name}: {ungraded} answers could not be graded: {reasons}.")
         unread = sum(f.unread for f in self.pairwise.values())
         if unread:
             notes.append(f"pairwise: {unread} rows left out (an answer missing, or a judgment without [[A]], [[B]] or "

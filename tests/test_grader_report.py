@@ -115,7 +115,7 @@ def test_grades_come_from_the_stored_judgments():
     assert graded.judge_micro_usd == 3 * (len(stored) - 30)
     report = build_report("eval", SPEC, rows(), stored)
     assert report.figures["score_model"][DISTILLED].graded == 9 and report.pairwise[DISTILLED].adjusted == 0.6
-    assert "score_model: 1 answers could not be graded" in report.to_text()
+    assert "score_model: 1 answers could not be graded: not judged (the judge's request failed" in report.to_text()
 
 
 def test_without_a_reference_the_teacher_is_it_and_the_verdict_says_which_way_the_student_moved():

@@ -231,3 +231,15 @@ def test_cosine_by_hand_clipped_to_openais_scale():
     assert Cosine(0.8).grade("0.888889").passed is True and Cosine(0.9).grade("0.888889").passed is False
     assert Cosine().grade(None).graded is False
     assert check_grader("cosine:0.8", "generate") == "cosine:0.8"
+
+
+def test_meteor_without_wordnet_leaves_its_rows_ungraded_saying_why(monkeypatch, tmp_path):
+    import nltk
+
+    monkeypatch.setattr(nltk.data, "path", [str(tmp_path)])
+    wordnet.cache_clear()
+    try:
+        found = grade(TextSimilarity("meteor"), ANSWER)
+    finally:
+        wordnet.cache_clear()
+    assert not found.graded and "nltk.downloader wordnet" in found.error

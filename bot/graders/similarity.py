@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bot.graders.base import Grade, Sample, missing
+from bot.graders.base import Grade, Sample, missing, ungraded
 
 ROUGE = {f"rouge_{n}": f"rouge{n}" for n in range(1, 6)} | {"rouge_l": "rougeL"}
 LOCAL_METRICS = ("fuzzy_match", "bleu", "gleu", "meteor", *ROUGE)
@@ -103,7 +103,10 @@ class TextSimilarity:
     def grade(self, sample: Sample) -> Grade:
         if (lacking := missing(sample)) is not None:
             return lacking
-        score = min(1.0, max(0.0, metric_function(self.metric)(sample.answer, sample.reference)))
+        try:
+            score = min(1.0, max(0.0, metric_function(self.metric)(sample.answer, sample.reference)))
+        except WordNetMissing as exc:
+            return ungraded(str(exc))
         return Grade(score, None if self.threshold is None else score >= self.threshold)
 
     def check_available(self) -> None:
