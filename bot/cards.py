@@ -56,6 +56,7 @@ ACTIONS = {
 }
 
 ROLE_NAMES = {"teacher": "teacher", "student_base": "base student", "student_ft": "distilled"}
+JUDGMENT = "judge:"  # the roles bot/grading.py stores judgments under
 
 
 def usd(micro_usd: int) -> str:
@@ -83,13 +84,19 @@ async def build_card(storage: Storage, run: Run) -> Card:
     counts = await storage.completions.counts(run.id)
     if counts:
         totals: dict[tuple[str, str], list[int]] = {}
+        judged = 0
         for (split, role, status), n in counts.items():
+            if role.startswith(JUDGMENT):  # the graders' judgments of answers, not answers
+                judged += n if status == "ok" else 0
+                continue
             done_failed = totals.setdefault((role, split), [0, 0])
             done_failed[1 if status == "failed" else 0] += n
         parts = []
         for (role, split), (done, failed) in sorted(totals.items()):
             parts.append(f"{ROLE_NAMES.get(role, role)} {split} {done:,}" + (f" ({failed} failed)" if failed else ""))
         figures.append(("Answers", " · ".join(parts)))
+        if judged:
+            figures.append(("Graded", f"{judged:,} judgments (model graders and embeddings)"))
     jobs = await storage.jobs.for_run(run.id)
     if jobs:
         job = jobs[-1]

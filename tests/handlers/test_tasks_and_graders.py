@@ -207,3 +207,15 @@ async def test_the_export_carries_each_answer_and_its_grades(make_bot, openai_sa
     assert {r[numeric] for r in rows[1:]} <= {"true", "false"} and len(rows) == 21
     rouge = [float(r[header.index("teacher: rouge_l")]) for r in rows[1:]]
     assert all(0 <= value <= 1 for value in rouge) and run.state == "done"
+
+
+async def test_the_run_card_counts_judgments_apart_from_answers(make_bot, openai_sandbox, shared_dir):
+    from bot.cards import build_card
+
+    bot = await make_bot(DISTILL_POLL_SECONDS="0.2")
+    await start(bot, "card", gsm8k_csv(shared_dir, 60), "gsm8k.csv",
+                "task=generate reference=answer graders=numeric,score_model train=30 eval=20")
+    await distill(bot, "card")
+    figures = dict((await build_card(bot.bot.storage, await bot.run("card"))).figures)
+    assert "judge" not in figures["Answers"] and figures["Graded"] == "60 judgments (model graders and embeddings)"
+    assert figures["Numeric pass rate"].startswith("base student ")
