@@ -1,5 +1,5 @@
-"""CSV files shared in a run's thread: checked by what Slack says about them, downloaded with the bot token,
-handed to the run.
+"""Files shared in a run's thread: checked by what Slack says about them, downloaded with the bot token, handed to
+the run: a CSV of examples, or a .json JSON Schema of an extract run's answers.
 
 Slack's file URLs need the bot token in an Authorization header
 (https://docs.slack.dev/messaging/working-with-files#authenticating); without the files:read scope the same URL
@@ -25,6 +25,8 @@ from storage.runs import Run
 
 SLACK_FILE_HOSTS = frozenset({"files.slack.com"})
 CSV_EXTENSIONS = (".csv", ".tsv")
+JSON_EXTENSIONS = (".json",)
+MAX_SCHEMA_BYTES = 1 << 20  # a JSON Schema within OpenAI's limits is far smaller (120,000 characters of names)
 CHUNK_BYTES = 1 << 16
 
 
@@ -34,6 +36,10 @@ class FileRefused(DistillError):
 
 def is_csv(file: dict[str, Any]) -> bool:
     return file.get("filetype") == "csv" or str(file.get("name", "")).lower().endswith(CSV_EXTENSIONS)
+
+
+def is_json(file: dict[str, Any]) -> bool:
+    return file.get("filetype") == "json" or str(file.get("name", "")).lower().endswith(JSON_EXTENSIONS)
 
 
 class SlackFiles:
@@ -77,6 +83,16 @@ class SharedFile:
     async def take(self) -> None:
         self.run = await self.surface.service.run_of_thread(self.event["channel"], self.event["thread_ts"])
         if self.run is None:  # a file shared in some other thread: not ours to take
+            return
+        if is_json(self.file):
+            check_size(int(self.file.get("size") or 0), self.name, MAX_SCHEMA_BYTES)
+            data = await self.files.download(self.file, name=self.name, max_bytes=MAX_SCHEMA_BYTES)
+            try:
+                text = data.decode("utf-8-sig")
+            except UnicodeDecodeError:
+                raise FileRefused(messages.schema_not_utf8()) from None
+            await self.surface.service.attach_schema(self.run, text=text, filename=self.name,
+                                                     user=self.event.get("user", ""))
             return
         if not is_csv(self.file):
             kind = str(self.file.get("pretty_type") or self.file.get("filetype") or "not text")

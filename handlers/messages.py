@@ -193,7 +193,9 @@ def warnings(items: Sequence[str]) -> str:
 def label_hint(run_name: str, candidates: Sequence[str]) -> str:
     if not candidates:
         return (f"No column looks like a label. Set one with {code(f'{COMMAND} set {run_name} label=COLUMN')} or "
-                f"list the answers with {code('choices=a,b,c')}.")
+                f"list the answers with {code('choices=a,b,c')}. For free-text answers: "
+                f"{code(f'{COMMAND} set {run_name} task=generate reference=COLUMN')}; for JSON objects "
+                f"{code('task=extract')} with {code('fields=name:string,...')} or a shared .json schema.")
     return (f"Likely label column: *{escape(candidates[0])}*"
             + (f" (others: {', '.join(escape(c) for c in candidates[1:4])})" if len(candidates) > 1 else "")
             + f". Set it with {code(f'{COMMAND} set {run_name} label={candidates[0]}')}.")
@@ -201,6 +203,10 @@ def label_hint(run_name: str, candidates: Sequence[str]) -> str:
 
 def label_counts_title(column: str) -> str:
     return f"Rows per label in *{escape(column)}*:"
+
+
+def schema_not_utf8() -> str:
+    return "it is not UTF-8 text. Save the JSON Schema as UTF-8 and share it again."
 
 
 def dataset_refused(filename: str, message: str) -> str:
@@ -285,7 +291,7 @@ def collection_finished(stopped: str, message: str, spend_micro_usd: int, cap_mi
 
 def cut_off_counts(cut_off: int, fix: str) -> str:
     plural = "s were" if cut_off != 1 else " was"
-    return (f":scissors: {cut_off:,} answer{plural} cut off before the label: the model ran out of its "
+    return (f":scissors: {cut_off:,} answer{plural} cut off before the answer was complete: the model ran out of its "
             f"max_completion_tokens (counted as invalid, and billed). {escape(fix)}")
 
 

@@ -10,8 +10,8 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-FLOORS = ["core", "prompts", "prices", "spec", "data", "costs", "trainers", "collect", "evaluate", "train", "runs",
-          "cli"]
+FLOORS = ["core", "prompts", "prices", "graders", "spec", "data", "costs", "trainers", "collect", "evaluate", "train",
+          "runs", "cli"]
 PROJECT = ("bot", "handlers", "storage", "sandbox")
 
 

@@ -114,18 +114,17 @@ async def _pilot(rows: int, spec: RunSpec, prepared: PreparedRun, prices: PriceT
     from bot.collect.requests import requests_for
     from bot.core.errors import SpecError
     from bot.core.provider import ChatProvider
-    from bot.costs.quotes import longest_answer_tokens
-    from bot.prompts.templates import response_format
     from bot.spec.budgets import budget_for
 
     if not 1 <= rows <= MAX_PILOT_ROWS:
         raise SpecError(f"--pilot {rows}: pilot from 1 to {MAX_PILOT_ROWS} train rows (20 is usually enough).")
     settings.require("OPENAI_API_KEY")
     assert settings.openai_api_key is not None
-    choices = list(prepared.choices)
-    budget = budget_for(spec, prices, "teacher", spec.teacher, longest_answer_tokens(choices, spec.teacher))
+    answer = spec.answer_format(prepared.choices)
+    budget = budget_for(spec, prices, "teacher", spec.teacher, answer.longest_tokens(spec.teacher,
+                                                                                      spec.max_answer_tokens))
     task = CollectTask(0, "train", "teacher", spec.teacher, requests_for(spec, prepared.train[:rows], spec.teacher),
-                       response_format(choices), choices, budget)
+                       answer, budget)
     provider = ChatProvider(base_url=settings.openai_base_url, api_key=settings.openai_api_key.reveal(),
                             store=settings.store_completions)
     try:

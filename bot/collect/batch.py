@@ -21,14 +21,14 @@ from typing import Any
 
 from openai import AsyncOpenAI
 
-from bot.collect.engine import CollectTask, request_hash
+from bot.collect.engine import CollectTask, read_answer, request_hash
 from bot.core.errors import BudgetExceeded
 from bot.core.money import format_usd
 from bot.core.retries import find_or_create
 from bot.costs.budget import Budget
 from bot.prices.reasoning import cut_off_error
 from bot.prices.table import PriceTable
-from bot.prompts.templates import parse_answer
+from bot.prompts.answers import AnswerFormat
 from storage import Storage
 from storage.batches import BATCH_TERMINAL, Batch
 from storage.completions import Completion
@@ -54,7 +54,7 @@ def _row_of(custom_id: str) -> int:
 
 
 def _hash_of(batch: Batch, body: dict[str, Any]) -> str:
-    return request_hash(batch.model, body["messages"], body["response_format"], body.get("reasoning_effort"))
+    return request_hash(batch.model, body["messages"], body.get("response_format"), body.get("reasoning_effort"))
 
 
 class BatchCollector:
@@ -81,7 +81,9 @@ class BatchCollector:
         lines = []
         for request in todo:
             body: dict[str, Any] = {"model": task.model, "messages": request.messages,
-                                    "response_format": task.response_format, **task.budget.request_options()}
+                                    **task.budget.request_options()}
+            if task.response_format is not None:
+                body["response_format"] = task.response_format
             if self.store:
                 body.update(store=True, metadata={"distill_run": str(task.run_id), "split": task.split,
                                                   "role": task.role})
@@ -181,7 +183,7 @@ class BatchCollector:
                 log.warning("batch %s: output line for unknown custom_id %r", batch.external_id, item["custom_id"])
                 continue
             hashed = _hash_of(batch, body)
-            choices = body["response_format"]["json_schema"]["schema"]["properties"]["label"]["enum"]
+            answer_format = AnswerFormat.from_request(body.get("response_format"))
             common = dict(run_id=batch.run_id, row_index=_row_of(item["custom_id"]), split=batch.split,
                           role=batch.role, model=batch.model, request_hash=hashed,
                           provider_request_id=response.get("request_id"))
@@ -195,13 +197,9 @@ class BatchCollector:
             usage = result.get("usage") or {}
             prompt_tokens, completion_tokens = usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)
             reasoning_tokens = (usage.get("completion_tokens_details") or {}).get("reasoning_tokens") or 0
-            label = parse_answer(message.get("content"), choices)
-            if message.get("refusal"):
-                error = f"refusal: {message['refusal']}"
-            elif label is None and choice.get("finish_reason") == "length":
-                error = cut_off_error(body.get("max_completion_tokens"), body.get("reasoning_effort"), reasoning_tokens)
-            else:
-                error = None if label else "invalid: the answer is not one of the choices in the schema"
+            label, error = read_answer(
+                answer_format, message.get("content"), message.get("refusal"), choice.get("finish_reason"),
+                cut_off_error(body.get("max_completion_tokens"), body.get("reasoning_effort"), reasoning_tokens))
             completions.append(Completion(
                 **common, status="ok" if error is None else "invalid",
                 raw_output=message.get("content") or message.get("refusal"),

@@ -34,7 +34,7 @@ from bot.core.retries import backoff_seconds
 from bot.costs.budget import Budget
 from bot.prices.reasoning import AnswerBudget
 from bot.prices.table import PriceTable
-from bot.prompts.templates import parse_answer
+from bot.prompts.answers import AnswerFormat
 from storage import Storage
 from storage.completions import Completion
 
@@ -58,12 +58,15 @@ class CollectTask:
     role: str
     model: str
     requests: Sequence[CollectRequest]
-    response_format: dict[str, Any]
-    choices: Sequence[str]
+    answer: AnswerFormat  # what an answer is: its response_format, and how it is read back
     budget: AnswerBudget  # what each request carries and the most each answer may cost in tokens
     # The price-table entry when it is not the model's name (a fine-tuned model served under an endpoint's
     # name is priced as "ft:<base model>").
     price_model: str | None = None
+
+    @property
+    def response_format(self) -> dict[str, Any] | None:
+        return self.answer.response_format
 
     @property
     def max_completion_tokens(self) -> int:
@@ -111,7 +114,7 @@ class CollectOutcome:
         return self.total - self.already_answered - self.reused - self.answered - self.invalid - self.failed
 
 
-def request_hash(model: str, messages: Sequence[dict[str, Any]], response_format: dict[str, Any],
+def request_hash(model: str, messages: Sequence[dict[str, Any]], response_format: dict[str, Any] | None,
                  reasoning_effort: str | None = None) -> str:
     """What identifies a request's answer. A reasoning model's answer also depends on its effort, so that counts
     for it (a model that does not reason keeps the hash it always had)."""
@@ -120,6 +123,19 @@ def request_hash(model: str, messages: Sequence[dict[str, Any]], response_format
         request["reasoning_effort"] = reasoning_effort
     canonical = json.dumps(request, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def read_answer(answer: AnswerFormat, content: str | None, refusal: str | None, finish_reason: str | None,
+                cut_off: str) -> tuple[str | None, str | None]:
+    """The stored answer and the error of a reply (one is None); `cut_off` is the error of a reply cut off at
+    max_completion_tokens, which is invalid unless it is a whole label: a cut-off text or object is not the whole
+    answer."""
+    parsed = answer.parse(content)
+    if refusal:
+        return None, f"refusal: {refusal}"
+    if finish_reason == "length" and (parsed is None or answer.task != "classify"):
+        return None, cut_off
+    return (parsed, None) if parsed is not None else (None, answer.invalid)
 
 
 def is_cut_off(completion: Completion) -> bool:
@@ -346,14 +362,8 @@ class Collector:
     @staticmethod
     def _answered(task: CollectTask, request: CollectRequest, hashed: str, attempts: int, answer: ChatAnswer,
                   price: Any) -> Completion:
-        label = parse_answer(answer.content, task.choices)
-        error = None
-        if answer.refusal:
-            error = f"refusal: {answer.refusal}"
-        elif label is None and answer.finish_reason == "length":
-            error = task.budget.cut_off(answer.reasoning_tokens)
-        elif label is None:
-            error = "invalid: the answer is not one of the choices in the schema"
+        label, error = read_answer(task.answer, answer.content, answer.refusal, answer.finish_reason,
+                                   task.budget.cut_off(answer.reasoning_tokens))
         # A provider that omits usage still billed the prompt; fall back to the exact count we made.
         prompt_tokens = answer.prompt_tokens or request.prompt_tokens
         return Completion(

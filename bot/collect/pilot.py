@@ -183,8 +183,7 @@ async def run_pilot(provider: ChatProvider, task: CollectTask, prices: PriceTabl
             run = await storage.runs.create(name="pilot", channel_id="cli", requester="cli", spec={})
             limiters = RateLimiters(requests_per_minute=requests_per_minute, tokens_per_minute=tokens_per_minute)
             collector = Collector(storage, provider, prices, limiters, concurrency=concurrency)
-            scoped = CollectTask(run.id, task.split, task.role, task.model, task.requests, task.response_format,
-                                 task.choices, task.budget)
+            scoped = CollectTask(run.id, task.split, task.role, task.model, task.requests, task.answer, task.budget)
             outcome = await collector.collect(scoped, Budget(cap_micro_usd=most))
             if outcome.stopped == "fatal":
                 raise StateError(outcome.message)

@@ -99,18 +99,20 @@ class ChatProvider:
             return None
         return provider_date(found.to_dict().get("shutdown_date"))
 
-    async def complete(self, *, model: str, messages: list[dict[str, Any]], response_format: dict[str, Any],
+    async def complete(self, *, model: str, messages: list[dict[str, Any]], response_format: dict[str, Any] | None,
                        metadata: Mapping[str, str] | None = None,
                        options: Mapping[str, Any] | None = None) -> ChatAnswer:
         """One answer. `options` are the budget's fields (bot/prices/reasoning.py): max_completion_tokens, and
-        reasoning_effort and temperature where the model takes them."""
+        reasoning_effort and temperature where the model takes them. Without `response_format` the answer is text."""
         extra: dict[str, Any] = dict(options or {})
+        if response_format is not None:
+            extra["response_format"] = response_format
         if self.store:
             extra.update(store=True, metadata=dict(metadata or {}))
         started = time.monotonic()
         try:
             raw = await self.client.chat.completions.with_raw_response.create(
-                model=model, messages=messages, response_format=response_format, **extra
+                model=model, messages=messages, **extra
             )
         except openai.APIStatusError as exc:
             headers = dict(exc.response.headers)

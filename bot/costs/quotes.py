@@ -39,7 +39,12 @@ import numpy as np
 
 from bot.core.money import MICRO, format_usd, micro_usd_rounded_up
 from bot.data.splits import PreparedRow, PreparedRun
-from bot.prices.reasoning import AnswerBudget, ReasoningExpectation
+from bot.graders import JUDGED, family, grader_for
+from bot.graders.base import Sample
+from bot.graders.embeddings import EMBEDDING_MODEL
+from bot.graders.judges import JUDGE_ANSWER_TOKENS, JUDGE_EXPECTED_TOKENS
+from bot.graders.pairwise import Pairwise
+from bot.prices.reasoning import AnswerBudget, ReasoningExpectation, answer_budget
 from bot.prices.table import ModelPrice, PriceTable
 from bot.prompts.counting import PromptCounter, TokenCache
 from bot.prompts.encodings import encoding_for_model, encoding_name_for_model
@@ -299,6 +304,7 @@ class _Pricing:
         self._answers: dict[str, dict[str, int]] = {}
         self.used: dict[str, ModelPrice] = {}
         self.expected = {(e.model, e.effort): e for e in expected}
+        self.answer = spec.answer_format(prepared.choices)
         self.reasoning: dict[tuple[str, str], dict[str, Any]] = {}  # (role, model) -> what the quote assumed
 
     def price(self, model: str) -> ModelPrice:
@@ -311,16 +317,22 @@ class _Pricing:
             self._user[encoding] = user_prompt_tokens(self.prepared, self.rows, model)
         return self._user[encoding][[self._position[id(row)] for row in rows]]
 
-    def _answer_tokens(self, model: str) -> dict[str, int]:
+    def _answer_tokens(self, model: str, rows: Sequence[PreparedRow]) -> dict[str, int]:
+        """Tokens of each answer that may be expected (a choice; a row's reference), by its text."""
         encoding = encoding_name_for_model(model)
-        answers = self._answers.get(encoding)
-        if answers is None:
-            answers = self._answers[encoding] = {c: answer_tokens(c, model) for c in self.prepared.choices}
+        answers = self._answers.setdefault(encoding, {})
+        texts = self.prepared.choices or [row.gold_label for row in rows if row.gold_label]
+        for text in texts:
+            if text not in answers:
+                answers[text] = self.answer.tokens(text, model)
         return answers
 
+    def longest(self, model: str) -> int:
+        return self.answer.longest_tokens(model, self.spec.max_answer_tokens)
+
     def completion_tokens(self, model: str, rows: Sequence[PreparedRow]) -> int:
-        answers = self._answer_tokens(model)
-        longest = max(answers.values())
+        """Expected: the gold answer's tokens where the row has one, else the longest answer (an upper bound)."""
+        answers, longest = self._answer_tokens(model, rows), self.longest(model)
         return sum(answers.get(row.gold_label, longest) if row.gold_label else longest for row in rows)
 
     def inference(self, role: str, model: str, split: str, rows: Sequence[PreparedRow]) -> Line:
@@ -328,7 +340,7 @@ class _Pricing:
         prompts = self.user_tokens(model, rows) + overhead
         prompt = int(prompts.sum())
         price = self.price(model)
-        budget = budget_for(self.spec, self.prices, role, model, max(self._answer_tokens(model).values()))
+        budget = budget_for(self.spec, self.prices, role, model, self.longest(model))
         reasoning, status = self._reasoning(role, model, budget, len(rows))
         completion = self.completion_tokens(model, rows) + reasoning
         return Line(role, model, split, len(rows), prompt, completion, 0,
@@ -357,7 +369,7 @@ class _Pricing:
 
     def training(self) -> Stage:
         model, rows = self.spec.student, self.prepared.train
-        overhead = count_chat_tokens(training_example(self.spec, "", ""), model) - answer_tokens("", model)
+        overhead = count_chat_tokens(training_example(self.spec, "", ""), model)
         file_tokens = (int(self.user_tokens(model, rows).sum()) + overhead * len(rows)
                        + self.completion_tokens(model, rows))
         price = self.price(model)
@@ -371,6 +383,67 @@ class _Pricing:
         line = Line("student", model, "train", len(rows), 0, 0, file_tokens * epochs, cost, cost,
                     max_cost_micro_usd=max_cost, max_batch_cost_micro_usd=max_cost)
         return Stage(TRAIN, (line,), file_tokens, epochs, epochs_range)
+
+    def judge(self) -> Line | None:
+        """The model graders' judge on the eval split (bot/evaluate/grading.py): score_model and label_model once per
+        graded model and row, pairwise twice per student and row. Expected: each answer as long as the row's reference
+        (or its budget without one) and JUDGE_EXPECTED_TOKENS of reply; the most: every answer at its budget and every
+        reply at the judge's max_completion_tokens."""
+        spec, rows = self.spec, self.prepared.eval
+        judged = [name for name in spec.grader_names if family(name) in JUDGED]
+        if not judged or (spec.task == "classify" and spec.graders is None) or not rows:
+            return None
+        model, labelled = spec.judge_model, any(row.gold_label for row in rows)
+        price = self.price(model)
+        budget = answer_budget(model, price, answer_tokens=JUDGE_ANSWER_TOKENS)
+        encoding = encoding_for_model(model)
+        user = self.user_tokens(model, rows)
+        references = np.array([len(encoding.encode_ordinary(r.gold_label)) if r.gold_label else 0 for r in rows])
+        expected_answer = np.where(references > 0, references, self.longest(spec.student))
+        longest = self.longest(spec.student)
+        prompts, most = [], []
+        for name in judged:
+            if family(name) == "pairwise":
+                overhead = count_chat_tokens(Pairwise.messages(Sample("", "" if labelled else None, ""), "", "ab"),
+                                             model)
+                base = overhead + user + references
+                prompts += [base + 2 * expected_answer] * 4  # two students, two orders each
+                most += [base + 2 * longest] * 4
+            else:
+                grader = grader_for(name, spec.judge_settings())
+                overhead = count_chat_tokens(grader.messages(Sample("", "", "")), model)
+                reference = references if labelled else expected_answer
+                for _ in range(3 if labelled else 2):
+                    prompts.append(overhead + user + reference + expected_answer)
+                    most.append(overhead + user + reference + longest)
+        prompt_tokens = np.concatenate(prompts)
+        max_prompts = np.concatenate(most)
+        prompt, completion = int(prompt_tokens.sum()), JUDGE_EXPECTED_TOKENS * len(prompt_tokens)
+        return Line("judge", model, "eval", len(prompt_tokens), prompt, completion, 0,
+                    price.cost_micro_usd(prompt, completion), price.cost_micro_usd(prompt, completion, batch=True),
+                    0, budget.max_completion_tokens * len(prompt_tokens),
+                    price.requests_cost_micro_usd(max_prompts, budget.max_completion_tokens),
+                    price.requests_cost_micro_usd(max_prompts, budget.max_completion_tokens, batch=True),
+                    budget.effort, "not measured" if budget.effort not in (None, "none") else "none")
+
+    def embedding(self) -> Line | None:
+        """The cosine grader's embeddings on the eval split (bot/evaluate/grading.py): each reference once and each
+        graded answer; expected with answers as long as their references, at most at their budget. Input tokens only."""
+        spec, rows = self.spec, self.prepared.eval
+        if not any(family(name) == "cosine" for name in spec.grader_names) or not rows or (
+                spec.task == "classify" and spec.graders is None):
+            return None
+        encoding = encoding_for_model(EMBEDDING_MODEL)
+        references = [len(encoding.encode_ordinary(r.gold_label)) if r.gold_label else 0 for r in rows]
+        labelled = any(references)
+        roles = 3 if labelled else 2
+        longest = self.longest(spec.student)
+        expected = sum(references) + roles * sum(t or longest for t in references)
+        most = (sum(references) if labelled else len(rows) * longest) + roles * len(rows) * longest
+        price = self.price(EMBEDDING_MODEL)
+        cost, max_cost = price.cost_micro_usd(expected, 0), price.cost_micro_usd(most, 0)
+        return Line("embedding", EMBEDDING_MODEL, "eval", len(rows) * (roles + 1), expected, 0, 0, cost, cost,
+                    max_cost_micro_usd=max_cost, max_batch_cost_micro_usd=max_cost)
 
     def hosting(self, hosting: Hosting, requests: int) -> Line:
         minutes = hosting.minutes(requests)
@@ -417,6 +490,8 @@ def estimate(prepared: PreparedRun, spec: RunSpec, prices: PriceTable, billing: 
     train = pricing.training()  # before evaluate: "cannot be fine-tuned" says more than "no ft: price"
     distilled = f"ft:{spec.student}"
     evaluate_lines = [pricing.inference("distilled", distilled, "eval", prepared.eval)]
+    judge = pricing.judge()
+    evaluate_lines += [line for line in (judge, pricing.embedding()) if line is not None]
     if billing.hosting is not None:
         evaluate_lines.append(pricing.hosting(billing.hosting, len(prepared.eval)))
     evaluate = Stage(EVALUATE, tuple(evaluate_lines))
@@ -424,6 +499,10 @@ def estimate(prepared: PreparedRun, spec: RunSpec, prices: PriceTable, billing: 
     notes = [entry["text"] for entry in pricing.reasoning.values()]
     notes += [f"{model}: {price.note}" for model, price in pricing.used.items() if price.note]
     notes += fixed_epochs_note(spec, billing, train.epochs or 0, len(prepared.train))
+    if judge is not None:
+        notes.append(f"The model graders' judge ({judge.model}) answers {judge.rows:,} requests in the evaluate stage "
+                     f"({', '.join(n for n in spec.grader_names if family(n) in JUDGED)}); its replies are expected at "
+                     f"{JUDGE_EXPECTED_TOKENS} tokens, and the most counts each at its max_completion_tokens.")
     student = pricing.price(spec.student)
     if student.training_minimum_applies(train.total("trained_tokens")):
         notes.append(f"{spec.student}: training is charged at least {format_usd(student.training_minimum_micro_usd)} "
@@ -432,8 +511,16 @@ def estimate(prepared: PreparedRun, spec: RunSpec, prices: PriceTable, billing: 
         notes.append(billing.hosting.explain(len(prepared.eval)))
     if spec.training_data == "match_gold":
         notes.append("training_data=match_gold trains only on answers equal to the label; this counts every train row.")
-    if spec.label is None:
+    if spec.gold_column is None and spec.task == "classify":
         notes.append("No label column: completion tokens assume the longest choice (an upper bound).")
+    elif spec.gold_column is None:
+        notes.append(f"No reference column: each answer is counted at its budget of {pricing.longest(spec.teacher):,} "
+                     "tokens (an upper bound; set max_answer_tokens to bound it closer).")
+    elif spec.task != "classify":
+        default = "" if spec.max_answer_tokens else " by default"
+        notes.append(f"{spec.task.capitalize()}: answers are expected as long as the references in "
+                     f"'{spec.reference}'; the most counts each at max_completion_tokens "
+                     f"({pricing.longest(spec.teacher):,} answer tokens{default}, plus any reasoning allowance).")
     used = {model: price.to_dict() for model, price in pricing.used.items()}
     if billing.hosting is not None:
         used[f"dedicated:{billing.hosting.hardware}"] = billing.hosting.price_entry()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import json
 import operator
 import random
 import unicodedata
@@ -17,12 +18,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.core.errors import DatasetError, SpecError
+from bot.prompts.answers import CLASSIFY, EXTRACT
 from bot.prompts.templates import CHOICES, Template, cell_text, default_template, validate_choices
 from bot.spec.settings import MIN_TRAIN_EXAMPLES, RunSpec
 
 MISSING_LABEL = "missing_label"
 NOT_A_CHOICE = "not_a_choice"
 RARE_LABEL = "rare_label"
+MISSING_REFERENCE = "missing_reference"
+REFERENCE_NOT_JSON = "reference_not_json"
 
 
 @dataclass(frozen=True)
@@ -77,8 +81,11 @@ def input_hash(text: str) -> str:
 def prepare(spec: RunSpec, columns: Sequence[str], rows: Mapping[int, Mapping[str, Any]]) -> PreparedRun:
     """Check the spec against the columns, keep the usable rows, and split them into train/eval/validation."""
     template = _checked_template(spec, columns)
-    kept, gold, left_out, rare = _filter_rows(spec, rows)
-    choices = _resolve_choices(spec, gold, rare)
+    if spec.task == CLASSIFY:
+        kept, gold, left_out, rare = _filter_rows(spec, rows)
+        choices = _resolve_choices(spec, gold, rare)
+    else:
+        (kept, gold, left_out), rare, choices = _with_references(spec, rows), {}, ()
     if not kept:
         raise DatasetError(_nothing_left(spec, len(rows), left_out))
     bound = template.bind_choices(choices)
@@ -116,11 +123,19 @@ def unknown_column(name: str, columns: Sequence[str], what: str = "Column") -> s
 
 
 def _checked_template(spec: RunSpec, columns: Sequence[str]) -> Template:
-    if spec.label is not None and spec.label not in columns:
-        raise SpecError(unknown_column(spec.label, columns, "Label column"))
-    if spec.label is None and spec.choices is None:
-        raise SpecError("Without a label column the bot cannot infer the choices: set choices=A,B,C or a label.")
-    template = Template.parse(spec.template or default_template(columns, spec.label))
+    gold = spec.gold_column
+    if gold is not None and gold not in columns:
+        raise SpecError(unknown_column(gold, columns, "Label column" if spec.task == CLASSIFY else "Reference column"))
+    if spec.task == CLASSIFY and spec.label is None and spec.choices is None:
+        raise SpecError("Without a label column the bot cannot infer the choices: set choices=A,B,C or a label. "
+                        "For free-text answers set task=generate; for JSON objects task=extract.")
+    if spec.task == EXTRACT and spec.schema is None:
+        raise SpecError("task=extract needs the answer's JSON Schema: share it as a .json file in the run's thread, "
+                        "or set fields=name:string,amount:number,...")
+    template = Template.parse(spec.template or default_template(columns, gold, spec.task))
+    if spec.task != CLASSIFY and CHOICES in template.fields:
+        raise SpecError(f"{{{CHOICES}}} lists the labels of a classify run; task={spec.task} has none. Remove it "
+                        "from the template.")
     unknown = [name for name in template.columns if name not in columns]
     if unknown:
         raise SpecError(
@@ -128,12 +143,41 @@ def _checked_template(spec: RunSpec, columns: Sequence[str]) -> Template:
             + "; ".join(unknown_column(name, columns, "{" + name + "} —") for name in unknown)
             + f" Placeholders are column names, or {{{CHOICES}}} for the label choices."
         )
-    if spec.label in template.columns:
+    if gold is not None and gold in template.columns:
+        what = "label" if spec.task == CLASSIFY else "reference"
         raise SpecError(
-            f"The template shows {{{spec.label}}}, the label column itself: the model would see the answer. "
+            f"The template shows {{{gold}}}, the {what} column itself: the model would see the answer. "
             "Remove it from the template."
         )
     return template
+
+
+def _with_references(spec: RunSpec, rows: Mapping[int, Mapping[str, Any]]
+                     ) -> tuple[list[int], dict[int, str], dict[str, int]]:
+    """generate and extract: rows kept, their references (none without a reference column), left-out counts. A row
+    without a reference is left out; so is an extract row whose reference is not a JSON object."""
+    indexes = sorted(rows)
+    if spec.reference is None:
+        return indexes, {}, {}
+    left_out: Counter[str] = Counter()
+    gold: dict[int, str] = {}
+    for index in indexes:
+        value = rows[index].get(spec.reference)
+        text = value.strip() if isinstance(value, str) else ""
+        if not text:
+            left_out[MISSING_REFERENCE] += 1
+        elif spec.task == EXTRACT and not _json_object(text):
+            left_out[REFERENCE_NOT_JSON] += 1
+        else:
+            gold[index] = text
+    return list(gold), gold, dict(left_out)
+
+
+def _json_object(text: str) -> bool:
+    try:
+        return isinstance(json.loads(text), dict)
+    except ValueError:
+        return False
 
 
 def _filter_rows(
@@ -184,6 +228,8 @@ def _resolve_choices(spec: RunSpec, gold: Mapping[int, str], rare: Mapping[str, 
 def _nothing_left(spec: RunSpec, total: int, left_out: Mapping[str, int]) -> str:
     reasons = {
         MISSING_LABEL: f"have no value in '{spec.label}'",
+        MISSING_REFERENCE: f"have no value in '{spec.reference}'",
+        REFERENCE_NOT_JSON: f"have a '{spec.reference}' that is not a JSON object",
         NOT_A_CHOICE: "have a label that is not one of the choices",
         RARE_LABEL: f"have a label with fewer than {spec.min_per_label} rows",
     }
@@ -212,8 +258,8 @@ def _split(spec: RunSpec, rows: list[PreparedRow]) -> tuple[list, list, list, li
         )
     rng = random.Random(spec.seed)
     groups: dict[str | None, list[PreparedRow]] = {}
-    for row in rows:
-        groups.setdefault(row.gold_label, []).append(row)
+    for row in rows:  # stratified by label; a free-text reference is no stratum
+        groups.setdefault(row.gold_label if spec.task == CLASSIFY else None, []).append(row)
     ordered = sorted(groups, key=lambda label: (label is None, label or ""))
     for label in ordered:
         rng.shuffle(groups[label])
@@ -223,7 +269,7 @@ def _split(spec: RunSpec, rows: list[PreparedRow]) -> tuple[list, list, list, li
     if spec.validation_size:
         pool: dict[str | None, list[PreparedRow]] = {}
         for row in train:
-            pool.setdefault(row.gold_label, []).append(row)
+            pool.setdefault(row.gold_label if spec.task == CLASSIFY else None, []).append(row)
         validation = _take(pool, ordered, spec.validation_size)
         chosen = {r.row_index for r in validation}
         train = [r for r in train if r.row_index not in chosen]

@@ -21,20 +21,29 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from bot.core.errors import StateError
-from bot.core.money import format_usd
 from bot.evaluate.stats import Interval, f1_by_label, mcnemar_exact_p, nearest_rank, wilson_interval
+from bot.evaluate.verdicts import (
+    COLUMN_NAMES,
+    Judged,
+    TableText,
+    against_teacher_verdict,
+    baseline_verdict,
+    cost_clause,
+    distilled_verdict,
+    p_text,
+)
+from bot.evaluate.verdicts import interval_text as _interval
+from bot.evaluate.verdicts import number as _number
+from bot.evaluate.verdicts import pair_text as _pair
+from bot.evaluate.verdicts import percent as _percent
+from bot.evaluate.verdicts import usd_text as _usd
 from storage import Storage
 from storage.completions import Completion
 from storage.runs import RunRow
 
 TEACHER, BASE, DISTILLED = "teacher", "student_base", "student_ft"
 ROLE_NAMES = {TEACHER: "teacher", BASE: "base student", DISTILLED: "distilled student"}
-_COLUMN_NAMES = {TEACHER: "teacher", BASE: "base", DISTILLED: "distilled"}  # short, to keep the table narrow
 EVAL_SPLIT = "eval"
-ALPHA = 0.05
-# Two models "match within noise" only when the test finds no difference AND they are this close; a larger gap
-# that is not significant means too few eval rows to tell, and the verdict says so rather than claim a match.
-CLOSE = 0.05
 FENCE = "```"
 
 
@@ -89,7 +98,7 @@ class ModelScores:
 
 
 @dataclass(frozen=True)
-class PairedTest:
+class PairedTest(Judged):
     """Two models on the same rows: how often only one of them was right (against `reference`)."""
 
     first: str
@@ -107,18 +116,6 @@ class PairedTest:
     def difference(self) -> float:
         """First minus second, as a share of the rows (0.05 = five points)."""
         return (self.first_only - self.second_only) / self.rows if self.rows else 0.0
-
-    @property
-    def significant(self) -> bool:
-        return self.p_value < ALPHA
-
-    @property
-    def close(self) -> bool:
-        return abs(self.difference) <= CLOSE
-
-    def undecided(self) -> str:
-        """The clause for a difference too large to call a match and too uncertain to call a difference."""
-        return f"{self.rows} eval rows are too few to confirm the difference (raise eval for a firmer answer)"
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "p_value": self.p_value, "difference": self.difference}
@@ -191,7 +188,7 @@ def _paired(first: str, second: str, answers: Mapping[str, _Answers], rows: Sequ
 
 
 @dataclass(frozen=True)
-class _Table:
+class _Table(TableText):
     """What the baseline table and the eval report share: scores by role, paired tests and the text layout.
     Each subclass gives the one-line `verdict` that heads the text."""
 
@@ -234,7 +231,7 @@ class _Table:
         ]
         width = max(10, *(len(c) for _, cells in rows for c in cells)) + 2
         label_width = max(len(name) for name, _ in rows)
-        header = " " * label_width + "".join(_COLUMN_NAMES[s.role].rjust(width) for s in columns)
+        header = " " * label_width + "".join(COLUMN_NAMES[s.role].rjust(width) for s in columns)
         return [header] + [name.ljust(label_width) + "".join(c.rjust(width) for c in cells) for name, cells in rows]
 
     def test_lines(self) -> list[str]:
@@ -243,14 +240,12 @@ class _Table:
             names = f"{ROLE_NAMES[test.first].capitalize()} vs {ROLE_NAMES[test.second]}"
             against = "" if test.reference == "gold" else " (agreement with the teacher)"
             lines.append(
-                f"{names}: {100 * test.difference:+.1f} points{against}, {_p(test.p_value)} (exact McNemar; "
+                f"{names}: {100 * test.difference:+.1f} points{against}, {p_text(test.p_value)} (exact McNemar; "
                 f"{test.first_only} rows only the {ROLE_NAMES[test.first]} got right, {test.second_only} only the "
                 f"{ROLE_NAMES[test.second]})"
             )
         return lines
 
-    def model_line(self) -> str:
-        return "Models: " + " · ".join(f"{_COLUMN_NAMES[r]} {s.model}" for r, s in self.scores.items())
 
     def label_lines(self) -> list[str]:
         """F1 per label (most frequent first): long for many labels, so kept apart for the Slack layer to split."""
@@ -258,27 +253,18 @@ class _Table:
             return []
         labels = sorted({label for scores in self.scores.values() for label in scores.f1_by_label})
         width = max(len("F1 by label"), *(len(label) for label in labels)) + 2
-        header = "F1 by label".ljust(width) + "".join(_COLUMN_NAMES[r].rjust(14) for r in self.scores)
+        header = "F1 by label".ljust(width) + "".join(COLUMN_NAMES[r].rjust(14) for r in self.scores)
         return [header] + [label.ljust(width) + "".join(_number(s.f1_by_label.get(label)).rjust(14)
                                                          for s in self.scores.values()) for label in labels]
-
-    def body_lines(self) -> list[str]:
-        """Everything below the verdict: the table, the tests, notes and the models."""
-        return [*self.table_lines(), "", *self.test_lines(), *self.extra_lines(), self.model_line()]
-
-    def lines(self) -> list[str]:
-        return [self.verdict, "", *self.body_lines()]
-
-    def body_text(self) -> str:
-        """The text without its verdict, for messages that show the verdict on its own."""
-        return "\n".join(self.body_lines())
 
     def extra_lines(self) -> list[str]:
         return [] if self.labelled else ["No gold labels: scores are agreement with the teacher's answers."]
 
-    def to_text(self) -> str:
-        return "\n".join(self.lines())
 
+    def role_metrics(self, role: str) -> dict[str, Any]:
+        """What the evals table stores for one model: its scores, and the headline score the run card shows."""
+        value = None if role == TEACHER and not self.labelled else self.primary(role)  # the teacher is the reference
+        return {**self.scores[role].to_dict(), "primary": {"metric": self.metric, "value": value}}
 
     def no_answers(self) -> str | None:
         """The verdict when a model has no valid answer at all: then there is nothing to compare."""
@@ -312,18 +298,8 @@ class BaselineTable(_Table):
         if not self.tests:
             return (f"No gold labels: the base student agrees with the teacher on {_percent(base)} of the eval rows; "
                     "distilling aims to raise that.")
-        test = self.tests[0]
-        both = f"({_percent(teacher)} vs {_percent(base)} {self.metric}, {_p(test.p_value)})"
-        if not test.significant and test.close:
-            return (f"The teacher and the base student are level within noise {both}: distilling may gain "
-                    "little over the base student alone.")
-        if not test.significant:
-            higher = "higher" if test.difference > 0 else "lower"
-            return f"The teacher scores {higher} than the base student {both}, but {test.undecided()}."
-        if test.difference > 0:
-            return (f"The teacher beats the base student by {100 * test.difference:.1f} points {both}: "
-                    "a gap worth distilling.")
-        return f"The base student beats the teacher {both}: distilling from this teacher would not help."
+        return baseline_verdict(teacher, base, self.tests[0], self.metric, _percent,
+                                lambda gap: f"{100 * gap:.1f} points")
 
 
 @dataclass(frozen=True)
@@ -332,29 +308,12 @@ class EvalReport(_Table):
 
     kind: str = field(default="eval", init=False)
 
-    @property
-    def gap_recovered(self) -> float | None:
-        """(distilled - base) / (teacher - base); None when the teacher and the base student score the same."""
-        teacher, base, distilled = self.primary(TEACHER), self.primary(BASE), self.primary(DISTILLED)
-        if teacher is None or base is None or distilled is None or teacher == base:
-            return None
-        return (distilled - base) / (teacher - base)
-
     def _test(self, second: str) -> PairedTest | None:
         return next((t for t in self.tests if t.first == DISTILLED and t.second == second), None)
 
     @property
     def cost_clause(self) -> str:
-        teacher = self.scores[TEACHER].cost_per_1k_micro_usd
-        distilled = self.scores[DISTILLED].cost_per_1k_micro_usd
-        if not teacher or not distilled:
-            return ""
-        ratio = distilled / teacher
-        if ratio >= 1:
-            return f" at {ratio:.1f}x the teacher's cost"
-        if round(1 / ratio) >= 2:
-            return f" at 1/{round(1 / ratio)} of the teacher's cost"
-        return f" at {ratio:.0%} of the teacher's cost"
+        return cost_clause(self.scores[TEACHER].cost_per_1k_micro_usd, self.scores[DISTILLED].cost_per_1k_micro_usd)
 
     @property
     def verdict(self) -> str:
@@ -363,27 +322,10 @@ class EvalReport(_Table):
         if self.no_answers():
             return self.no_answers()
         if vs_teacher is None:  # no gold labels: the teacher is the reference
-            gain = (f"up from {_percent(base)} for the base student, {_p(vs_base.p_value)}" if vs_base.significant
-                    else f"no clear gain over the base student's {_percent(base)}, {_p(vs_base.p_value)}")
-            return f"Distilled agrees with the teacher on {_percent(distilled)} of the eval rows ({gain}){cost}."
-        pair = f"{_percent(distilled)} vs {_percent(teacher)} {self.metric}, {_p(vs_teacher.p_value)}"
-        if not vs_teacher.significant and vs_teacher.close:
-            return f"Distilled matches the teacher within noise ({pair}){cost}."
-        if not vs_teacher.significant:
-            side = "above" if vs_teacher.difference > 0 else "below"
-            return f"Distilled scores {side} the teacher ({pair}){cost}; {vs_teacher.undecided()}."
-        if vs_teacher.difference > 0:
-            return f"Distilled beats the teacher ({pair}){cost}."
-        versus_base = f"{_percent(distilled)} vs {_percent(base)}, {_p(vs_base.p_value)}"
-        if vs_base.significant and vs_base.difference > 0:
-            recovered = self.gap_recovered
-            share = f"; it recovers {recovered:.0%} of the gap" if recovered is not None else ""
-            return (f"Distilled improves on the base student ({versus_base}) but stays below the teacher "
-                    f"({pair}){share}{cost}.")
-        if vs_base.significant:
-            return f"Distilled is worse than the base student ({versus_base}): distillation hurt."
-        return (f"Distilled stays below the teacher ({pair}) and shows no clear gain over the base student "
-                f"({versus_base}).")
+            lead = f"Distilled agrees with the teacher on {_percent(distilled)} of the eval rows"
+            return against_teacher_verdict(lead, base, vs_base, _percent, cost)
+        return distilled_verdict(teacher, base, distilled, vs_base, vs_teacher, self.metric, _percent, cost,
+                                 self.gap_recovered)
 
     def extra_lines(self) -> list[str]:
         recovered = self.gap_recovered
@@ -397,19 +339,25 @@ class EvalReport(_Table):
         return {**super().to_dict(), "gap_recovered": self.gap_recovered}
 
 
+def model_scores(rows: Sequence[RunRow], completions: Sequence[Completion], roles: Sequence[str],
+                 hosting_micro_usd: int = 0) -> dict[str, ModelScores]:
+    """Each role's scores on the eval rows; StateError when a role has not answered yet. `hosting_micro_usd`: what
+    serving the distilled model for its eval cost beyond its tokens."""
+    answers = _require(completions, roles)
+    hosting = {DISTILLED: hosting_micro_usd}
+    return {role: _scores(role, answers[role], rows, answers[TEACHER], hosting.get(role, 0)) for role in roles}
+
+
 def baseline_table(rows: Sequence[RunRow], completions: Sequence[Completion]) -> BaselineTable:
     answers = _require(completions, (TEACHER, BASE))
-    scores = {role: _scores(role, answers[role], rows, answers[TEACHER]) for role in (TEACHER, BASE)}
     test = _paired(TEACHER, BASE, answers, rows)
-    return BaselineTable(scores, [test] if test else [])
+    return BaselineTable(model_scores(rows, completions, (TEACHER, BASE)), [test] if test else [])
 
 
 def eval_report(rows: Sequence[RunRow], completions: Sequence[Completion], hosting_micro_usd: int = 0) -> EvalReport:
     """`hosting_micro_usd`: what serving the distilled model for its eval cost beyond its tokens."""
     answers = _require(completions, (TEACHER, BASE, DISTILLED))
-    hosting = {DISTILLED: hosting_micro_usd}
-    scores = {role: _scores(role, answers[role], rows, answers[TEACHER], hosting.get(role, 0))
-              for role in (TEACHER, BASE, DISTILLED)}
+    scores = model_scores(rows, completions, (TEACHER, BASE, DISTILLED), hosting_micro_usd)
     tests = [t for t in (_paired(DISTILLED, BASE, answers, rows), _paired(DISTILLED, TEACHER, answers, rows)) if t]
     return EvalReport(scores, tests)
 
@@ -445,27 +393,3 @@ def _require(completions: Sequence[Completion], roles: Sequence[str]) -> dict[st
 # ----- text -----------------------------------------------------------------------------------------------
 
 
-
-
-def _percent(value: float | None) -> str:
-    return "—" if value is None else f"{100 * value:.1f}%"
-
-
-def _interval(interval: Interval | None) -> str:
-    return "—" if interval is None else f"{100 * interval.low:.1f}–{100 * interval.high:.1f}"
-
-
-def _number(value: float | None) -> str:
-    return "—" if value is None else f"{value:.2f}"
-
-
-def _pair(first: int | None, second: int | None) -> str:
-    return "—" if first is None or second is None else f"{first}/{second}"
-
-
-def _usd(micro_usd: int | None) -> str:
-    return "—" if micro_usd is None else format_usd(micro_usd)
-
-
-def _p(p_value: float) -> str:
-    return "p<0.001" if p_value < 0.001 else f"p={p_value:.3f}".rstrip("0").rstrip(".") if p_value < 1 else "p=1"

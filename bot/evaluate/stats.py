@@ -57,3 +57,49 @@ def nearest_rank(values: Sequence[int], percent: float) -> int | None:
         return None
     ordered = sorted(values)
     return ordered[max(1, math.ceil(percent / 100 * len(ordered))) - 1]
+
+
+BOOTSTRAP_RESAMPLES = 2000
+BOOTSTRAP_SEED = 20260  # fixed: the same scores give the same intervals every time
+
+
+def bootstrap_mean_interval(values: Sequence[float], resamples: int = BOOTSTRAP_RESAMPLES,
+                            seed: int = BOOTSTRAP_SEED) -> Interval | None:
+    """A 95% percentile-bootstrap interval of the mean (Efron 1979), seeded; None without values."""
+    if not values:
+        return None
+    import numpy as np
+
+    data = np.asarray(values, dtype=float)
+    rng = np.random.default_rng(seed)
+    means = data[rng.integers(0, len(data), size=(resamples, len(data)))].mean(axis=1)
+    low, high = np.quantile(means, [0.025, 0.975])
+    return Interval(float(low), float(high))
+
+
+@dataclass(frozen=True)
+class PairedDifference:
+    """Mean of first - second over the same rows, with a paired-bootstrap 95% interval and two-sided p-value."""
+
+    difference: float
+    interval: Interval
+    p_value: float
+
+
+def paired_bootstrap(first: Sequence[float], second: Sequence[float], resamples: int = BOOTSTRAP_RESAMPLES,
+                     seed: int = BOOTSTRAP_SEED) -> PairedDifference | None:
+    """Rows are resampled together, so each model keeps its own score on each row. The p-value is twice the share of
+    resampled mean differences on the far side of zero (at least 1/resamples), capped at 1."""
+    if not first or len(first) != len(second):
+        return None
+    import numpy as np
+
+    differences = np.asarray(first, dtype=float) - np.asarray(second, dtype=float)
+    rng = np.random.default_rng(seed)
+    means = differences[rng.integers(0, len(differences), size=(resamples, len(differences)))].mean(axis=1)
+    low, high = np.quantile(means, [0.025, 0.975])
+    observed = float(differences.mean())
+    if not differences.any():
+        return PairedDifference(0.0, Interval(0.0, 0.0), 1.0)
+    tail = min(float((means <= 0).mean()), float((means >= 0).mean()))
+    return PairedDifference(observed, Interval(float(low), float(high)), min(1.0, max(2 * tail, 1 / resamples)))

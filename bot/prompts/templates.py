@@ -121,11 +121,16 @@ def render_template(template: str, row: Mapping[str, Any], choices: Sequence[str
     return bound.render([cell_text(row.get(name)) for name in bound.fields])
 
 
-def default_template(columns: Sequence[str], label: str | None) -> str:
-    """A template that shows every column except the label (and unnamed index columns) as `name: value`."""
+def default_template(columns: Sequence[str], label: str | None, task: str = "classify") -> str:
+    """A template that shows every column except the label or reference (and unnamed index columns) as `name: value`;
+    a generate run's single column is shown as it is."""
     shown = [c for c in columns if c != label and not c.startswith("Unnamed:") and not set("{}") & set(c)]
-    question = f"Which {label} fits this example?" if label else "Which label fits this example?"
     lines = [f"{column}: {{{column}}}" for column in shown]
+    if task == "generate":
+        return f"{{{shown[0]}}}" if len(shown) == 1 else "\n".join(lines)
+    if task == "extract":
+        return "\n".join(["Extract the fields of the schema from this example.", *lines])
+    question = f"Which {label} fits this example?" if label else "Which label fits this example?"
     return "\n".join([question, *lines, "", "Answer with one of: {choices}."])
 
 

@@ -58,6 +58,7 @@ ACTIONS = {
 }
 
 ROLE_NAMES = {"teacher": "teacher", "student_base": "base student", "student_ft": "distilled"}
+JUDGMENT = "judge:"  # the roles bot/evaluate/grading.py stores judgments under
 
 
 async def spend_micro_usd(storage: Storage, run_id: int) -> int:
@@ -82,13 +83,19 @@ async def build_card(storage: Storage, run: Run) -> Card:
     counts = await storage.completions.counts(run.id)
     if counts:
         totals: dict[tuple[str, str], list[int]] = {}
+        judged = 0
         for (split, role, status), n in counts.items():
+            if role.startswith(JUDGMENT):  # the graders' judgments of answers, not answers
+                judged += n if status == "ok" else 0
+                continue
             done_failed = totals.setdefault((role, split), [0, 0])
             done_failed[1 if status == "failed" else 0] += n
         parts = []
         for (role, split), (done, failed) in sorted(totals.items()):
             parts.append(f"{ROLE_NAMES.get(role, role)} {split} {done:,}" + (f" ({failed} failed)" if failed else ""))
         figures.append(("Answers", " · ".join(parts)))
+        if judged:
+            figures.append(("Graded", f"{judged:,} judgments (model graders and embeddings)"))
     jobs = await storage.jobs.for_run(run.id)
     if jobs:
         job = jobs[-1]
@@ -98,9 +105,7 @@ async def build_card(storage: Storage, run: Run) -> Card:
         figures.append(("Training", f"{job.trainer}: {detail}"))
     evals = await storage.evals.latest(run.id)
     if evals:
-        figures.append(("Accuracy", " · ".join(
-            f"{ROLE_NAMES.get(role, role)} {_accuracy(result.metrics)}" for role, result in sorted(evals.items())
-        )))
+        figures.append(eval_figure({role: result.metrics for role, result in evals.items()}))
     if run.error and run.state == RunState.FAILED:
         figures.append(("Error", run.error))
     return Card(
@@ -112,10 +117,22 @@ async def build_card(storage: Storage, run: Run) -> Card:
     )
 
 
-def _accuracy(metrics: dict) -> str:
-    value = metrics.get("accuracy")
-    if value is None:
-        value = metrics.get("agreement")
+def eval_figure(metrics: dict[str, dict]) -> tuple[str, str]:
+    """The card's line for the eval: each model's headline score (the report's `primary`: accuracy, agreement with
+    the teacher, or the first grader) and which way the distilled student moved from the base student."""
+    primary = {role: m.get("primary") or {} for role, m in metrics.items()}
+    metric = next((p["metric"] for p in primary.values() if p.get("metric")), "accuracy")
+    values = {role: p.get("value") for role, p in primary.items()}
+    shown = " · ".join(f"{ROLE_NAMES.get(role, role)} {_share(values[role])}" for role in sorted(metrics)
+                       if values[role] is not None) or "n/a"
+    base, distilled = values.get("student_base"), values.get("student_ft")
+    if base is not None and distilled is not None and distilled != base:
+        way = "up" if distilled > base else "down"
+        shown += f" ({way} {abs(distilled - base) * 100:.1f} points from the base student)"
+    return metric[0].upper() + metric[1:], shown
+
+
+def _share(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1%}"
 
 

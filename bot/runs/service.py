@@ -47,6 +47,7 @@ from bot.core.tasks import BackgroundTasks, describe
 from bot.costs.quotes import Billing, Quote, StageQuote
 from bot.data.splits import PreparedRun
 from bot.prices.table import PriceTable
+from bot.prompts.schemas import field_names, schema_from_text
 from bot.runs.approvals import ApprovalPolicy, DecisionResult, Directory
 from bot.runs.cards import Card, build_card, spend_micro_usd
 from bot.runs.catalog import ModelInfo, list_models
@@ -67,7 +68,8 @@ log = logging.getLogger(__name__)
 RUN_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 # Spec keys whose change alters the prompts or the rows: answers must be collected (or reused) again.
 PROMPT_KEYS = {"label", "template", "system", "choices", "min_per_label", "train", "eval", "seed", "teacher",
-               "student", "validation", "teacher_effort", "max_answer_tokens"}
+               "student", "validation", "teacher_effort", "max_answer_tokens", "task", "reference", "fields",
+               "schema"}
 
 
 @dataclass(frozen=True)
@@ -184,11 +186,20 @@ class RunService:
         ))
         await self.refresh_card(run)
 
-    async def set_spec(self, run: Run, assignments: dict[str, str], user: str) -> RunSpec:
-        """Apply `key=value` settings; checked against the dataset at once; voids pending approvals."""
+    async def attach_schema(self, run: Run, *, text: str, filename: str, user: str) -> RunSpec:
+        """A JSON Schema shared in the thread: the answers of an extract run (the run becomes one)."""
+        changes = {"schema": text, **({"task": "extract"} if run.spec.get("task") != "extract" else {})}
+        fields = ", ".join(field_names(schema_from_text(text, filename)))
+        return await self.set_spec(run, changes, user, shown={"schema": f"{filename} ({fields})"})
+
+    async def set_spec(self, run: Run, assignments: dict[str, str], user: str,
+                       shown: dict[str, str] | None = None) -> RunSpec:
+        """Apply `key=value` settings; checked against the dataset at once; voids pending approvals. `shown`: how
+        to show a value too long to repeat in the thread."""
         self._require_idle(run, "change the settings")
         spec = RunSpec.from_dict(run.spec).with_assignments(assignments, self.prices)
-        if run.dataset_id:
+        awaiting_schema = spec.task == "extract" and spec.schema is None  # checked once the schema is shared
+        if run.dataset_id and not awaiting_schema:
             dataset = await self._dataset(run)
             # Raises SpecError or DatasetError naming what does not fit the data.
             await self.datasets.run(dataset.size_bytes, check_dataset, dataset.id, spec)
@@ -204,7 +215,11 @@ class RunService:
         for approval in voided:
             await self._update_approval_message(run, approval, user, "voided",
                                                 "Voided: the run's settings changed. Ask again for a new quote.")
-        await self.notifier.post(run, SpecUpdated(user, dict(assignments), spec.to_dict(), len(voided), back_to_ready))
+        await self.notifier.post(run, SpecUpdated(user, {**assignments, **(shown or {})}, spec.to_dict(), len(voided),
+                                                  back_to_ready))
+        if awaiting_schema:
+            await self.notifier.post(run, Note(f"task=extract needs the answers' JSON Schema: share it as a .json file "
+                                               f"in this thread, or `/distill set {run.name} fields=name:string,...`."))
         await self.refresh_card(run)
         return spec
 

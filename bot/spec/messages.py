@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from bot.prompts.templates import answer_json
 from bot.spec.settings import RunSpec
 
 
@@ -13,6 +12,7 @@ def build_messages(spec: RunSpec, user_prompt: str) -> list[dict[str, str]]:
     return messages
 
 
-def training_example(spec: RunSpec, user_prompt: str, label: str) -> list[dict[str, str]]:
-    """One fine-tuning example: the request's messages followed by the answer as the model gives it."""
-    return [*build_messages(spec, user_prompt), {"role": "assistant", "content": answer_json(label)}]
+def training_example(spec: RunSpec, user_prompt: str, answer: str) -> list[dict[str, str]]:
+    """One fine-tuning example: the request's messages followed by the answer as the model writes it (a label as
+    answer_json, free text or a JSON object as it is: bot/prompts/answers.py)."""
+    return [*build_messages(spec, user_prompt), {"role": "assistant", "content": answer}]

@@ -14,8 +14,13 @@ from typing import TYPE_CHECKING, Any, Literal
 from bot.core.config import DEFAULT_STUDENT, DEFAULT_TEACHER, TRAINERS
 from bot.core.errors import SpecError
 from bot.core.money import usd_to_micro
+from bot.graders import DEFAULTS as DEFAULT_GRADERS
+from bot.graders import JudgeSettings, check_grader
+from bot.graders.judges import DEFAULT_LABELS, DEFAULT_PASSING, labels_setting
 from bot.prices.reasoning import check_effort
 from bot.prices.table import EFFORTS
+from bot.prompts import schemas
+from bot.prompts.answers import CLASSIFY, TASKS, AnswerFormat, answer_format
 from bot.prompts.templates import Template, validate_choices
 
 if TYPE_CHECKING:
@@ -55,14 +60,44 @@ class RunSpec:
     teacher_effort: str | None = None  # the teacher's reasoning_effort; None: the cheapest its model takes
     # completion tokens per answer, reasoning included; None: see bot/prices/reasoning.py
     max_answer_tokens: int | None = None
+    task: str = CLASSIFY  # classify | generate | extract (bot/prompts/answers.py)
+    reference: str | None = None  # generate and extract: the column with the gold answer (classify uses `label`)
+    schema: dict[str, Any] | None = None  # extract: the strict JSON Schema of an answer (bot/prompts/schemas.py)
+    graders: tuple[str, ...] | None = None  # None: the task's defaults (bot/graders)
+    judge: str | None = None  # the model graders' judge; None: the teacher
+    rubric: str | None = None  # the model graders' instructions; None: their defaults
+    judge_labels: tuple[str, ...] = DEFAULT_LABELS
+    passing_labels: tuple[str, ...] = DEFAULT_PASSING
 
     @classmethod
     def defaults(cls, *, teacher: str, student: str, trainer: str) -> RunSpec:
         return cls(teacher=teacher, student=student, trainer=trainer)
 
+    @property
+    def gold_column(self) -> str | None:
+        """The column holding the right answer: the label to classify, else the reference."""
+        return self.label if self.task == CLASSIFY else self.reference
+
+    @property
+    def grader_names(self) -> tuple[str, ...]:
+        """The graders the eval runs: the `graders` setting, or the task's defaults."""
+        return self.graders if self.graders is not None else DEFAULT_GRADERS[self.task]
+
+    @property
+    def judge_model(self) -> str:
+        return self.judge or self.teacher
+
+    def answer_format(self, choices: Sequence[str] = ()) -> AnswerFormat:
+        """What this run's answers are (bot/prompts/answers.py), with the choices its data gives a classify run."""
+        return answer_format(self.task, choices, self.schema)
+
+    def judge_settings(self) -> JudgeSettings:
+        return JudgeSettings(self.rubric, self.judge_labels, self.passing_labels)
+
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
-        data["choices"] = list(self.choices) if self.choices is not None else None
+        for name in _TUPLES:
+            data[name] = list(data[name]) if data[name] is not None else None
         return data
 
     @classmethod
@@ -73,8 +108,9 @@ class RunSpec:
         if unknown:
             raise SpecError(f"Stored run spec has unknown keys: {', '.join(unknown)}.")
         values = dict(data)
-        if values.get("choices") is not None:
-            values["choices"] = tuple(values["choices"])
+        for name in _TUPLES:
+            if values.get(name) is not None:
+                values[name] = tuple(values[name])
         return cls(**values)
 
     def with_choices(self, choices: Sequence[str]) -> RunSpec:
@@ -106,7 +142,28 @@ class RunSpec:
             )
         if prices is not None and updated.teacher_effort is not None:
             check_effort(updated.teacher, prices.get(updated.teacher).facts, updated.teacher_effort)
+        updated.check_task()
         return updated
+
+    def check_task(self) -> None:
+        """The settings that must fit the task kind together; SpecError names the fix."""
+        problems = []
+        for text in self.graders or ():
+            try:
+                check_grader(text, self.task)
+            except ValueError as exc:
+                problems.append(f"graders: {exc}")
+        missing = [label for label in self.passing_labels if label not in self.judge_labels]
+        if missing:
+            problems.append(f"passing_labels: {', '.join(missing)} not among judge_labels "
+                            f"({', '.join(self.judge_labels)})")
+        if self.training_data == "match_gold" and self.task != CLASSIFY:
+            problems.append("training_data=match_gold compares labels: it needs task=classify")
+        if problems:
+            raise SpecError("Cannot apply these settings:\n" + "\n".join(f"  {p}" for p in problems))
+
+
+_TUPLES = ("choices", "graders", "judge_labels", "passing_labels")
 
 
 @dataclass(frozen=True)
@@ -169,6 +226,29 @@ def _choices(raw: str) -> tuple[str, ...] | None:
 def choices_from_file(text: str) -> tuple[str, ...]:
     """Choices from a file with one per line (blank lines skipped, surrounding spaces removed)."""
     return tuple(line.strip() for line in text.splitlines() if line.strip())
+
+
+def _graders(raw: str) -> tuple[str, ...] | None:
+    """Grader names, checked one by one here and against the task in RunSpec.check_task."""
+    if raw.strip().lower() in ("", "default"):
+        return None
+    names = tuple(dict.fromkeys(part.strip() for part in raw.split(",") if part.strip()))
+    return tuple(check_grader(name, "extract") for name in names)  # the task is checked with the other settings
+
+
+def _labels(raw: str) -> tuple[str, ...]:
+    return labels_setting(raw)
+
+
+def _passing(raw: str) -> tuple[str, ...]:
+    labels = tuple(dict.fromkeys(part.strip() for part in raw.split(",") if part.strip()))
+    if not labels:
+        raise ValueError("expected at least one label, comma-separated (passing_labels=correct)")
+    return labels
+
+
+def _optional_model(raw: str) -> str | None:
+    return None if raw.strip().lower() in ("", "default", "teacher") else _model(raw)
 
 
 def _model(raw: str) -> str:
@@ -236,6 +316,21 @@ SETTINGS: dict[str, Setting] = {
     "validation": Setting("validation_size", _whole(0), "training rows held out as the job's validation file"),
     "budget": Setting("budget_micro_usd", _budget, "spending cap in US dollars, e.g. 5 or 2.50 (none: no cap)"),
     "mode": Setting("mode", _one_of(MODES), "live requests, or batch: the Batch API at half price, within 24 h"),
+    "task": Setting("task", _one_of(TASKS), "classify (a label), generate (free text) or extract (a JSON object)"),
+    "reference": Setting("reference", _optional_text, "generate/extract: column with the gold answer (none: the "
+                         "teacher's answer is the reference)"),
+    "fields": Setting("schema", schemas.fields_schema, "extract: the answer's fields, name:type,... (string, number, "
+                      "integer, boolean; ? when it may be empty), or share a JSON Schema .json file in the thread"),
+    "schema": Setting("schema", schemas.schema_from_text, "extract: a JSON Schema (as JSON text; sharing a .json file "
+                      "in the thread sets it too)"),
+    "graders": Setting("graders", _graders, "how answers are scored, name[:option],...: string_check[:eq|ne|like|"
+                       "ilike], fuzzy_match, bleu, gleu, meteor, rouge_1..rouge_5, rouge_l, cosine [:pass_threshold], "
+                       "numeric[:tolerance], json_match, score_model[:pass_threshold], label_model, pairwise "
+                       "(default: the task's); no grader runs code"),
+    "judge": Setting("judge", _optional_model, "model of score_model, label_model and pairwise (default: the teacher)"),
+    "rubric": Setting("rubric", _optional_text, "instructions for score_model and label_model (none: the default)"),
+    "judge_labels": Setting("judge_labels", _labels, "label_model's labels (default correct,incorrect)"),
+    "passing_labels": Setting("passing_labels", _passing, "label_model's labels that pass (default correct)"),
 }
 
 SETTABLE_KEYS: dict[str, str] = {key: setting.help for key, setting in SETTINGS.items()}

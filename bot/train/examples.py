@@ -52,7 +52,7 @@ ROLES = ("system", "user", "assistant")
 
 # Why a train or validation row is not in the file.
 NO_ANSWER = "no teacher answer"
-INVALID_ANSWER = "teacher answer not one of the choices"
+INVALID_ANSWER = "teacher answer not valid"
 FAILED_REQUEST = "teacher request failed"
 DISAGREES = "teacher answer differs from the label"
 
@@ -77,7 +77,7 @@ class TrainingQuote:
     eval_rows: int
     eval_prompt_tokens: int
     eval_completion_tokens: int
-    eval_cost_micro_usd: int  # the fine-tuned model's tokens on the eval split
+    eval_cost_micro_usd: int  # the fine-tuned model's tokens on the eval split, and the model graders' judge
     quote_hash: str  # sha256 over the files, the counts and the prices: an approval binds to it
     hosting_micro_usd: int = 0  # the dedicated deployment serving it for the eval (the estimate's "hosting" line)
     hosting_minutes: int = 0
@@ -180,6 +180,7 @@ def _examples(spec: RunSpec, rows: Sequence[PreparedRow], answers: Mapping[int, 
               left_out: Counter[str]) -> tuple[list[list[dict[str, str]]], list[int]]:
     """The examples to train on and the dataset row of each; the others are counted in `left_out` by reason."""
     match_gold = spec.training_data == "match_gold"
+    answer_format = spec.answer_format()
     examples, used = [], []
     for row in rows:
         answer = answers.get(row.row_index)
@@ -193,7 +194,8 @@ def _examples(spec: RunSpec, rows: Sequence[PreparedRow], answers: Mapping[int, 
         elif match_gold and row.gold_label is not None and answer.parsed_label != row.gold_label:
             reason = DISAGREES
         if reason is None:
-            examples.append(training_example(spec, row.user_prompt, answer.parsed_label))
+            examples.append(training_example(spec, row.user_prompt,
+                                             answer_format.training_content(answer.parsed_label)))
             used.append(row.row_index)
         else:
             left_out[reason] += 1
@@ -274,8 +276,12 @@ def _quote(spec: RunSpec, prepared: PreparedRun, prices: PriceTable, billing: Bi
     # The fine-tuned model answers the eval split as the run's estimate counted it (same prompts and answers), from
     # the deployment the estimate priced in its evaluate stage when the trainer needs one.
     run_estimate = estimate(prepared, spec, prices, billing)
-    line, *hosting = run_estimate.stage(EVALUATE).lines
-    eval_cost = line.batch_cost_micro_usd if spec.mode == "batch" else line.cost_micro_usd
+    lines = run_estimate.stage(EVALUATE).lines
+    line = next(x for x in lines if x.role == "distilled")
+    hosting = [x for x in lines if x.role == "hosting"]
+    judged = sum(x.batch_cost_micro_usd if spec.mode == "batch" else x.cost_micro_usd for x in lines
+                 if x.role in ("judge", "embedding"))
+    eval_cost = (line.batch_cost_micro_usd if spec.mode == "batch" else line.cost_micro_usd) + judged
     used = {spec.student: price.to_dict(), line.model: run_estimate.prices[line.model]}
     if hosting:
         used[f"dedicated:{hosting[0].model}"] = run_estimate.prices[f"dedicated:{hosting[0].model}"]

@@ -18,18 +18,34 @@ from pathlib import Path
 from typing import Any
 
 from bot.collect.context import StageContext
+from bot.collect.embeddings import Embedder
 from bot.collect.engine import CollectTask
-from bot.collect.requests import requests_for, response_format_for
+from bot.collect.requests import requests_for
 from bot.core.errors import StateError
 from bot.core.events import Note, StageStarted, TableReady, TrainingUpdate
 from bot.core.money import format_usd
 from bot.costs.budget import Budget
-from bot.costs.quotes import longest_answer_tokens
 from bot.data.splits import PreparedRun
 from bot.evaluate.charts import render_chart
 from bot.evaluate.export import write_predictions
+from bot.evaluate.grader_report import report_for_run as grader_report_for_run
+from bot.evaluate.grader_report import uses_graders
+from bot.evaluate.grading import (
+    ROLES,
+    cosine_max_micro_usd,
+    cosine_pairs,
+    embed_cosines,
+    eval_answers,
+    grade,
+    grades_for_export,
+    is_judgment,
+    judge_calls,
+    judge_max_micro_usd,
+    judge_tasks,
+)
 from bot.evaluate.report import baseline_event
 from bot.evaluate.scores import DISTILLED, EVAL_SPLIT, report_for_run
+from bot.graders import STORED, family
 from bot.spec.budgets import budget_for
 from bot.spec.settings import RunSpec
 from bot.train.examples import TrainingData, training_data_for_run
@@ -49,8 +65,10 @@ class TrainQuote:
     the quote's evaluate stage: `data.quote.hosting_micro_usd`)."""
 
     data: TrainingData
-    eval_max_micro_usd: int
+    eval_max_micro_usd: int  # the distilled model's answers and the model graders' judge, at their most
     trainer: TrainerQuote
+    judge_max_micro_usd: int = 0  # of eval_max_micro_usd, the judge
+    judge_model: str | None = None
 
     @property
     def quote_hash(self) -> str:
@@ -77,8 +95,15 @@ class TrainQuote:
             "rows": {"train": self.data.examples, "eval": eval_rows},
             "training": self.data.to_dict(), "hosting_micro_usd": self.data.quote.hosting_micro_usd,
             "eval_max_micro_usd": self.eval_max_micro_usd,
-            "notes": [*self.trainer.notes, *self.data.notes],
+            "notes": [*self.trainer.notes, *self.data.notes, *self._judge_note()],
         }
+
+
+    def _judge_note(self) -> list[str]:
+        if not self.judge_max_micro_usd:
+            return []
+        return [f"The eval's model graders ask the judge ({self.judge_model}) about every model's answers: at most "
+                f"{format_usd(self.judge_max_micro_usd)} of this cap, every request at its max_completion_tokens."]
 
 
 class TrainingStage:
@@ -94,13 +119,26 @@ class TrainingStage:
         data = await training_data_for_run(self.context.storage, run.id, spec, prepared, self.context.prices, trainer,
                                            billing)
         fine_tuned = self.context.prices.get(f"ft:{spec.student}")
-        budget = budget_for(spec, self.context.prices, DISTILLED, spec.student,
-                            longest_answer_tokens(prepared.choices, spec.student), price_model=f"ft:{spec.student}")
+        longest = spec.answer_format(prepared.choices).longest_tokens(spec.student, spec.max_answer_tokens)
+        budget = budget_for(spec, self.context.prices, DISTILLED, spec.student, longest,
+                            price_model=f"ft:{spec.student}")
         requests = await asyncio.to_thread(requests_for, spec, prepared.eval, spec.student)
         eval_max = sum(fine_tuned.cost_micro_usd(r.prompt_tokens, budget.max_completion_tokens,
                                                  batch=spec.mode == "batch") for r in requests)
+        judge_max = await self._judge_max(run, spec, prepared, budget.max_completion_tokens)
         billing = await trainer.quote(spec.student, data.training_file_tokens, data.quote.epochs, len(requests))
-        return TrainQuote(data, eval_max, billing)
+        return TrainQuote(data, eval_max + judge_max, billing, judge_max, spec.judge_model)
+
+    async def _judge_max(self, run: Run, spec: RunSpec, prepared: PreparedRun, distilled_tokens: int) -> int:
+        """The most the model graders' judge can cost in the eval: on the teacher's and base student's stored answers,
+        and on distilled answers as long as they may be."""
+        if not uses_graders(spec) or not any(family(name) in STORED for name in spec.grader_names):
+            return 0
+        completions = await self.context.storage.completions.for_run(run.id, split=EVAL_SPLIT)
+        answers = eval_answers(prepared.eval, [c for c in completions if c.role != DISTILLED])
+        prices, unanswered = self.context.prices, {DISTILLED: distilled_tokens}
+        return await asyncio.to_thread(lambda: judge_max_micro_usd(run.id, spec, answers, prices, unanswered)
+                                       + cosine_max_micro_usd(spec, answers, prices, unanswered))
 
     async def check_model(self, run: Run, spec: RunSpec) -> None:
         """Refuse a base model past its shutdown date (or not trainable); warn in the thread when it is close."""
@@ -252,6 +290,8 @@ class TrainingStage:
                         "minutes it was ready, as the bot measured them."))
         if outcome.stopped != "done":
             raise StateError(f"The distilled model's evaluation stopped: {outcome.message}")
+        if uses_graders(spec):
+            await self._judge(run, spec, prepared)
         await self.post_report(run, once=True)
         run = await context.storage.runs.update(run.id, expect=RunState.EVALUATING, state=RunState.DONE)
         await context.storage.audit.add(run_id=run.id, actor="system", action="run-done", detail={})
@@ -265,19 +305,50 @@ class TrainingStage:
         spent = await context.storage.completions.spend_micro_usd(run.id, roles=[DISTILLED])
         requests = await asyncio.to_thread(requests_for, spec, prepared.eval, deployment.model)
         price_model = f"ft:{job.base_model}"
+        answer = spec.answer_format(prepared.choices)
         task = CollectTask(
-            run_id=run.id, split=EVAL_SPLIT, role=DISTILLED, model=deployment.model, requests=requests,
-            response_format=response_format_for(prepared), choices=list(prepared.choices),
+            run_id=run.id, split=EVAL_SPLIT, role=DISTILLED, model=deployment.model, requests=requests, answer=answer,
             budget=budget_for(spec, context.prices, DISTILLED, deployment.model,
-                              longest_answer_tokens(prepared.choices, deployment.model), price_model=price_model),
+                              answer.longest_tokens(deployment.model, spec.max_answer_tokens), price_model=price_model),
             price_model=price_model,
         )
         collector = context.collector_for(deployment)
         return await collector.collect(task, Budget(cap_micro_usd=cap, spent_micro_usd=spent))
 
+    async def _judge(self, run: Run, spec: RunSpec, prepared: PreparedRun) -> None:
+        """The model graders' judgments and the cosine grader's embeddings of every model's eval answers, within what
+        is left of the train stage's approved cap (what is stored already is not asked again)."""
+        context = self.context
+        completions = await context.storage.completions.for_run(run.id, split=EVAL_SPLIT)
+        answers = eval_answers(prepared.eval, completions)
+        tasks = await asyncio.to_thread(
+            lambda: judge_tasks(run.id, spec, judge_calls(spec, answers, ROLES), context.prices))
+        pairs = cosine_pairs(spec, answers)
+        if not tasks and not pairs:
+            return
+        approval = await context.storage.approvals.latest(run.id, "train")
+        job = next(j for j in reversed(await context.storage.jobs.for_run(run.id)) if j.fine_tuned_model)
+        cap = None if approval is None else max(0, approval.amount_micro_usd - (job.cost_micro_usd or 0)
+                                                 - job.hosting_micro_usd)
+        judged = {c.role for c in completions if is_judgment(c.role)} | {t.role for t in tasks}
+        spent = await context.storage.completions.spend_micro_usd(run.id, roles=[DISTILLED, *judged])
+        budget = Budget(cap_micro_usd=cap, spent_micro_usd=spent)
+        outcomes = await asyncio.gather(*(context.collector_for(None).collect(task, budget) for task in tasks))
+        why = next((o.message or o.stopped for o in outcomes if o.stopped != "done"), None)
+        if pairs:
+            collector = context.collector_for(None)
+            provider = collector.provider
+            embedder = Embedder(provider.client, context.prices, collector.limiters, provider.base_url)
+            why = await embed_cosines(embedder, context.storage, run.id, pairs, budget) or why
+        if why is not None:
+            await context.post_once(run, "judging-stopped", Note(
+                f"The graders stopped before every answer was judged: {why}. The report leaves the rows they did not "
+                "grade out of those graders' figures.", "warning"))
+
     async def post_baseline(self, run: Run, key: str) -> None:
         """The teacher vs base student table, once per collection (`key`)."""
-        await self.context.post_once(run, key, await baseline_event(self.context.storage, run.id,
+        spec, prepared = await self.context.prepare_run(run)
+        await self.context.post_once(run, key, await baseline_event(self.context.storage, run.id, spec, prepared.eval,
                                                                     self.context.run_folder(run)))
 
     async def post_report(self, run: Run, *, once: bool = False) -> None:
@@ -289,10 +360,17 @@ class TrainingStage:
                 raise StateError("The distilled model has no answers on the eval split.")
             await self.post_baseline(run, key="")
             return
-        report = await report_for_run(storage, run.id)
+        spec, prepared = await self.context.prepare_run(run)
+        if uses_graders(spec):
+            job = next((j for j in reversed(await storage.jobs.for_run(run.id)) if j.fine_tuned_model), None)
+            report = await grader_report_for_run(storage, run.id, spec, prepared.eval, "eval",
+                                                 job.hosting_micro_usd if job else 0)
+        else:
+            report = await report_for_run(storage, run.id)
         if once:
             for role, scores in report.scores.items():
-                await storage.evals.save(run_id=run.id, role=role, model=scores.model, metrics=scores.to_dict())
+                await storage.evals.save(run_id=run.id, role=role, model=scores.model,
+                                         metrics=report.role_metrics(role))
         chart = await render_chart(report, self.context.run_folder(run))
         event = TableReady("Eval: teacher vs base student vs distilled student", report.body_text(), report.verdict,
                            chart)
@@ -302,11 +380,15 @@ class TrainingStage:
             await self.context.post(run, event)
 
     async def export(self, run: Run) -> Path:
-        _, prepared = await self.context.prepare_run(run)
+        spec, prepared = await self.context.prepare_run(run)
         completions = await self.context.storage.completions.for_run(run.id, split=EVAL_SPLIT)
         if not completions:
             raise StateError(f"Run '{run.name}' has no answers on the eval split to export yet.")
-        path = await write_predictions(self.context.run_folder(run), prepared.eval, completions)
+        grades = None
+        if uses_graders(spec):
+            graded = await asyncio.to_thread(grade, spec, eval_answers(prepared.eval, completions), completions)
+            grades = grades_for_export(graded)
+        path = await write_predictions(self.context.run_folder(run), prepared.eval, completions, grades)
         await self.context.upload(run, path, f"Predictions of run {run.name} on the eval split")
         return path
 

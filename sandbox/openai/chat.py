@@ -2,8 +2,11 @@
 
 Which classifier answers depends on the model (see sandbox/openai/__init__.py): the lexical teacher, the
 lexical student with half its recall, or the naive Bayes of a fine-tuned model. The classifier reads the
-last user message. With a json_schema response_format it fills each enum of the schema; without one it picks
-from a list the prompt gives ("...: A, B, C.") or, when there is none, echoes the prompt's first sentence.
+last user message. With a json_schema response_format it fills each enum of the schema and reads each other field
+of a plain type from the prompt (sandbox/openai/extraction.py); without one it picks from a list the prompt gives
+("...: A, B, C."), solves a math word problem (sandbox/openai/word_problems.py), or writes from the prompt
+(sandbox/openai/writing.py). A request that asks it to judge answers (MT-Bench's answer markers in the prompt) is
+judged by similarity to the reference (sandbox/openai/judge.py), in text (pairwise) or in the schema's `result`.
 
 Reasoning models (gpt-6.x, gpt-5) also "think" first: they bill reasoning tokens, counted in completion_tokens
 and reported in usage.completion_tokens_details.reasoning_tokens. How many is a deterministic function of the
@@ -26,15 +29,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.prompts.encodings import encoding_for_model
+from sandbox.openai import judge
 from sandbox.openai.clock import JobClock
 from sandbox.openai.errors import APIError, bad_request
+from sandbox.openai.extraction import FieldReader
 from sandbox.openai.ids import new_id
+from sandbox.openai.learned import MAX_LABELS
 from sandbox.openai.lexical import LexicalClassifier
 from sandbox.openai.models import Model, ModelCatalog
 from sandbox.openai.params import metadata, optional_int, required_str
 from sandbox.openai.schema import fill, parse_json_schema
 from sandbox.openai.text import seeded_index
 from sandbox.openai.usage import content_text, count_tokens, last_user_text, prompt_tokens
+from sandbox.openai.word_problems import TEACHER_LEXICON, Lexicon, is_word_problem, solve
+from sandbox.openai.writing import first_sentence, summary
 
 ROLES = ("system", "developer", "user", "assistant", "tool")
 STUDENT_RECALL = 0.5
@@ -45,7 +53,6 @@ REASONING_PER_EFFORT = {"none": 0.0, "minimal": 0.5, "low": 1.0, "medium": 3.0, 
 REASONING_BASE_TOKENS = 48
 _SAMPLING = ("temperature", "top_p")
 _LISTED = re.compile(r":\s*([^:\n]+)")
-_FIRST_SENTENCE = re.compile(r"^(.{1,200}?[.!?])(?:\s|$)", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -143,6 +150,15 @@ def _effort(model: Model, body: dict) -> str | None:
     return effort
 
 
+def _judgment(schema: dict, prompt: str) -> dict:
+    """A score_model or label_model judgment: the judge's reasoning step and its score or label."""
+    value, basis = judge.judged_score(prompt)
+    options = schema["properties"]["result"].get("enum")
+    result = judge.label_for(options, value) if options else value
+    return {"steps": [{"description": f"Compared {basis}.", "conclusion": f"It scores {value:.2f}."}],
+            "result": result}
+
+
 class ChatEngine:
     def __init__(self, catalog: ModelCatalog, clock: JobClock, seed: int = 0,
                  reasoning_scale: dict[str, float] | None = None) -> None:
@@ -166,14 +182,38 @@ class ChatEngine:
             return model.finetuned.classifier.classify(prompt, choices)
         return (self._student if model.kind == "student" else self._teacher).classify(prompt, choices)
 
+    def _lexicon(self, model: Model) -> Lexicon:
+        """The cue words the model solves word problems with (sandbox/openai/word_problems.py)."""
+        if model.kind == "teacher":
+            return TEACHER_LEXICON
+        student = TEACHER_LEXICON.seen_by(self.seed, STUDENT_RECALL)
+        return student.merged(model.finetuned.classifier.lexicon) if model.finetuned is not None else student
+
+    def _reader(self, model: Model) -> FieldReader:
+        """How the model reads an extraction's fields (sandbox/openai/extraction.py)."""
+        if model.kind == "teacher":
+            return FieldReader(seed=self.seed)
+        learned = model.finetuned.classifier.keys if model.finetuned is not None else {}
+        return FieldReader(seed=self.seed, recall=STUDENT_RECALL, learned=learned)
+
+    def _write(self, model: Model, prompt: str) -> str:
+        """Free text that is not a word problem (sandbox/openai/writing.py)."""
+        if model.finetuned is not None:
+            learned = model.finetuned.classifier
+            if len(learned.labels) <= MAX_LABELS:  # trained on labels: it answers with one
+                return learned.classify(prompt)
+            return learned.memory.recall(prompt) or first_sentence(prompt)
+        return summary(prompt) if model.kind == "teacher" else first_sentence(prompt)
+
     def _text(self, model: Model, prompt: str) -> str:
+        if judge.is_judging(prompt):
+            return judge.pairwise(prompt)
         choices = listed_choices(prompt)
         if choices:
             return self._classify(model, prompt, choices)
-        if model.finetuned is not None:
-            return model.finetuned.classifier.classify(prompt)
-        match = _FIRST_SENTENCE.match(prompt.strip())
-        return match.group(1) if match else prompt.strip()[:200]
+        if is_word_problem(prompt):
+            return solve(prompt, self._lexicon(model))
+        return self._write(model, prompt)
 
     def _content(self, model: Model, body: dict, messages: list[dict]) -> str:
         prompt = last_user_text(messages)
@@ -181,12 +221,16 @@ class ChatEngine:
         kind = response_format.get("type") if isinstance(response_format, dict) else None
         if kind == "json_schema":
             schema = parse_json_schema(response_format)
+            if judge.is_judging(prompt) and "result" in schema.get("properties", {}):
+                return json.dumps(_judgment(schema, prompt), separators=(",", ":"), ensure_ascii=False)
 
             def pick(choices: Sequence[Any]) -> Any:
                 by_text = {str(c): c for c in choices}
                 return by_text[self._classify(model, prompt, list(by_text))]
 
-            value = fill(schema, pick, lambda: self._text(model, prompt))
+            reader = self._reader(model)
+            value = fill(schema, pick, lambda: self._text(model, prompt),
+                         read=lambda name, kind: reader.read(prompt, name, kind))
             return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
         if kind == "json_object":
             if not any("json" in content_text(m.get("content")).lower() for m in messages):

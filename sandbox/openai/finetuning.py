@@ -23,8 +23,8 @@ from sandbox.openai.clock import JobClock
 from sandbox.openai.errors import APIError, bad_request, not_found
 from sandbox.openai.files import Files
 from sandbox.openai.ids import new_id
+from sandbox.openai.learned import LearnedModel
 from sandbox.openai.models import FINE_TUNABLE, FineTunedModel, ModelCatalog
-from sandbox.openai.naive_bayes import NaiveBayes
 from sandbox.openai.paging import limit_param, list_body, page
 from sandbox.openai.params import json_body, metadata, metadata_filter, required_str
 from sandbox.openai.training_file import Example, TrainingFileError, parse_training_file
@@ -71,7 +71,7 @@ class Job:
     failed_at: float | None = None
     cancelled_at: float | None = None
     trained_tokens: int = 0
-    classifier: NaiveBayes | None = None
+    classifier: LearnedModel | None = None
 
     def status(self, now: float) -> str:
         if self.cancelled_at is not None:
@@ -148,11 +148,11 @@ def _resolve_auto(hyper: dict, n_examples: int) -> dict:
     }
 
 
-def _train(training: bytes, validation: bytes | None, model: str) -> tuple[list[Example], NaiveBayes]:
+def _train(training: bytes, validation: bytes | None, model: str) -> tuple[list[Example], LearnedModel]:
     examples = parse_training_file(training, model)
     if validation is not None:
         parse_training_file(validation, model, min_examples=1, param="validation_file")
-    return examples, NaiveBayes((e.text, e.label) for e in examples)
+    return examples, LearnedModel([(e.text, e.label) for e in examples])
 
 
 class FineTuning:
@@ -244,13 +244,13 @@ class FineTuning:
                        Event(now, new_id("ftevent-"), f"Validating training file: {job.training_file}")]
         return job
 
-    def _plan_training(self, job: Job, examples: list[Example], classifier: NaiveBayes, hyper: dict) -> None:
+    def _plan_training(self, job: Job, examples: list[Example], classifier: LearnedModel, hyper: dict) -> None:
         job.hyperparameters = _resolve_auto(hyper, len(examples))
         epochs, batch = job.hyperparameters["n_epochs"], job.hyperparameters["batch_size"]
         job.classifier = classifier
         job.trained_tokens = sum(e.tokens for e in examples) * epochs
         total = math.ceil(len(examples) / batch) * epochs
-        final = classifier.mean_log_loss([(e.text, e.label) for e in examples])
+        final = classifier.mean_log_loss()
         initial = max(final + 1.0, math.log(max(2, len(classifier.labels))) + 1.0)
         noise = random.Random(job.seed)
         job.events += [Event(job.queued_at, new_id("ftevent-"), "Files validated, moving job to queued state"),

@@ -83,7 +83,7 @@ class FineTunedModel:
     id: str
     base: str  # the snapshot it was trained from
     created: int
-    classifier: object  # a NaiveBayes; typed loosely so this module stays free of classifier imports
+    classifier: object  # a LearnedModel (sandbox/openai/learned.py); typed loosely to keep this module free of it
 
 
 @dataclass(frozen=True)

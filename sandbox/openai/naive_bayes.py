@@ -2,7 +2,8 @@
 
 Trained on (last user message -> the assistant's label) pairs with add-one smoothing, it predicts over the
 labels a request allows (the enum of its schema), so the distilled model's accuracy is learned from the
-training file, not scripted.
+training file, not scripted. It learns from the part of the prompt that varies: words in nearly every training
+prompt (FIXED_SHARE) are left out.
 """
 
 from __future__ import annotations
@@ -13,15 +14,27 @@ from collections.abc import Iterable, Sequence
 
 from sandbox.openai.text import seeded_index, terms
 
+# A word in more than this share of the training prompts is part of the fixed prompt (the instructions, the list
+# of choices), not of the example: it says nothing about the label, and counting it would only favour the most
+# frequent labels (with 77 choices listed in every prompt, one label for nearly every row).
+FIXED_SHARE = 0.9
+MIN_DOCUMENTS = 20  # fewer prompts than this cannot tell the fixed words from common ones
+
 
 class NaiveBayes:
     def __init__(self, examples: Iterable[tuple[str, str]], seed: int = 0) -> None:
         self.seed = seed
         self.doc_counts: Counter[str] = Counter()
         self.term_counts: dict[str, Counter[str]] = {}
-        for text, label in examples:
+        documents: Counter[str] = Counter()
+        pairs = [(terms(text), label) for text, label in examples]
+        for words, _ in pairs:
+            documents.update(set(words))
+        fixed = ({t for t, n in documents.items() if n > FIXED_SHARE * len(pairs)} if len(pairs) >= MIN_DOCUMENTS
+                 else set())
+        for words, label in pairs:
             self.doc_counts[label] += 1
-            self.term_counts.setdefault(label, Counter()).update(terms(text))
+            self.term_counts.setdefault(label, Counter()).update(w for w in words if w not in fixed)
         self.vocabulary = {t for counts in self.term_counts.values() for t in counts}
         self.totals = {label: sum(counts.values()) for label, counts in self.term_counts.items()}
 

@@ -87,8 +87,21 @@ def parse_json_schema(response_format: dict) -> dict:
     return schema
 
 
-def fill(schema: dict, pick: Pick, text: Callable[[], str], root: dict | None = None) -> Any:
-    """A value valid against `schema`: enums are chosen by `pick`, free strings come from `text`."""
+Read = Callable[[str, str], Any]  # (property name, its type) -> the value read from the prompt, or None
+
+
+def _read(name: str, prop: dict, read: Read | None) -> Any:
+    """What `read` finds for a property of one plain type (string, number, integer, boolean), or None."""
+    kinds = [t for t in _types(prop) if t != "null"]
+    if read is None or "enum" in prop or "const" in prop or len(kinds) != 1 or kinds[0] not in (
+            "string", "number", "integer", "boolean"):
+        return None
+    return read(name, kinds[0])
+
+
+def fill(schema: dict, pick: Pick, text: Callable[[], str], root: dict | None = None, read: Read | None = None) -> Any:
+    """A value valid against `schema`: enums are chosen by `pick`; a property of a plain type is what `read` finds
+    for it, else free strings come from `text` and numbers and booleans are their plain defaults."""
     root = root or schema
     schema = _resolve(schema, root)
     if "const" in schema:
@@ -98,13 +111,17 @@ def fill(schema: dict, pick: Pick, text: Callable[[], str], root: dict | None = 
     if "anyOf" in schema:
         branches = [_resolve(b, root) for b in schema["anyOf"]]
         usable = [b for b in branches if _types(b) != ["null"]] or branches
-        return fill(usable[0], pick, text, root)
+        return fill(usable[0], pick, text, root, read)
     types = [t for t in _types(schema) if t != "null"] or _types(schema) or ["object"]
     kind = types[0]
     if kind == "object":
-        return {name: fill(prop, pick, text, root) for name, prop in schema.get("properties", {}).items()}
+        value = {}
+        for name, prop in schema.get("properties", {}).items():
+            found = _read(name, _resolve(prop, root), read)
+            value[name] = found if found is not None else fill(prop, pick, text, root, read)
+        return value
     if kind == "array":
-        return [fill(schema.get("items", {}), pick, text, root) for _ in range(schema.get("minItems", 0))]
+        return [fill(schema.get("items", {}), pick, text, root, read) for _ in range(schema.get("minItems", 0))]
     if kind == "string":
         return text()
     if kind in ("integer", "number"):

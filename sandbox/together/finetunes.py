@@ -34,7 +34,7 @@ from aiohttp import web
 
 from sandbox.openai.clock import JobClock
 from sandbox.openai.errors import APIError, bad_request, not_found
-from sandbox.openai.naive_bayes import NaiveBayes
+from sandbox.openai.learned import LearnedModel
 from sandbox.openai.params import json_body, required_str
 from sandbox.openai.training_file import TrainingFileError, parse_training_file
 from sandbox.together.catalog import MINIMUM_CHARGE_USD, OWNER, PROJECT_ID, TogetherCatalog, TogetherModel, iso
@@ -89,7 +89,7 @@ class Job:
     training_start_at: float = 0.0
     total_steps: int = 0
     token_count: int = 0
-    classifier: NaiveBayes | None = None
+    classifier: LearnedModel | None = None
     model_object_id: str = field(default_factory=lambda: f"ml_{secrets.token_hex(10)}")
     failed_at: float | None = None
     cancel_requested_at: float | None = None
@@ -209,12 +209,12 @@ def _tokens(content: bytes, model: str, param: str) -> int:
     return sum(e.tokens for e in parse_training_file(content, model, min_examples=1, param=param))
 
 
-def _learn(training: bytes, validation: bytes | None, model: str) -> tuple[int, int, NaiveBayes]:
+def _learn(training: bytes, validation: bytes | None, model: str) -> tuple[int, int, LearnedModel]:
     """(examples, tokens per epoch, classifier), or TrainingFileError for the first broken rule."""
     examples = parse_training_file(training, model, min_examples=1)
     if validation is not None:
         parse_training_file(validation, model, min_examples=1, param="validation_file")
-    return len(examples), sum(e.tokens for e in examples), NaiveBayes((e.text, e.label) for e in examples)
+    return len(examples), sum(e.tokens for e in examples), LearnedModel([(e.text, e.label) for e in examples])
 
 
 class FineTunes:
@@ -257,7 +257,7 @@ class FineTunes:
         validation = self.files.content(params["validation_file"], "validation_file") if params["validation_file"] \
             else None
         try:
-            learned: tuple[int, int, NaiveBayes] | TrainingFileError = await asyncio.to_thread(
+            learned: tuple[int, int, LearnedModel] | TrainingFileError = await asyncio.to_thread(
                 _learn, training, validation, model.id)
         except TrainingFileError as exc:
             learned = exc
@@ -301,7 +301,7 @@ class FineTunes:
                    uploading, later(uploading, UPLOADING_SECONDS),
                    [Event(now, "job_pending", "Fine tune request created")])
 
-    def _plan(self, job: Job, learned: tuple[int, int, NaiveBayes] | TrainingFileError) -> None:
+    def _plan(self, job: Job, learned: tuple[int, int, LearnedModel] | TrainingFileError) -> None:
         """Every event of the job's future, on the clock; a failure cuts the plan where it happens."""
         later, model = self.clock.later, job.model.id
         job.downloaded_at = downloaded = later(job.running_at, DOWNLOAD_SECONDS / 2)

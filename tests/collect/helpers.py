@@ -11,7 +11,7 @@ from bot.costs.budget import Budget
 from bot.costs.quotes import count_chat_tokens, longest_answer_tokens
 from bot.prices.reasoning import answer_budget
 from bot.prices.table import PriceTable
-from bot.prompts.templates import response_format
+from bot.prompts.answers import answer_format
 
 CHOICES = ["Billing", "Network", "Hardware", "Access"]
 _CLUES = {
@@ -40,10 +40,8 @@ def make_task(run_id: int, count: int, *, model: str = "gpt-4o", role: str = "te
         requests.append(CollectRequest(i, messages, count_chat_tokens(messages, model)))
     budget = answer_budget(model, PriceTable.load().get(model), answer_tokens=longest_answer_tokens(CHOICES, model),
                            effort=effort, max_answer_tokens=max_answer_tokens)
-    return CollectTask(
-        run_id=run_id, split=split, role=role, model=model, requests=requests,
-        response_format=response_format(CHOICES), choices=CHOICES, budget=budget,
-    )
+    return CollectTask(run_id=run_id, split=split, role=role, model=model, requests=requests,
+                       answer=answer_format("classify", CHOICES), budget=budget)
 
 
 def make_collector(storage, sandbox, *, rpm: int = 100_000, tpm: int = 10_000_000, concurrency: int = 16,

@@ -24,7 +24,7 @@ from bot.data.datasets import load_csv
 from bot.data.splits import prepare
 from bot.prices.table import PriceTable
 from bot.prompts.encodings import get_encoding
-from bot.prompts.templates import response_format
+from bot.prompts.templates import answer_json, response_format
 from bot.spec.messages import build_messages, training_example
 from bot.spec.settings import RunSpec
 from bot.trainers import billing_for
@@ -136,7 +136,7 @@ def test_chat_tokens_follow_the_cookbook_formula():
 
 
 def test_training_file_tokens_are_the_sum_over_examples():
-    examples = [training_example(SPEC, f"ticket {i}", "Billing") for i in range(5)]
+    examples = [training_example(SPEC, f"ticket {i}", answer_json("Billing")) for i in range(5)]
     assert count_training_file_tokens(examples, "gpt-4o-mini-2024-07-18") == sum(
         count_chat_tokens(e, "gpt-4o-mini-2024-07-18") for e in examples)
 
@@ -175,7 +175,7 @@ def test_every_stage_counts_exactly_what_its_requests_will_send(prices):
     assert student.prompt_tokens == prompt_total(prepared.eval, student.model)
     train = quote.stage("train")
     file_tokens = count_training_file_tokens(
-        [training_example(SPEC, r.user_prompt, r.gold_label) for r in prepared.train], SPEC.student)
+        [training_example(SPEC, r.user_prompt, answer_json(r.gold_label)) for r in prepared.train], SPEC.student)
     assert (train.training_file_tokens, train.epochs, train.epochs_range) == (file_tokens, 3, (1, 25))
     assert train.lines[0].trained_tokens == 3 * file_tokens
     assert train.cost_micro_usd == train.batch_cost_micro_usd == prices.get(SPEC.student).training_cost_micro_usd(

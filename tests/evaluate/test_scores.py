@@ -122,7 +122,7 @@ def test_without_gold_labels_everything_is_measured_against_the_teacher():
     assert (vs_base.reference, vs_base.first_only, vs_base.second_only) == ("teacher", 4, 2)
     assert vs_base.p_value == 2 * (1 + 6 + 15) / 2**6
     assert report.gap_recovered == pytest.approx((0.8 - 0.6) / (1 - 0.6))
-    assert report.verdict.startswith("Distilled agrees with the teacher on 80.0% of the eval rows (no clear gain")
+    assert report.verdict.startswith("Distilled agrees with the teacher on 80.0% of the eval rows (no clear change")
     assert "Accuracy" not in report.to_text() and "No gold labels" in report.to_text()
     baseline = baseline_table(eval_rows(labelled=False), completions((TEACHER, BASE)))
     assert baseline.tests == [] and "agrees with the teacher on 60.0%" in baseline.verdict
@@ -195,3 +195,35 @@ async def test_built_from_stored_answers_and_refused_before_the_stage_ran(storag
         await report_for_run(storage, run.id)
     await storage.completions.save_many(completions((DISTILLED,), run_id=run.id))
     assert (await report_for_run(storage, run.id)).scores[DISTILLED].correct == 8
+
+
+def unlabelled(rows: int, agreeing: dict[str, range]) -> tuple[list[RunRow], list[Completion]]:
+    """No gold labels; the teacher answers A everywhere, the students A on the rows in their range, B elsewhere."""
+    answers = [Completion(run_id=1, row_index=i, split="eval", role=role, model=MODELS[role], request_hash=f"{role}{i}",
+                          status="ok", parsed_label="A" if role == TEACHER or i in agreeing[role] else "B",
+                          cost_micro_usd=COST[role])
+               for role in (TEACHER, BASE, DISTILLED) for i in range(rows)]
+    return [RunRow("eval", i, f"h{i}", None) for i in range(rows)], answers
+
+
+@pytest.mark.parametrize(
+    ("agreeing", "verdict", "card"),
+    [
+        # the issue's case: agreement fell from 48.5% to 12.0% of 200 rows; it must not say "up from"
+        ({BASE: range(97), DISTILLED: range(24)},
+         "Distilled agrees with the teacher on 12.0% of the eval rows (down from 48.5% for the base student, "
+         "p<0.001): distillation hurt.",
+         "base student 48.5% · distilled 12.0% (down 36.5 points from the base student)"),
+        ({BASE: range(24), DISTILLED: range(97)},
+         "Distilled agrees with the teacher on 48.5% of the eval rows (up from 12.0% for the base student, p<0.001) "
+         "at 1/8 of the teacher's cost.",
+         "base student 12.0% · distilled 48.5% (up 36.5 points from the base student)"),
+    ],
+)
+def test_an_unlabelled_verdict_and_card_say_which_way_agreement_moved(agreeing, verdict, card):
+    from bot.runs.cards import eval_figure
+
+    report = eval_report(*unlabelled(200, agreeing))
+    assert report.verdict == verdict
+    name, shown = eval_figure({role: report.role_metrics(role) for role in report.scores})
+    assert (name, shown) == ("Agreement with the teacher", card)

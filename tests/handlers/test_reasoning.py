@@ -93,7 +93,7 @@ async def test_a_teacher_reasoning_long_stays_within_the_approved_cap_and_its_cu
     summary = "\n".join(texts)
     assert re.search(r"answers +ok +invalid +cut off +failed +reused", summary)
     assert re.search(rf"teacher/train +\d+ +\d+ +{sum(c.split == 'train' for c in cut)} +0 +0", summary)
-    assert any(t.startswith(f":scissors: {len(cut)} answers were cut off before the label") and
+    assert any(t.startswith(f":scissors: {len(cut)} answers were cut off before the answer was complete") and
                "raise max_answer_tokens (now 4,117) or lower teacher_effort (now low)" in t for t in texts)
 
     # With room to think, collecting again asks only the rows that were cut off.

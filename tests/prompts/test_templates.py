@@ -70,7 +70,8 @@ def test_messages_are_the_system_prompt_then_the_row_and_a_training_example_adds
     assert build_messages(spec, "Which grape?") == [
         {"role": "system", "content": "You are a sommelier."}, {"role": "user", "content": "Which grape?"}]
     assert build_messages(RunSpec(), "Which grape?") == [{"role": "user", "content": "Which grape?"}]
-    assert training_example(spec, "Which grape?", "Rosé")[-1] == {"role": "assistant", "content": '{"label":"Rosé"}'}
+    assert training_example(spec, "Which grape?", answer_json("Rosé"))[-1] == {"role": "assistant",
+                                                                               "content": '{"label":"Rosé"}'}
 
 
 def test_response_format_is_exactly_the_strict_enum_schema():

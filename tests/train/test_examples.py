@@ -12,6 +12,7 @@ from bot.core.config import Secret
 from bot.data.splits import prepare
 from bot.prices.table import PriceTable
 from bot.prompts.encodings import encoding_for_model
+from bot.prompts.templates import answer_json
 from bot.spec.messages import training_example
 from bot.spec.settings import RunSpec
 from bot.train.examples import (
@@ -78,10 +79,11 @@ def test_examples_are_the_valid_teacher_answers_and_validation_rows_make_their_o
     data = build_training_data(SPEC, prepared, answers, prices, trainer)
 
     by_row = {c.row_index: c.parsed_label for c in answers if c.split != "eval"}
-    expected = [{"messages": training_example(SPEC, r.user_prompt, by_row[r.row_index])} for r in train[:17]]
+    expected = [{"messages": training_example(SPEC, r.user_prompt, answer_json(by_row[r.row_index]))}
+                for r in train[:17]]
     assert lines(data.training_file) == expected
     assert lines(data.validation_file) == [
-        {"messages": training_example(SPEC, r.user_prompt, r.gold_label)} for r in validation]
+        {"messages": training_example(SPEC, r.user_prompt, answer_json(r.gold_label))} for r in validation]
     assert (data.examples, data.validation_examples) == (17, 4)
     assert data.left_out == {INVALID_ANSWER: 1, FAILED_REQUEST: 1, NO_ANSWER: 1}
     first_answer = json.dumps({"label": train[0].gold_label}, separators=(",", ":"))
@@ -96,7 +98,7 @@ def test_match_gold_keeps_only_answers_that_found_the_label(trainer, prices):
     data = build_training_data(spec, prepared, answers, prices, trainer)
     kept = [r for i, r in enumerate(prepared.train) if i % 4]
     assert lines(data.training_file) == [
-        {"messages": training_example(spec, r.user_prompt, r.gold_label)} for r in kept]
+        {"messages": training_example(spec, r.user_prompt, answer_json(r.gold_label))} for r in kept]
     assert data.left_out == {DISAGREES: len(prepared.train) - len(kept)}
     assert data.validation_file is None
 

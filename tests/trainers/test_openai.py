@@ -17,7 +17,7 @@ from bot.costs.quotes import count_chat_tokens, longest_answer_tokens
 from bot.data.splits import prepare
 from bot.evaluate.scores import BASE, DISTILLED, TEACHER, report_for_run
 from bot.prices.table import PriceTable
-from bot.prompts.templates import response_format
+from bot.prompts.templates import answer_json
 from bot.spec.budgets import budget_for
 from bot.spec.messages import build_messages, training_example
 from bot.train.examples import training_data_for_run
@@ -38,7 +38,8 @@ def trainer_for(sandbox, today: str | None = None) -> OpenAITrainer:
 
 
 def examples(count: int) -> list[list[dict[str, str]]]:
-    return [training_example(SPEC, text, CHOICES[i % len(CHOICES)]) for i, text in enumerate(ticket_texts(count))]
+    return [training_example(SPEC, text, answer_json(CHOICES[i % len(CHOICES)]))
+            for i, text in enumerate(ticket_texts(count))]
 
 
 async def started(trainer: OpenAITrainer, count: int = 20, key: str = "run-1-train-1", **request) -> str:
@@ -59,12 +60,11 @@ async def finished(trainer: OpenAITrainer, job_id: str, seen: list[JobState] | N
 
 
 def tasks_for(run_id: int, prepared, plan) -> list[CollectTask]:
-    fmt = response_format(list(prepared.choices))
     found = []
     for role, model, split, rows in plan:
         requests = [CollectRequest(r.row_index, build_messages(SPEC, r.user_prompt),
                                    count_chat_tokens(build_messages(SPEC, r.user_prompt), model)) for r in rows]
-        found.append(CollectTask(run_id, split, role, model, requests, fmt, list(prepared.choices),
+        found.append(CollectTask(run_id, split, role, model, requests, SPEC.answer_format(prepared.choices),
                                  budget_for(SPEC, PriceTable.load(), role, model,
                                             longest_answer_tokens(prepared.choices, model))))
     return found
