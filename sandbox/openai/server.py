@@ -76,6 +76,13 @@ class OpenAISandbox:
         """Make a reasoning model (an id or a family) think `factor` times as long as it would (see chat.py)."""
         self.engine.reasoning_scale[model] = factor
 
+    def degrade(self, model: str, share: float) -> None:
+        """Make a model (an id, such as a fine-tuned `ft:...`, or a family) answer `share` of its prompts wrongly,
+        as a model whose quality dropped would (see chat.py); 0 restores it."""
+        if not 0.0 <= share <= 1.0:
+            raise ValueError(f"share is a fraction from 0 to 1, got {share}")
+        self.engine.degraded[model] = share
+
     def reset(self) -> None:
         """Forget the request log, pending injections and rate-limit usage (stored objects stay)."""
         self.requests.clear()
