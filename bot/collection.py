@@ -49,7 +49,7 @@ class CollectionStage:
         expected = await self.service.pilot.expectations(run)
         quote = await asyncio.to_thread(estimate, prepared, spec, self.service.prices, self.service.billing(spec),
                                         expected)
-        tasks = await self.tasks(run.id, spec, prepared)
+        tasks = await self.tasks(run, spec, prepared)
         batch = spec.mode == "batch"
         most = 0
         for task in tasks:
@@ -90,7 +90,7 @@ class CollectionStage:
         run = await service.storage.runs.require(run_id)
         spec, prepared = await service.prepare_run(run)
         await self.store_rows(run, prepared)
-        tasks = await self.tasks(run.id, spec, prepared)
+        tasks = await self.tasks(run, spec, prepared)
         already = await service.storage.completions.spend_micro_usd(run.id, roles=COLLECT_ROLES,
                                                                     since=approval.decided_at)
         budget = Budget(cap_micro_usd=approval.amount_micro_usd, spent_micro_usd=already)
@@ -202,22 +202,23 @@ class CollectionStage:
 
     # ----- requests and where they go ----------------------------------------------------------------
 
-    async def tasks(self, run_id: int, spec: RunSpec, prepared: PreparedRun) -> list[CollectTask]:
+    async def tasks(self, run: Run, spec: RunSpec, prepared: PreparedRun) -> list[CollectTask]:
         """Teacher on every split, the base student on eval: the requests with their exact token counts."""
         plan = [("teacher", spec.teacher, "train", prepared.train),
                 ("teacher", spec.teacher, "validation", prepared.validation),
                 ("teacher", spec.teacher, "eval", prepared.eval),
                 ("student_base", spec.student, "eval", prepared.eval)]
-        return await asyncio.to_thread(lambda: [self.task_for(run_id, spec, prepared, role, model, split, rows)
+        return await asyncio.to_thread(lambda: [self.task_for(run, spec, prepared, role, model, split, rows)
                                                 for role, model, split, rows in plan if rows])
 
-    def task_for(self, run_id: int, spec: RunSpec, prepared: PreparedRun, role: str, model: str, split: str,
+    def task_for(self, run: Run, spec: RunSpec, prepared: PreparedRun, role: str, model: str, split: str,
                  rows: list[PreparedRow]) -> CollectTask:
         """One model's requests on some rows, with their exact token counts and answer budget (CPU work)."""
         choices = list(prepared.choices)
         budget = budget_for(spec, self.service.prices, role, model, longest_answer_tokens(choices, model))
-        return CollectTask(run_id=run_id, split=split, role=role, model=model, requests=requests_for(spec, rows, model),
-                           response_format=response_format(choices), choices=choices, budget=budget)
+        return CollectTask(run_id=run.id, split=split, role=role, model=model, requests=requests_for(spec, rows, model),
+                           response_format=response_format(choices), choices=choices, budget=budget,
+                           run_name=run.name)
 
     async def store_rows(self, run: Run, prepared: PreparedRun) -> None:
         rows = [RunRow(split, r.row_index, r.input_hash, r.gold_label)

@@ -100,7 +100,7 @@ class PilotStage:
 
     async def _task(self, run: Run, spec: RunSpec, prepared: PreparedRun, rows: int) -> CollectTask:
         collection = self.service.collection
-        return await asyncio.to_thread(collection.task_for, run.id, spec, prepared, "teacher", spec.teacher, "train",
+        return await asyncio.to_thread(collection.task_for, run, spec, prepared, "teacher", spec.teacher, "train",
                                        prepared.train[:rows])
 
     async def quote(self, run: Run, rows: int) -> StageQuote:

@@ -279,7 +279,7 @@ class TrainingStage:
             response_format=response_format_for(prepared), choices=list(prepared.choices),
             budget=budget_for(spec, service.prices, DISTILLED, deployment.model,
                               longest_answer_tokens(prepared.choices, deployment.model), price_model=price_model),
-            price_model=price_model,
+            price_model=price_model, run_name=run.name,
         )
         collector = service.collection.collector_for(deployment)
         return await collector.collect(task, Budget(cap_micro_usd=cap, spent_micro_usd=spent))
