@@ -121,5 +121,6 @@ def _accuracy(metrics: dict) -> str:
 
 
 def _next_step(run: Run) -> str:
-    key = "ready_with_label" if run.state == "ready" and run.spec.get("label") else run.state
+    chosen = run.spec.get("label") or run.spec.get("choices")  # a label column, or choices given (or imported)
+    key = "ready_with_label" if run.state == "ready" and chosen else run.state
     return NEXT_STEP.get(key, "").format(name=run.name)

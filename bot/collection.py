@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from bot.runs import RunService
 
 COLLECT_ROLES = ("teacher", "student_base")
+IMPORTED_NOTE = ("The teacher's answers come with the data (a JSONL file or stored completions): they are stored as "
+                 "its answers for free, and collecting pays only for the base student's answers on the eval split.")
 
 
 class CollectionStage:
@@ -45,24 +47,27 @@ class CollectionStage:
 
     async def quote(self, run: Run) -> StageQuote:
         spec, prepared = await self.service.prepare_run(run)
-        await self.check_models(run, spec)
+        imported = await self.service.imports.answers_imported(run)
+        await self.check_models(run, spec, ("student",) if imported else ("teacher", "student"))
         expected = await self.service.pilot.expectations(run)
         quote = await asyncio.to_thread(estimate, prepared, spec, self.service.prices, self.service.billing(spec),
-                                        expected)
-        tasks = await self.tasks(run, spec, prepared)
+                                        expected, imported)
+        tasks = await self.tasks(run, spec, prepared, imported)
         batch = spec.mode == "batch"
         most = 0
         for task in tasks:
             price = self.service.prices.get(task.model)
             most += sum(price.cost_micro_usd(r.prompt_tokens, task.max_completion_tokens, batch=batch)
                         for r in task.requests)
-        reasoning = [entry["text"] for entry in quote.reasoning]
+        notes = [entry["text"] for entry in quote.reasoning]
+        if imported:
+            notes.append(IMPORTED_NOTE)
         return StageQuote(
             stage="collect", quote_hash=quote.quote_hash, estimate_micro_usd=quote.amount_micro_usd("collect"),
             max_micro_usd=most,
-            detail={"mode": spec.mode, "teacher": spec.teacher, "student": spec.student,
+            detail={"mode": spec.mode, "teacher": None if imported else spec.teacher, "student": spec.student,
                     "rows": prepared.to_dict(), "collect": quote.stage("collect").to_dict(),
-                    "reasoning": list(quote.reasoning), "notes": reasoning},
+                    "reasoning": list(quote.reasoning), "notes": notes},
         )
 
     async def check_models(self, run: Run, spec: RunSpec, settings: tuple[str, ...] = ("teacher", "student")) -> None:
@@ -90,7 +95,9 @@ class CollectionStage:
         run = await service.storage.runs.require(run_id)
         spec, prepared = await service.prepare_run(run)
         await self.store_rows(run, prepared)
-        tasks = await self.tasks(run, spec, prepared)
+        imported = await service.imports.answers_imported(run)
+        counts = await service.imports.store_teacher_answers(run, prepared) if imported else {}
+        tasks = await self.tasks(run, spec, prepared, imported)
         already = await service.storage.completions.spend_micro_usd(run.id, roles=COLLECT_ROLES,
                                                                     since=approval.decided_at)
         budget = Budget(cap_micro_usd=approval.amount_micro_usd, spent_micro_usd=already)
@@ -114,16 +121,16 @@ class CollectionStage:
         stops = [o.stopped for o in outcomes]
         stopped = next((s for s in ("fatal", "budget", "cancelled") if s in stops), "done")
         message = next((o.message for o in outcomes if o.stopped == stopped and o.message), "")
-        counts = {f"{t.role}/{t.split}": {"ok": o.answered + o.already_answered, "invalid": o.invalid,
-                                          "cut_off": o.cut_off, "failed": o.failed, "reused": o.reused}
-                  for t, o in zip(tasks, outcomes, strict=True)}
+        counts.update({f"{t.role}/{t.split}": {"ok": o.answered + o.already_answered, "invalid": o.invalid,
+                                               "cut_off": o.cut_off, "failed": o.failed, "reused": o.reused}
+                       for t, o in zip(tasks, outcomes, strict=True)})
         errors: dict[str, int] = {}
         for outcome in outcomes:
             for reason, n in outcome.errors.items():
                 errors[reason] = errors.get(reason, 0) + n
-        teacher = next(task.budget for task in tasks if task.role == "teacher")
-        await self.finished(run.id, approval, stopped, message, counts, errors, budget,
-                            cut_off_fix(teacher.max_completion_tokens, teacher.effort))
+        teacher = next((task.budget for task in tasks if task.role == "teacher"), None)
+        fix = cut_off_fix(teacher.max_completion_tokens, teacher.effort) if teacher else "raise max_answer_tokens"
+        await self.finished(run.id, approval, stopped, message, counts, errors, budget, fix)
 
     def cancel(self, run_id: int) -> None:
         """Stop the run's live collection (requests in flight get a moment to land)."""
@@ -202,12 +209,14 @@ class CollectionStage:
 
     # ----- requests and where they go ----------------------------------------------------------------
 
-    async def tasks(self, run: Run, spec: RunSpec, prepared: PreparedRun) -> list[CollectTask]:
-        """Teacher on every split, the base student on eval: the requests with their exact token counts."""
-        plan = [("teacher", spec.teacher, "train", prepared.train),
-                ("teacher", spec.teacher, "validation", prepared.validation),
-                ("teacher", spec.teacher, "eval", prepared.eval),
-                ("student_base", spec.student, "eval", prepared.eval)]
+    async def tasks(self, run: Run, spec: RunSpec, prepared: PreparedRun,
+                    teacher_imported: bool = False) -> list[CollectTask]:
+        """Teacher on every split (unless its answers came with the data), the base student on eval: the requests
+        with their exact token counts."""
+        plan = [] if teacher_imported else [("teacher", spec.teacher, "train", prepared.train),
+                                            ("teacher", spec.teacher, "validation", prepared.validation),
+                                            ("teacher", spec.teacher, "eval", prepared.eval)]
+        plan.append(("student_base", spec.student, "eval", prepared.eval))
         return await asyncio.to_thread(lambda: [self.task_for(run, spec, prepared, role, model, split, rows)
                                                 for role, model, split, rows in plan if rows])
 

@@ -30,6 +30,7 @@ from bot.config import Settings
 from bot.costs import Billing, Quote, StageQuote
 from bot.dataset_worker import DatasetWorker, check_dataset, ingest_csv, prepare_dataset, quote_dataset
 from bot.errors import USER_ERRORS, DatasetError, SpecError, StateError
+from bot.eval_files import EvalFiles
 from bot.events import (
     ApprovalDecided,
     ApprovalRequested,
@@ -42,16 +43,21 @@ from bot.events import (
     SpecUpdated,
     StageStarted,
 )
+from bot.import_stage import ImportStage
 from bot.notify import DeliveryError, Notifier
 from bot.pilot import PILOT_ROWS, PilotStage
 from bot.pilot import STAGE as PILOT
 from bot.prices import PriceTable
-from bot.spec import TRAINERS, RunSpec
+from bot.reevaluation import STAGE as REEVAL
+from bot.reevaluation import ReevalStage
+from bot.spec import EVAL_FILE, TRAINERS, RunSpec
 from bot.splits import PreparedRun
 from bot.tasks import BackgroundTasks, describe
 from bot.trainers import billing_for, get_trainer
 from bot.trainers.base import Trainer
 from bot.training import TrainingStage
+from bot.watch import STAGE as WATCH
+from bot.watch import WatchStage
 from storage import Storage
 from storage.approvals import Approval
 from storage.datasets import Dataset
@@ -64,6 +70,8 @@ BUSY_STATES = ("piloting", "collecting", "training", "evaluating")
 UNFINISHED_STATES = ("created", "ready", "awaiting_approval", "piloting", "collecting", "collected", "training",
                      "evaluating")
 # Spec keys whose change alters the prompts or the rows: answers must be collected (or reused) again.
+# Stages beside a finished run: asking for them or running them leaves the run's state as it is.
+SIDE_STAGES = (REEVAL, WATCH)
 PROMPT_KEYS = {"label", "template", "system", "choices", "min_per_label", "train", "eval", "seed", "teacher",
                "student", "validation", "teacher_effort", "max_answer_tokens"}
 
@@ -91,6 +99,10 @@ class RunService:
                                       process_over_bytes=settings.process_over_bytes)
         self.collection = CollectionStage(self, collector)
         self.pilot = PilotStage(self)
+        self.imports = ImportStage(self)
+        self.eval_files = EvalFiles(self)
+        self.reevals = ReevalStage(self)
+        self.watch = WatchStage(self)
         self.training = TrainingStage(self, trainers or (lambda name: get_trainer(name, settings, self.clock)))
 
     # ----- finding runs -------------------------------------------------------------------------------
@@ -133,7 +145,7 @@ class RunService:
 
     async def attach_csv(self, run: Run, *, data: bytes, filename: str, user: str) -> None:
         """Load, profile and store a CSV shared in the run's thread; any problem is posted there."""
-        self._require_idle(run, "upload a new CSV")
+        self.require_idle(run, "upload a new CSV")
         try:
             ingested = await self.datasets.run(len(data), ingest_csv, data, filename, self.settings.max_csv_bytes,
                                                self.settings.max_rows)
@@ -155,13 +167,20 @@ class RunService:
         await self.refresh_card(run)
 
     async def set_spec(self, run: Run, assignments: dict[str, str], user: str) -> RunSpec:
-        """Apply `key=value` settings; checked against the dataset at once; voids pending approvals."""
-        self._require_idle(run, "change the settings")
+        """Apply `key=value` settings; checked against the dataset at once; voids pending approvals. `eval_file`
+        picks the eval split's file (bot/eval_files.py)."""
+        self.require_idle(run, "change the settings")
+        if EVAL_FILE in assignments:
+            assignments = dict(assignments)
+            await self.eval_files.select(run, assignments.pop(EVAL_FILE), user)
+            run = await self.storage.runs.require(run.id)
+            if not assignments:
+                return RunSpec.from_dict(run.spec)
         spec = RunSpec.from_dict(run.spec).with_assignments(assignments, self.prices)
         if run.dataset_id:
             dataset = await self._dataset(run)
             # Raises SpecError or DatasetError naming what does not fit the data.
-            await self.datasets.run(dataset.size_bytes, check_dataset, dataset.id, spec)
+            await self.datasets.run(dataset.size_bytes, check_dataset, dataset.id, spec, run.eval_dataset_id)
         voided = await self.storage.approvals.void_pending(run.id)
         before = (run.state_before if run.state == "awaiting_approval" else run.state) or "ready"
         changes_prompts = bool(PROMPT_KEYS & set(assignments)) and before in ("collected", "done", "failed")
@@ -187,7 +206,8 @@ class RunService:
         dataset = await self._dataset(run)
         spec = RunSpec.from_dict(run.spec)
         quote = await self.datasets.run(dataset.size_bytes, quote_dataset, dataset.id, spec, self.billing(spec),
-                                        await self.pilot.expectations(run))
+                                        await self.pilot.expectations(run), await self.imports.answers_imported(run),
+                                        run.eval_dataset_id)
         await self.notifier.post(run, QuoteReady(quote))
         return quote
 
@@ -201,7 +221,14 @@ class RunService:
             quote = await self._train_quote(run)
         elif stage == PILOT:
             self._require_state(run, ("ready", "collected", "failed", "cancelled"), "run a pilot")
+            if await self.imports.answers_imported(run):
+                raise StateError(f"Run '{run.name}' has the teacher's answers with its data: there is no teacher "
+                                 "reasoning to measure, and collecting asks only the base student.")
             quote = await self.pilot.quote(run, rows or PILOT_ROWS)
+        elif stage == REEVAL:
+            quote = await self.reevals.quote(run)
+        elif stage == WATCH:
+            quote = await self.watch.quote(run)
         else:
             raise ValueError(f"unknown stage {stage!r}")
         approval = await self.approvals.request(
@@ -213,10 +240,11 @@ class RunService:
                                        f"{usd(self.settings.auto_approve_micro_usd)} threshold."))
             await self._start(run, approval)
             return approval
-        run = await self.storage.runs.update(
-            run.id, state="awaiting_approval",
-            state_before=run.state if run.state != "awaiting_approval" else run.state_before,
-        )
+        if stage not in SIDE_STAGES:
+            run = await self.storage.runs.update(
+                run.id, state="awaiting_approval",
+                state_before=run.state if run.state != "awaiting_approval" else run.state_before,
+            )
         # Posted directly: if the request cannot reach the thread, the person asking must hear why.
         ts = await self.notifier.post(run, ApprovalRequested(approval, approval.quote, list(self.settings.approvers),
                                                      self.settings.min_approvals))
@@ -262,6 +290,10 @@ class RunService:
     async def _quote(self, run: Run, approval: Approval) -> StageQuote:
         if approval.stage == PILOT:
             return await self.pilot.quote(run, int(approval.quote["pilot_rows"]))
+        if approval.stage == REEVAL:
+            return await self.reevals.quote(run)
+        if approval.stage == WATCH:
+            return await self.watch.quote(run, approval)
         return await (self.collection.quote(run) if approval.stage == "collect" else self._train_quote(run))
 
     # ----- running stages -------------------------------------------------------------------------------
@@ -274,12 +306,19 @@ class RunService:
             current, problem = None, str(exc)
         if current is None or current.quote_hash != approval.quote_hash:
             await self.storage.approvals.set_status(approval.id, "voided", only_if=None)
-            run = await self.storage.runs.update(run.id, state=run.state_before or "ready")
+            if approval.stage not in SIDE_STAGES:
+                run = await self.storage.runs.update(run.id, state=run.state_before or "ready")
             why = ("The quote changed since it was approved (data, settings or prices)" if current else
                    f"The stage cannot start: {problem}")
             await self._post(run, Note(f"{why}, so the approval was voided. Ask again to see the new quote.",
                                        "warning"))
             await self.refresh_card(run)
+            return
+        if approval.stage == REEVAL:
+            await self.reevals.start(run, approval)
+            return
+        if approval.stage == WATCH:
+            await self.watch.start(run, approval)
             return
         if approval.stage == "train":
             run = await self.storage.runs.update(run.id, state="training", error=None)
@@ -361,6 +400,8 @@ class RunService:
             await self._post(run, Note(f"The bot restarted; resuming {what}. Answers already stored are not "
                                        "asked (or paid for) again."))
             self.tasks.spawn(f"run-{run.id}", run.id, work)
+        await self.reevals.resume()
+        await self.watch.resume()
 
     async def report(self, run: Run) -> None:
         """Post the latest table again: the eval report, or the baseline before training."""
@@ -398,7 +439,8 @@ class RunService:
         """The run's spec and its rows rendered and split (off the event loop: see bot/dataset_worker.py)."""
         spec = spec or RunSpec.from_dict(run.spec)
         dataset = await self._dataset(run)
-        return spec, await self.datasets.run(dataset.size_bytes, prepare_dataset, dataset.id, spec)
+        return spec, await self.datasets.run(dataset.size_bytes, prepare_dataset, dataset.id, spec,
+                                             run.eval_dataset_id)
 
     async def _dataset(self, run: Run) -> Dataset:
         dataset = await self.storage.datasets.get(run.dataset_id) if run.dataset_id else None
@@ -406,7 +448,7 @@ class RunService:
             raise StateError(f"Run '{run.name}' has no data yet: reply in its thread with a CSV file.")
         return dataset
 
-    def _require_idle(self, run: Run, doing: str) -> None:
+    def require_idle(self, run: Run, doing: str) -> None:
         if run.state in BUSY_STATES:
             raise StateError(f"Run '{run.name}' is {run.state}; wait for it to finish (or "
                              f"`/distill cancel {run.name}`) before you {doing}.")

@@ -236,4 +236,9 @@ SETTINGS: dict[str, Setting] = {
     "mode": Setting("mode", _one_of(MODES), "live requests, or batch: the Batch API at half price, within 24 h"),
 }
 
-SETTABLE_KEYS: dict[str, str] = {key: setting.help for key, setting in SETTINGS.items()}
+# Not a field of the spec: a file shared in the run's thread, which bot/eval_files.py resolves.
+EVAL_FILE = "eval_file"
+SETTABLE_KEYS: dict[str, str] = {
+    **{key: setting.help for key, setting in SETTINGS.items()},
+    EVAL_FILE: "a file shared in the thread with the comment eval, as the eval split (none: carve it from the data)",
+}

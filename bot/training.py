@@ -30,7 +30,7 @@ from bot.events import Note, StageStarted, TableReady, TrainingUpdate
 from bot.export import write_predictions
 from bot.reasoning import budget_for
 from bot.spec import RunSpec
-from bot.splits import PreparedRun
+from bot.splits import PreparedRow, PreparedRun
 from bot.trainers.base import Deployment, JobRequest, JobState, JobStatus, Trainer, TrainerQuote
 from bot.training_data import TrainingData, training_data_for_run
 from storage.approvals import Approval
@@ -272,17 +272,22 @@ class TrainingStage:
         approval = await service.storage.approvals.latest(run.id, "train")
         cap = None if approval is None else max(0, approval.amount_micro_usd - (job.cost_micro_usd or 0))
         spent = await service.storage.completions.spend_micro_usd(run.id, roles=[DISTILLED])
-        requests = await asyncio.to_thread(requests_for, spec, prepared.eval, deployment.model)
-        price_model = f"ft:{job.base_model}"
-        task = CollectTask(
-            run_id=run.id, split=EVAL_SPLIT, role=DISTILLED, model=deployment.model, requests=requests,
-            response_format=response_format_for(prepared), choices=list(prepared.choices),
-            budget=budget_for(spec, service.prices, DISTILLED, deployment.model,
-                              longest_answer_tokens(prepared.choices, deployment.model), price_model=price_model),
-            price_model=price_model, run_name=run.name,
-        )
+        task = await self.distilled_task(run, spec, prepared, prepared.eval, EVAL_SPLIT, job, deployment.model)
         collector = service.collection.collector_for(deployment)
         return await collector.collect(task, Budget(cap_micro_usd=cap, spent_micro_usd=spent))
+
+    async def distilled_task(self, run: Run, spec: RunSpec, prepared: PreparedRun, rows: list[PreparedRow],
+                             split: str, job: Job, model: str) -> CollectTask:
+        """The distilled model's requests on `rows` (`model`: the name it answers to; priced as ft:<base>)."""
+        requests = await asyncio.to_thread(requests_for, spec, rows, model)
+        price_model = f"ft:{job.base_model}"
+        return CollectTask(
+            run_id=run.id, split=split, role=DISTILLED, model=model, requests=requests,
+            response_format=response_format_for(prepared), choices=list(prepared.choices),
+            budget=budget_for(spec, self.service.prices, DISTILLED, model,
+                              longest_answer_tokens(prepared.choices, model), price_model=price_model),
+            price_model=price_model, run_name=run.name,
+        )
 
     async def post_baseline(self, run: Run, key: str) -> None:
         """The teacher vs base student table, once per collection (`key`)."""

@@ -27,6 +27,7 @@ class Run:
     spec: dict[str, Any] = field(default_factory=dict)
     state_before: str | None = None
     error: str | None = None
+    eval_dataset_id: int | None = None  # a separate eval file (bot/eval_files.py), else the eval split is carved
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,8 @@ class RunRow:
 class RunsRepo(TableRepo):
     table = "runs"
     record = Run
-    updatable = frozenset({"thread_ts", "card_ts", "dataset_id", "spec_json", "state", "state_before", "error"})
+    updatable = frozenset({"thread_ts", "card_ts", "dataset_id", "spec_json", "state", "state_before", "error",
+                           "eval_dataset_id"})
 
     async def create(self, *, name: str, channel_id: str, requester: str, spec: dict[str, Any]) -> Run:
         now = self.db.now()
