@@ -107,12 +107,12 @@ class ReevalStage:
         notes.append("The expected cost counts the prompts and the longest answers, without reasoning.")
         return StageQuote(stage=STAGE, quote_hash=digest, estimate_micro_usd=estimate + hosting,
                           max_micro_usd=most + hosting,
-                          detail={"reeval": reeval.id, "teacher": None if imported else spec.teacher,
+                          detail={"reeval_id": reeval.id, "teacher": None if imported else spec.teacher,
                                   "student": spec.student, "rows": {"eval": len(prepared.eval)},
                                   "hosting_micro_usd": hosting, "notes": notes})
 
     async def start(self, run: Run, approval: Approval) -> None:
-        reeval = await self.service.storage.reevals.update(int(approval.quote["reeval"]), state="running",
+        reeval = await self.service.storage.reevals.update(int(approval.quote["reeval_id"]), state="running",
                                                            approval_id=approval.id, error=None)
         await self.service.post_once(run, f"reeval{reeval.id}-started-approval{approval.id}", StageStarted(
             STAGE, f"Evaluating {run.name}'s distilled model on {reeval.filename} (eval #{reeval.id}).",

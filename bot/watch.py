@@ -151,7 +151,7 @@ class WatchStage:
             run_id=run.id, every_seconds=wanted.every_seconds, sample=wanted.sample, metadata=wanted.metadata,
             alert_below=wanted.alert_below, cap_micro_usd=wanted.cap_micro_usd, created_by=user)
         await self.service.storage.audit.add(run_id=run.id, actor=user, action="watch-asked",
-                                             detail={"watch": watch.id, "cap_micro_usd": wanted.cap_micro_usd})
+                                             detail={"watch_id": watch.id, "cap_micro_usd": wanted.cap_micro_usd})
         await self.service.request_stage(run, STAGE, user)
 
     async def stop(self, run: Run, user: str) -> None:
@@ -183,7 +183,7 @@ class WatchStage:
         """The standing approval's amount: the monthly cap."""
         service = self.service
         watch = await self._asked(run) if approval is None else await service.storage.watches.require(
-            int(approval.quote["watch"]))
+            int(approval.quote["watch_id"]))
         model = await self._distilled(run)
         spec, prepared = await service.prepare_run(run)
         price = service.prices.get(spec.teacher)
@@ -208,12 +208,12 @@ class WatchStage:
                                             "teacher": spec.teacher, "price": price.to_dict()},
                                            sort_keys=True).encode()).hexdigest()
         return StageQuote(stage=STAGE, quote_hash=digest, estimate_micro_usd=min(expected, cap), max_micro_usd=cap,
-                          detail={"watch": watch.id, "teacher": spec.teacher, "notes": notes,
+                          detail={"watch_id": watch.id, "teacher": spec.teacher, "notes": notes,
                                   "rows": {"sample": watch.sample}})
 
     async def start(self, run: Run, approval: Approval) -> None:
         """The approval is granted: the first period is due now."""
-        watch = await self.service.storage.watches.update(int(approval.quote["watch"]), state="on",
+        watch = await self.service.storage.watches.update(int(approval.quote["watch_id"]), state="on",
                                                           approval_id=approval.id,
                                                           next_due_at=self.service.clock.iso())
         await self.service.post_once(run, f"watch{watch.id}-on", Note(
@@ -395,6 +395,6 @@ def trend_line(run_name: str, watch: Watch, tick: WatchTick, result: dict[str, A
     if result.get("stopped") == "budget":
         line += ". The month's cap stopped the teacher before every sampled request was answered"
     if watch.alert_below is not None and scored.value < watch.alert_below:
-        line += (f". ALERT: below the {watch.alert_below:.0%} threshold. Look at the thread's recent answers, or "
-                 "retrain on fresh data")
+        line += (f". ALERT: below the {watch.alert_below:.0%} threshold: check the model's recent answers, or distill "
+                 "again on fresh data")
     return line + "."

@@ -228,14 +228,14 @@ COMMANDS: list[Subcommand] = [
                "/distill collect tickets", _stage("collect")),
     Subcommand("train", "NAME", "Ask to fine-tune the student on the teacher's answers (needs an approval).",
                "/distill train tickets", _stage("train")),
-    Subcommand("import", "NAME [filter ...]", "Show the provider's stored completions that match (model=M "
+    Subcommand("import", "NAME [filter] ...", "Show the provider's stored completions that match (model=M "
                "metadata.KEY=VALUE since=YYYY-MM-DD limit=N), then, once confirmed, make them the run's data: their "
                "answers are the teacher's.", "/distill import tickets2 metadata.distill_run=tickets "
                "metadata.role=teacher", _import, _check_filters),
     Subcommand("eval", "NAME", "Ask to evaluate a finished run's distilled model on the newest file shared with the "
                "comment eval (needs an approval); the report comes next to the first.", "/distill eval tickets",
                _eval),
-    Subcommand("watch", "NAME [setting ...]", "Every period, score a sample of the distilled model's stored answers "
+    Subcommand("watch", "NAME [setting] ...", "Every period, score a sample of the distilled model's stored answers "
                "against the teacher (every=7d sample=200 metadata.KEY=VALUE alert=90% cap=USD; a standing approval); "
                "`off` stops it.", "/distill watch tickets every=7d sample=200 alert=90%", _watch, _check_watch),
     Subcommand("status", "[NAME]", "Show a run's state, spend and next step (all runs here without a NAME).",
