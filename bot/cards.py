@@ -55,6 +55,7 @@ ACTIONS = {
     "cancelled": [Action("collect", "Collect"), Action("status", "Status")],
 }
 
+RUN_SPLITS = ("train", "validation", "eval")
 ROLE_NAMES = {"teacher": "teacher", "student_base": "base student", "student_ft": "distilled"}
 
 
@@ -84,6 +85,8 @@ async def build_card(storage: Storage, run: Run) -> Card:
     if counts:
         totals: dict[tuple[str, str], list[int]] = {}
         for (split, role, status), n in counts.items():
+            if split not in RUN_SPLITS:
+                continue  # a re-evaluation's or a watch period's answers: reported in their own messages
             done_failed = totals.setdefault((role, split), [0, 0])
             done_failed[1 if status == "failed" else 0] += n
         parts = []

@@ -57,7 +57,7 @@ def _text(content: Any, what: str) -> str:
         for part in content:
             kind = part.get("type") if isinstance(part, dict) else None
             if kind != "text" or not isinstance(part.get("text"), str):
-                raise ValueError(f"the {what} has a {kind or 'non-text'} part: only text is distilled")
+                raise ValueError(f"the {what} has a part of type {kind or 'unknown'}: only text is distilled")
             texts.append(part["text"])
         return "".join(texts)
     raise ValueError(f"the {what} has no text content")
