@@ -143,7 +143,9 @@ class ImportStage:
         """Stored answers as teacher answers on each (split, rows) group: rows of the run's data, and those of
         the chat eval file `eval_dataset_id` (whose row_index is offset, bot/splits.py)."""
         storage = self.service.storage
-        done = {split: await storage.completions.answered_rows(run.id, split, "teacher") for split, _ in groups}
+        done = {split: {index: digest for index, (digest, _) in
+                        (await storage.completions.answered_requests(run.id, split, "teacher")).items()}
+                for split, _ in groups}
         rows = await storage.datasets.rows(run.dataset_id)
         if eval_dataset_id is not None:
             held = await storage.datasets.rows(eval_dataset_id)

@@ -163,17 +163,20 @@ def _short(text: str, chars: int = 200) -> str:
 
 
 def imported_answers(run_id: int, groups: Sequence[tuple[str, Sequence[PreparedRow]]], choices: Sequence[str],
-                     rows: dict[int, dict[str, Any]], done: dict[str, set[int]]) -> list[Completion]:
-    """Teacher answers from the stored ones for each (split, rows) group (`done`: rows per split already stored)."""
+                     rows: dict[int, dict[str, Any]], done: dict[str, dict[int, str]]) -> list[Completion]:
+    """Teacher answers from the stored ones for each (split, rows) group. `done` holds the request hash of each row's
+    stored teacher answer by split: a row that already has this answer is skipped; one answered for other data (a
+    file shared before) gets it instead. The hash is apart from any request's (bot/collect.py), so no request reuses
+    an imported answer as if the teacher had given it."""
     allowed = set(choices)
     answers = []
     for split, group in groups:
         for row in group:
-            if row.row_index in done.get(split, set()):
-                continue
             stored = rows[row.row_index]
+            digest = "imported:" + hashlib.sha256(f"{stored[SOURCE]}:{row.input_hash}".encode()).hexdigest()
+            if done.get(split, {}).get(row.row_index) == digest:
+                continue
             label = stored[ANSWER] if stored[ANSWER] in allowed else None
-            digest = hashlib.sha256(f"imported:{stored[SOURCE]}:{row.input_hash}".encode()).hexdigest()
             answers.append(Completion(
                 run_id=run_id, row_index=row.row_index, split=split, role="teacher", model=stored[MODEL],
                 request_hash=digest, status="ok" if label else "invalid", raw_output=stored[ANSWER],

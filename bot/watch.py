@@ -124,6 +124,11 @@ def _when(value: str) -> dt.datetime:
     return dt.datetime.fromisoformat(value)
 
 
+def _iso(moment: dt.datetime) -> str:
+    """As the database stores times (bot/clock.py), so they compare as text."""
+    return moment.isoformat(timespec="microseconds")
+
+
 def _period(seconds: int) -> str:
     for unit, size in (("w", 7 * 86400), ("d", 86400), ("h", 3600), ("m", 60)):
         if seconds % size == 0:
@@ -256,8 +261,7 @@ class WatchStage:
             number = len(await service.storage.watches.ticks(watch.id)) + 1
             step = dt.timedelta(seconds=watch.every_seconds)
             following = due + step * max(1, math.ceil((now - due) / step + 1e-9))
-            if await service.storage.watches.claim_tick(watch.id, number, due.isoformat(), (due - step).isoformat(),
-                                                        following.isoformat()):
+            if await service.storage.watches.claim_tick(watch.id, number, _iso(due), _iso(due - step), _iso(following)):
                 service.tasks.spawn(f"watch{watch.id}-{number}", watch.run_id, self.period(watch.id, number))
 
     async def resume(self) -> None:

@@ -202,3 +202,21 @@ async def test_a_second_run_imports_the_first_runs_stored_teacher_answers_and_tr
     distilled = [r for r in openai_sandbox.requests if r.paid and r.metadata.get("distill_run") == "tickets2"
                  and r.metadata.get("role") == "student_ft"]
     assert len(distilled) == 30  # the bot's own requests say which run and role they are
+
+
+async def test_examples_shared_again_replace_the_teacher_answers_of_the_ones_before(make_bot):
+    bot = await make_bot()
+    await bot.command("new chats")
+    run = await bot.run("chats")
+    for tickets in (TICKETS[:120], TICKETS[120:240]):  # the second file's rows take the first one's row indexes
+        await bot.share(_examples_jsonl(tickets, {}), "tickets.jsonl", thread_ts=run.thread_ts)
+        await bot.command("set chats train=40 eval=20")
+        await bot.command("collect chats")
+        await _approve_newest(bot, "chats")
+        assert await _wait_for_state(bot, "chats", "collected", "failed") == "collected"
+    run = await bot.run("chats")
+    rows = await bot.bot.storage.datasets.rows(run.dataset_id)
+    teacher = await bot.bot.storage.completions.for_run(run.id, role="teacher")
+    assert len(teacher) == 60
+    assert all(c.raw_output == rows[c.row_index]["answer"] for c in teacher)
+    assert {rows[c.row_index]["input"] for c in teacher} <= {f"{t['subject']}\n{t['body']}" for t in TICKETS[120:240]}
