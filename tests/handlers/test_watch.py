@@ -4,6 +4,7 @@ clock, scored against the teacher, one line a period even across restarts, and a
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import openai
 
@@ -100,12 +101,26 @@ async def test_a_watch_posts_every_period_survives_restarts_without_posting_twic
     assert first_score >= 60 > second_score
     assert f"{first_score:.1f}% → {second_score:.1f}%" in lines[1]
 
+    # A file of the model's answers, shared with the comment `watch`, is what the next period samples.
+    lines = [json.dumps({"messages": [{"role": "user", "content": f"{t['subject']}: {t['body']}"},
+                                      {"role": "assistant", "content": json.dumps({"label": t["category"]})}]})
+             for t in TICKETS[400:440]]
+    await bot.share(("\n".join(lines) + "\n").encode(), "answers.jsonl", thread_ts=run.thread_ts, text="watch")
+    assert "The watch's next period samples the 40 answers of answers.jsonl" in thread_texts(
+        await bot.thread("tickets"))[-1]
+    clock.advance(dt.timedelta(days=7))
+    await until(lambda: len(_watch_lines(thread_texts(bot.slack.thread(run.channel_id, run.thread_ts)))) == 3,
+                within=30, what="the third period's line")
+    await bot.bot.idle()
+    third = _watch_lines(thread_texts(await bot.thread("tickets")))[-1]
+    assert "period 3" in third and "of 30 sampled answers (of 40)" in third and "cost per 1,000 unknown" in third
+
     await bot.command("watch tickets off")
     [watch] = await bot.bot.storage.watches.for_run(run.id)
     assert watch.state == "off"
     clock.advance(dt.timedelta(days=8))
     await bot.bot.service.watch.tick_due()
-    assert len(await bot.bot.storage.watches.ticks(watch.id)) == 2  # nothing due once it is off
+    assert len(await bot.bot.storage.watches.ticks(watch.id)) == 3  # nothing due once it is off
 
 
 async def _ticks(database: str, clock) -> list:
