@@ -220,3 +220,21 @@ async def test_examples_shared_again_replace_the_teacher_answers_of_the_ones_bef
     assert len(teacher) == 60
     assert all(c.raw_output == rows[c.row_index]["answer"] for c in teacher)
     assert {rows[c.row_index]["input"] for c in teacher} <= {f"{t['subject']}\n{t['body']}" for t in TICKETS[120:240]}
+
+
+async def test_eval_file_picks_a_shared_eval_file_or_none_and_a_wrong_name_lists_the_shared_ones(bot):
+    run = await bot.ready_run("tickets")
+    await bot.share(_csv(TICKETS[440:480]), "test.csv", thread_ts=run.thread_ts, text="eval")
+    held = (await bot.run("tickets")).eval_dataset_id
+    await bot.command("set tickets eval_file=none")
+    assert (await bot.run("tickets")).eval_dataset_id is None
+    assert "carved from the data again" in thread_texts(await bot.thread("tickets"))[-1]
+    await bot.command("set tickets eval_file=test.csv eval=25")
+    run = await bot.run("tickets")
+    assert run.eval_dataset_id == held and run.spec["eval_size"] == 25
+    await bot.command("set tickets eval_file=holdout.csv")
+    assert ("No eval file named 'holdout.csv' was shared in this run's thread. Eval files shared here: test.csv."
+            in bot.said_to("alice")[-1])
+    await bot.share(b'{"messages": []}\n', "more.jsonl", thread_ts=run.thread_ts, text="eval")
+    assert "this run's data is a CSV, so its eval file is a CSV" in thread_texts(await bot.thread("tickets"))[-1]
+    assert (await bot.run("tickets")).eval_dataset_id == held
