@@ -1,9 +1,11 @@
 """Buttons: Approve / Reject on a spending request (value: the approval id), the run card's buttons (value: the
-run id; each does what the subcommand of the same name does), and the answers to "cancel this run?".
+run id; each does what the subcommand of the same name does), and the answers to "cancel this run?" and "import
+these stored completions?".
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -12,6 +14,7 @@ from typing import Any
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.events import ApprovalDecided
+from bot.data.stored_completions import parse_filter
 from bot.runs.cards import ACTIONS
 from handlers import messages
 from handlers.commands import BY_NAME, Invocation, answer
@@ -94,6 +97,27 @@ def cancel_answer_listener(surface: Surface) -> Listener:
                 await respond(delete_original=True)
             else:
                 await surface.reply(respond, [messages.cancel_kept(run.name)], replace_original=True)
+
+        surface.spawn(settle(), surface.reporter(respond))
+
+    return on_answer
+
+
+def import_answer_listener(surface: Surface) -> Listener:
+    """The buttons under "Import these stored completions?" (value: the run and the filter as typed)."""
+
+    async def on_answer(ack: Any, body: dict[str, Any], respond: Respond) -> None:
+        await ack()
+        click = _clicked(body)
+
+        async def settle() -> None:
+            asked = json.loads(click.value)
+            run = await surface.run_here(click.channel, str(asked["run"]))
+            if click.action_id == "import_confirmed":
+                await respond(delete_original=True)
+                await surface.service.imports.import_stored(run, parse_filter(asked["args"]), click.user)
+            else:
+                await surface.reply(respond, [messages.import_kept(run.name)], replace_original=True)
 
         surface.spawn(settle(), surface.reporter(respond))
 

@@ -7,6 +7,7 @@ ephemeral usage message in the ack, and the work itself runs after the ack (see 
 
 from __future__ import annotations
 
+import json
 import shlex
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -16,6 +17,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.collect.pilot import PILOT_ROWS, pilot_rows
 from bot.collect.pilot import STAGE as PILOT
+from bot.data.stored_completions import parse_filter
+from bot.runs.reevaluation import STAGE as REEVAL
 from bot.spec.settings import SETTABLE_KEYS
 from handlers import messages
 from handlers.modals import open_template_modal
@@ -127,6 +130,33 @@ async def _pilot(inv: Invocation) -> None:
     await inv.surface.service.request_stage(await inv.run(), PILOT, inv.user_id, rows=rows)
 
 
+def _check_filters(args: list[str]) -> str | None:
+    bad = next((a for a in args[1:] if "=" not in a or a.startswith("=")), None)
+    return messages.not_key_value(bad) if bad is not None else None
+
+
+async def _import(inv: Invocation) -> None:
+    run = await inv.run()
+    preview = await inv.surface.service.imports.preview(run, parse_filter(inv.args[1:]))
+    value = json.dumps({"run": run.id, "args": preview.wanted.to_args()})
+    blocks = [section(messages.import_question(run.name, preview.matching)),
+              actions([button("import_confirmed", f"Import {preview.matching:,}", value, "primary"),
+                       button("import_kept", "Not now", value)])]
+    await inv.respond(**inv.surface.outgoing(split(blocks)[0]), response_type="ephemeral")
+
+
+async def _eval(inv: Invocation) -> None:
+    await inv.surface.service.request_stage(await inv.run(), REEVAL, inv.user_id)
+
+
+async def _watch(inv: Invocation) -> None:
+    await inv.surface.service.watch.request(await inv.run(), inv.args[1:], inv.user_id)
+
+
+def _check_watch(args: list[str]) -> str | None:
+    return None if args[1:] == ["off"] else _check_filters(args)
+
+
 async def _status(inv: Invocation) -> list[str]:
     if not inv.args:
         return await _list(inv)
@@ -197,6 +227,16 @@ COMMANDS: list[Subcommand] = [
                "/distill collect tickets", _stage("collect")),
     Subcommand("train", "NAME", "Ask to fine-tune the student on the teacher's answers (needs an approval).",
                "/distill train tickets", _stage("train")),
+    Subcommand("import", "NAME [filter] ...", "Show the provider's stored completions that match (model=M "
+               "metadata.KEY=VALUE since=YYYY-MM-DD limit=N), then, once confirmed, make them the run's data: their "
+               "answers are the teacher's.", "/distill import tickets2 metadata.distill_run=tickets "
+               "metadata.role=teacher", _import, _check_filters),
+    Subcommand("eval", "NAME", "Ask to evaluate a finished run's distilled model on the newest file shared with the "
+               "comment eval (needs an approval); the report comes next to the first.", "/distill eval tickets",
+               _eval),
+    Subcommand("watch", "NAME [setting] ...", "Every period, score a sample of the distilled model's stored answers "
+               "against the teacher (every=7d sample=200 metadata.KEY=VALUE alert=90% cap=USD; a standing approval); "
+               "`off` stops it.", "/distill watch tickets every=7d sample=200 alert=90%", _watch, _check_watch),
     Subcommand("status", "[NAME]", "Show a run's state, spend and next step (all runs here without a NAME).",
                "/distill status tickets", _status),
     Subcommand("list", "", "List the runs of this channel.", "/distill list", _list),

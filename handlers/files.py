@@ -1,5 +1,7 @@
 """Files shared in a run's thread: checked by what Slack says about them, downloaded with the bot token, handed to
-the run: a CSV of examples, or a .json JSON Schema of an extract run's answers.
+the run: a CSV or a JSONL of examples, or a .json JSON Schema of an extract run's answers. The message's text says
+what a data file is for: nothing (the run's data), `eval` (a separate eval file) or `watch` (the distilled model's
+answers for its watch).
 
 Slack's file URLs need the bot token in an Authorization header
 (https://docs.slack.dev/messaging/working-with-files#authenticating); without the files:read scope the same URL
@@ -27,6 +29,8 @@ SLACK_FILE_HOSTS = frozenset({"files.slack.com"})
 CSV_EXTENSIONS = (".csv", ".tsv")
 JSON_EXTENSIONS = (".json",)
 MAX_SCHEMA_BYTES = 1 << 20  # a JSON Schema within OpenAI's limits is far smaller (120,000 characters of names)
+JSONL_EXTENSIONS = (".jsonl", ".ndjson")  # Slack calls them Plain Text (filetype "text")
+PURPOSES = ("eval", "watch")
 CHUNK_BYTES = 1 << 16
 
 
@@ -40,6 +44,16 @@ def is_csv(file: dict[str, Any]) -> bool:
 
 def is_json(file: dict[str, Any]) -> bool:
     return file.get("filetype") == "json" or str(file.get("name", "")).lower().endswith(JSON_EXTENSIONS)
+
+
+def is_jsonl(file: dict[str, Any]) -> bool:
+    return str(file.get("name", "")).lower().endswith(JSONL_EXTENSIONS)
+
+
+def purpose(event: dict[str, Any]) -> str | None:
+    """What the message sharing the file says it is for (`eval`, `watch`), or None for the run's data."""
+    text = str(event.get("text") or "").strip().lower()
+    return text if text in PURPOSES else None
 
 
 class SlackFiles:
@@ -94,13 +108,22 @@ class SharedFile:
             await self.surface.service.attach_schema(self.run, text=text, filename=self.name,
                                                      user=self.event.get("user", ""))
             return
-        if not is_csv(self.file):
+        jsonl = is_jsonl(self.file)
+        if not jsonl and not is_csv(self.file):
             kind = str(self.file.get("pretty_type") or self.file.get("filetype") or "not text")
             raise FileRefused(messages.not_a_csv(kind))
         limit = self.surface.settings.max_csv_bytes
         check_size(int(self.file.get("size") or 0), self.name, limit)
         data = await self.files.download(self.file, name=self.name, max_bytes=limit)
-        await self.surface.service.attach_csv(self.run, data=data, filename=self.name, user=self.event.get("user", ""))
+        service, user, used_for = self.surface.service, self.event.get("user", ""), purpose(self.event)
+        if used_for == "eval":
+            await service.eval_files.attach(self.run, data=data, filename=self.name, user=user)
+        elif used_for == "watch":
+            await service.watch.attach_file(self.run, data=data, filename=self.name, user=user)
+        elif jsonl:
+            await service.imports.attach_jsonl(self.run, data=data, filename=self.name, user=user)
+        else:
+            await service.attach_csv(self.run, data=data, filename=self.name, user=user)
 
     async def report(self, message: str, error_id: str | None) -> None:
         """A refusal or a failure, told in the run's thread (the error id, if any, is in the message)."""

@@ -149,6 +149,15 @@ def cancel_question(name: str) -> str:
     return f"Cancel run *{escape(name)}*? Work in progress stops; answers collected so far are kept."
 
 
+def import_question(name: str, matching: int) -> str:
+    return (f"Import these {matching:,} stored completions as the data of *{escape(name)}*? Their answers become the "
+            "teacher's; the run's current data and settings are replaced (answers stored so far are kept).")
+
+
+def import_kept(name: str) -> str:
+    return f"Nothing was imported into *{escape(name)}*."
+
+
 def cancel_kept(name: str) -> str:
     return f"Run *{escape(name)}* was not cancelled."
 
@@ -162,8 +171,8 @@ def template_modal_help(name: str, columns: Sequence[str]) -> str:
 # ----- files (plain text: shown as the reason a file was refused, escaped there) ----------------------------
 
 def not_a_csv(kind: str) -> str:
-    return (f"it is {kind}, not a CSV. Export the sheet as 'CSV UTF-8 (comma delimited)' and share that file in "
-            "this thread.")
+    return (f"it is {kind}, not a CSV or a .jsonl file of chat examples. Export the sheet as 'CSV UTF-8 (comma "
+            "delimited)', or save the examples one JSON object a line as .jsonl, and share that file in this thread.")
 
 
 def sign_in_page() -> str:

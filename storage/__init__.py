@@ -16,8 +16,10 @@ from storage.evals import EvalsRepo
 from storage.jobs import JobsRepo
 from storage.notices import NoticesRepo
 from storage.pilots import PilotsRepo
+from storage.reevals import ReevalsRepo
 from storage.runs import RunsRepo
 from storage.slack_events import SlackEventsRepo
+from storage.watches import WatchesRepo
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,8 @@ class Storage:
     notices: NoticesRepo
     slack_events: SlackEventsRepo
     pilots: PilotsRepo
+    reevals: ReevalsRepo
+    watches: WatchesRepo
 
     @classmethod
     async def open(cls, path: str | Path, now: Callable[[], str] = utcnow) -> Storage:
@@ -53,6 +57,8 @@ class Storage:
             notices=NoticesRepo(db),
             slack_events=SlackEventsRepo(db),
             pilots=PilotsRepo(db),
+            reevals=ReevalsRepo(db),
+            watches=WatchesRepo(db),
         )
 
     async def close(self) -> None:

@@ -27,6 +27,7 @@ class Dataset:
     row_count: int
     created_at: str
     profile: dict[str, Any] = field(default_factory=dict)
+    kind: str = "csv"  # csv, or chat: examples carrying the teacher's answers (bot/data/imports.py)
 
 
 class DatasetsRepo:
@@ -44,6 +45,7 @@ class DatasetsRepo:
         columns: Sequence[str],
         rows: Iterable[dict[str, Any]],
         profile: dict[str, Any],
+        kind: str = "csv",
     ) -> Dataset:
         """Store a dataset and all its rows in one transaction; the same bytes again return the first copy."""
         existing = await self.get_by_sha256(sha256)
@@ -52,9 +54,9 @@ class DatasetsRepo:
         async with self.db.transaction() as conn:
             cursor = await conn.execute(
                 "INSERT INTO datasets (sha256, filename, size_bytes, encoding, delimiter, columns_json,"
-                " row_count, profile_json, created_at) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?)",
+                " row_count, profile_json, created_at, kind) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?)",
                 (sha256, filename, size_bytes, encoding, delimiter, dumps(list(columns)), dumps(profile),
-                 self.db.now()),
+                 self.db.now(), kind),
             )
             dataset_id = cursor.lastrowid
             numbered = ((dataset_id, index, dumps(row)) for index, row in enumerate(rows))
@@ -73,6 +75,12 @@ class DatasetsRepo:
     async def get(self, dataset_id: int) -> Dataset | None:
         row = await self.db.fetchone("SELECT * FROM datasets WHERE id = ?", (dataset_id,))
         return to_record(Dataset, row) if row else None
+
+    async def require(self, dataset_id: int) -> Dataset:
+        found = await self.get(dataset_id)
+        if found is None:
+            raise LookupError(f"datasets: no row with id {dataset_id}")
+        return found
 
     async def get_by_sha256(self, sha256: str) -> Dataset | None:
         row = await self.db.fetchone("SELECT * FROM datasets WHERE sha256 = ?", (sha256,))

@@ -29,6 +29,7 @@ class Run:
     spec: dict[str, Any] = field(default_factory=dict)
     state_before: RunState | None = None
     error: str | None = None
+    eval_dataset_id: int | None = None  # a separate eval file (bot/runs/eval_files.py), else the eval split is carved
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "state", RunState(self.state))
@@ -47,7 +48,8 @@ class RunRow:
 class RunsRepo(TableRepo):
     table = "runs"
     record = Run
-    updatable = frozenset({"thread_ts", "card_ts", "dataset_id", "spec_json", "state", "state_before", "error"})
+    updatable = frozenset({"thread_ts", "card_ts", "dataset_id", "spec_json", "state", "state_before", "error",
+                           "eval_dataset_id"})
 
     async def update(self, row_id: int, *, expect: RunState | None = None, **changes: Any) -> Run:
         """Change the run's columns. A new state is a compare-and-set: it must be reachable from the stored one

@@ -85,8 +85,7 @@ class BatchCollector:
             if task.response_format is not None:
                 body["response_format"] = task.response_format
             if self.store:
-                body.update(store=True, metadata={"distill_run": str(task.run_id), "split": task.split,
-                                                  "role": task.role})
+                body.update(store=True, metadata=task.metadata())
             lines.append(json.dumps({"custom_id": _custom_id(request.row_index), "method": "POST",
                                      "url": "/v1/chat/completions", "body": body}, ensure_ascii=False))
         batch = await self._interrupted(task) or await self.storage.batches.create(

@@ -63,6 +63,14 @@ class CollectTask:
     # The price-table entry when it is not the model's name (a fine-tuned model served under an endpoint's
     # name is priced as "ft:<base model>").
     price_model: str | None = None
+    run_name: str = ""  # the run's name, carried in the requests' metadata
+
+    def metadata(self) -> dict[str, str]:
+        """What each request's stored completion carries (store=true): the run by name (so a team can list or
+        import a run's answers with `metadata.distill_run=NAME`) and by id, the split, and the role: teacher,
+        student_base or student_ft."""
+        return {"distill_run": self.run_name or str(self.run_id), "distill_run_id": str(self.run_id),
+                "split": self.split, "role": self.role}
 
     @property
     def response_format(self) -> dict[str, Any] | None:
@@ -190,7 +198,7 @@ class Collector:
                 try:
                     answer = await self.provider.complete(
                         model=task.model, messages=request.messages, response_format=task.response_format,
-                        metadata={"distill_run": str(task.run_id), "split": task.split, "role": task.role},
+                        metadata=task.metadata(),
                         options=task.budget.request_options(),
                     )
                 except BaseException as failure:

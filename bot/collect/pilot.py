@@ -96,7 +96,7 @@ class PilotStage:
         self._cancels: dict[int, asyncio.Event] = {}
 
     async def _task(self, run: Run, spec: RunSpec, prepared: PreparedRun, rows: int) -> CollectTask:
-        return await asyncio.to_thread(task_for, self.context.prices, run.id, spec, prepared, "teacher", spec.teacher,
+        return await asyncio.to_thread(task_for, self.context.prices, run, spec, prepared, "teacher", spec.teacher,
                                        "train", prepared.train[:rows])
 
     async def quote(self, run: Run, rows: int) -> StageQuote:

@@ -9,6 +9,7 @@ from bot.prices.table import PriceTable
 from bot.spec.budgets import budget_for
 from bot.spec.messages import build_messages
 from bot.spec.settings import RunSpec
+from storage.runs import Run
 
 
 def requests_for(spec: RunSpec, rows: list[PreparedRow], model: str) -> list[CollectRequest]:
@@ -20,11 +21,11 @@ def requests_for(spec: RunSpec, rows: list[PreparedRow], model: str) -> list[Col
     return requests
 
 
-def task_for(prices: PriceTable, run_id: int, spec: RunSpec, prepared: PreparedRun, role: str, model: str,
+def task_for(prices: PriceTable, run: Run, spec: RunSpec, prepared: PreparedRun, role: str, model: str,
              split: str, rows: list[PreparedRow]) -> CollectTask:
     """One model's requests on some rows, with their exact token counts and answer budget (CPU work)."""
     answer = spec.answer_format(prepared.choices)
     longest = answer.longest_tokens(model, spec.max_answer_tokens)
     budget = budget_for(spec, prices, role, model, longest)
-    return CollectTask(run_id=run_id, split=split, role=role, model=model, requests=requests_for(spec, rows, model),
-                       answer=answer, budget=budget)
+    return CollectTask(run_id=run.id, split=split, role=role, model=model, requests=requests_for(spec, rows, model),
+                       answer=answer, budget=budget, run_name=run.name)

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from bot.collect.batch import BatchCollector
 from bot.collect.context import StageContext
 from bot.collect.engine import CollectTask, Progress
+from bot.collect.imported import answers_imported, store_teacher_answers
 from bot.collect.preflight import check_models, expectations, store_rows
 from bot.collect.requests import task_for
 from bot.core.events import CollectionFinished, Note
@@ -30,6 +31,8 @@ from storage.runs import Run
 from storage.states import RunState
 
 COLLECT_ROLES = ("teacher", "student_base")
+IMPORTED_NOTE = ("The teacher's answers come with the data (a JSONL file or stored completions): they are stored as "
+                 "its answers for free, and collecting pays only for the base student's answers on the eval split.")
 
 
 class CollectionStage:
@@ -43,24 +46,27 @@ class CollectionStage:
 
     async def quote(self, run: Run) -> StageQuote:
         spec, prepared = await self.context.prepare_run(run)
-        await check_models(self.context, run, spec)
+        imported = await answers_imported(self.context.storage, run)
+        await check_models(self.context, run, spec, ("student",) if imported else ("teacher", "student"))
         expected = await expectations(self.context.storage, run)
         quote = await asyncio.to_thread(estimate, prepared, spec, self.context.prices, self.context.billing(spec),
-                                        expected)
-        tasks = await self.tasks(run.id, spec, prepared)
+                                        expected, imported)
+        tasks = await self.tasks(run, spec, prepared, imported)
         batch = spec.mode == "batch"
         most = 0
         for task in tasks:
             price = self.context.prices.get(task.model)
             most += sum(price.cost_micro_usd(r.prompt_tokens, task.max_completion_tokens, batch=batch)
                         for r in task.requests)
-        reasoning = [entry["text"] for entry in quote.reasoning]
+        notes = [entry["text"] for entry in quote.reasoning]
+        if imported:
+            notes.append(IMPORTED_NOTE)
         return StageQuote(
             stage="collect", quote_hash=quote.quote_hash, estimate_micro_usd=quote.amount_micro_usd("collect"),
             max_micro_usd=most,
-            detail={"mode": spec.mode, "teacher": spec.teacher, "student": spec.student,
+            detail={"mode": spec.mode, "teacher": None if imported else spec.teacher, "student": spec.student,
                     "rows": prepared.to_dict(), "collect": quote.stage("collect").to_dict(),
-                    "reasoning": list(quote.reasoning), "notes": reasoning},
+                    "reasoning": list(quote.reasoning), "notes": notes},
         )
 
     async def run(self, run_id: int, approval: Approval) -> None:
@@ -68,8 +74,10 @@ class CollectionStage:
         context = self.context
         run = await context.storage.runs.require(run_id)
         spec, prepared = await context.prepare_run(run)
-        await store_rows(self.context.storage, run, prepared)
-        tasks = await self.tasks(run.id, spec, prepared)
+        await store_rows(context.storage, run, prepared)
+        imported = await answers_imported(context.storage, run)
+        counts = await store_teacher_answers(context.storage, run, prepared) if imported else {}
+        tasks = await self.tasks(run, spec, prepared, imported)
         already = await context.storage.completions.spend_micro_usd(run.id, roles=COLLECT_ROLES,
                                                                     since=approval.decided_at)
         budget = Budget(cap_micro_usd=approval.amount_micro_usd, spent_micro_usd=already)
@@ -100,16 +108,16 @@ class CollectionStage:
         stops = [o.stopped for o in outcomes]
         stopped = next((s for s in ("fatal", "budget", "cancelled") if s in stops), "done")
         message = next((o.message for o in outcomes if o.stopped == stopped and o.message), "")
-        counts = {f"{t.role}/{t.split}": {"ok": o.answered + o.already_answered, "invalid": o.invalid,
-                                          "cut_off": o.cut_off, "failed": o.failed, "reused": o.reused}
-                  for t, o in zip(tasks, outcomes, strict=True)}
+        counts.update({f"{t.role}/{t.split}": {"ok": o.answered + o.already_answered, "invalid": o.invalid,
+                                               "cut_off": o.cut_off, "failed": o.failed, "reused": o.reused}
+                       for t, o in zip(tasks, outcomes, strict=True)})
         errors: dict[str, int] = {}
         for outcome in outcomes:
             for reason, n in outcome.errors.items():
                 errors[reason] = errors.get(reason, 0) + n
-        teacher = next(task.budget for task in tasks if task.role == "teacher")
-        await self.finished(run.id, approval, stopped, message, counts, errors, budget,
-                            cut_off_fix(teacher.max_completion_tokens, teacher.effort))
+        teacher = next((task.budget for task in tasks if task.role == "teacher"), None)
+        fix = cut_off_fix(teacher.max_completion_tokens, teacher.effort) if teacher else "raise max_answer_tokens"
+        await self.finished(run.id, approval, stopped, message, counts, errors, budget, fix)
 
     def cancel(self, run_id: int) -> None:
         """Stop the run's live collection (requests in flight get a moment to land)."""
@@ -190,13 +198,15 @@ class CollectionStage:
 
     # ----- requests and where they go ----------------------------------------------------------------
 
-    async def tasks(self, run_id: int, spec: RunSpec, prepared: PreparedRun) -> list[CollectTask]:
-        """Teacher on every split, the base student on eval: the requests with their exact token counts."""
-        plan = [("teacher", spec.teacher, "train", prepared.train),
-                ("teacher", spec.teacher, "validation", prepared.validation),
-                ("teacher", spec.teacher, "eval", prepared.eval),
-                ("student_base", spec.student, "eval", prepared.eval)]
+    async def tasks(self, run: Run, spec: RunSpec, prepared: PreparedRun,
+                    teacher_imported: bool = False) -> list[CollectTask]:
+        """Teacher on every split (unless its answers came with the data), the base student on eval: the requests
+        with their exact token counts."""
+        plan = [] if teacher_imported else [("teacher", spec.teacher, "train", prepared.train),
+                                            ("teacher", spec.teacher, "validation", prepared.validation),
+                                            ("teacher", spec.teacher, "eval", prepared.eval)]
+        plan.append(("student_base", spec.student, "eval", prepared.eval))
         prices = self.context.prices
-        return await asyncio.to_thread(lambda: [task_for(prices, run_id, spec, prepared, role, model, split, rows)
+        return await asyncio.to_thread(lambda: [task_for(prices, run, spec, prepared, role, model, split, rows)
                                                 for role, model, split, rows in plan if rows])
 

@@ -352,8 +352,8 @@ class _Pricing:
 
     def _reasoning(self, role: str, model: str, budget: AnswerBudget, rows: int) -> tuple[int, str]:
         """Expected reasoning tokens of `rows` answers and how they are known: none (the model does not reason
-        at this effort), measured (by a pilot) or not measured (then 0: the answers only)."""
-        if budget.effort in (None, "none"):
+        at this effort, or is asked nothing), measured (by a pilot) or not measured (then 0: the answers only)."""
+        if budget.effort in (None, "none") or not rows:
             return 0, "none"
         measured = self.expected.get((model, budget.effort))
         self.reasoning[(role, model)] = {
@@ -473,16 +473,17 @@ def fixed_epochs_note(spec: RunSpec, billing: Billing, epochs: int, examples: in
 
 
 def estimate(prepared: PreparedRun, spec: RunSpec, prices: PriceTable, billing: Billing | None = None,
-             expected: Sequence[ReasoningExpectation] = ()) -> Quote:
+             expected: Sequence[ReasoningExpectation] = (), teacher_imported: bool = False) -> Quote:
     """The quote of every stage: collect (teacher on train+validation+eval, base student on eval), train,
     evaluate (the fine-tuned student on eval, and the deployment that serves it when the trainer needs one).
     `billing` is how spec.trainer bills (bot.trainers.billing_for); None is OpenAI's way. `expected` holds what
-    pilots measured of a model's reasoning."""
+    pilots measured of a model's reasoning. With `teacher_imported` the data carries the teacher's answers
+    (bot/data/imports.py): the teacher is asked nothing."""
     billing = billing or Billing()
     if billing.trainer != spec.trainer:
         raise ValueError(f"billing of trainer {billing.trainer!r} given for a run trained at {spec.trainer!r}")
     pricing = _Pricing(prepared, spec, prices, billing, expected)
-    teacher_rows = pricing.rows
+    teacher_rows = [] if teacher_imported else pricing.rows
     collect = Stage(COLLECT, (
         pricing.inference("teacher", spec.teacher, "train+eval", teacher_rows),
         pricing.inference("student", spec.student, "eval", prepared.eval),
@@ -497,6 +498,9 @@ def estimate(prepared: PreparedRun, spec: RunSpec, prices: PriceTable, billing: 
     evaluate = Stage(EVALUATE, tuple(evaluate_lines))
     stages = (collect, train, evaluate)
     notes = [entry["text"] for entry in pricing.reasoning.values()]
+    if teacher_imported:
+        notes.append("The teacher's answers come with the data (a JSONL file or stored completions): the teacher "
+                     "line is empty, and collecting pays only for the base student's answers on the eval split.")
     notes += [f"{model}: {price.note}" for model, price in pricing.used.items() if price.note]
     notes += fixed_epochs_note(spec, billing, train.epochs or 0, len(prepared.train))
     if judge is not None:

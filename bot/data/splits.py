@@ -27,6 +27,11 @@ NOT_A_CHOICE = "not_a_choice"
 RARE_LABEL = "rare_label"
 MISSING_REFERENCE = "missing_reference"
 REFERENCE_NOT_JSON = "reference_not_json"
+IN_EVAL_FILE = "in_eval_file"  # a row of the data whose input is also in the separate eval file
+EVAL_DUPLICATE = "eval_file_duplicate"
+# The row_index of an eval file's row i: apart from the data's own rows (at most DISTILL_MAX_ROWS), so both can be
+# a run's rows and answers at once.
+EVAL_FILE_ROW_OFFSET = 1_000_000_000
 
 
 @dataclass(frozen=True)
@@ -78,8 +83,19 @@ def input_hash(text: str) -> str:
     return hashlib.sha256(normalize_input(text).encode("utf-8")).hexdigest()
 
 
-def prepare(spec: RunSpec, columns: Sequence[str], rows: Mapping[int, Mapping[str, Any]]) -> PreparedRun:
-    """Check the spec against the columns, keep the usable rows, and split them into train/eval/validation."""
+@dataclass(frozen=True)
+class EvalFile:
+    """A separate test set: its rows are the eval split (row_index offset by EVAL_FILE_ROW_OFFSET)."""
+
+    filename: str
+    columns: Sequence[str]
+    rows: Mapping[int, Mapping[str, Any]]
+
+
+def prepare(spec: RunSpec, columns: Sequence[str], rows: Mapping[int, Mapping[str, Any]],
+            eval_file: EvalFile | None = None) -> PreparedRun:
+    """Check the spec against the columns, keep the usable rows, and split them into train/eval/validation; with
+    an `eval_file`, its rows are the eval split and the data's rows with the same input stay out of train."""
     template = _checked_template(spec, columns)
     if spec.task == CLASSIFY:
         kept, gold, left_out, rare = _filter_rows(spec, rows)
@@ -98,7 +114,18 @@ def prepare(spec: RunSpec, columns: Sequence[str], rows: Mapping[int, Mapping[st
         if digest not in seen:
             seen.add(digest)
             unique.append(PreparedRow(index, prompt, digest, gold.get(index), fields))
-    train, evaluation, validation, notes = _split(spec, unique)
+    if eval_file is None:
+        train, evaluation, validation, notes = _split(spec, unique)
+    else:
+        evaluation = _eval_file_rows(spec, bound, choices, eval_file, left_out)
+        held = {r.input_hash for r in evaluation}
+        pool = [r for r in unique if r.input_hash not in held]
+        if len(pool) < len(unique):
+            left_out[IN_EVAL_FILE] = len(unique) - len(pool)
+        train, _, validation, notes = _split(spec, pool, carve_eval=False)
+        notes.append(f"The eval split is the {len(evaluation)} rows of {eval_file.filename}, not carved from the data"
+                     + (f"; {left_out[IN_EVAL_FILE]} rows of the data with the same input stay out of train."
+                        if IN_EVAL_FILE in left_out else "."))
     evaluated = {r.input_hash for r in evaluation}
     return PreparedRun(
         template=bound,
@@ -240,10 +267,50 @@ def _nothing_left(spec: RunSpec, total: int, left_out: Mapping[str, int]) -> str
     )
 
 
-def _split(spec: RunSpec, rows: list[PreparedRow]) -> tuple[list, list, list, list[str]]:
-    """Seeded, stratified by gold label: eval first, then train, then validation carved out of train."""
+def _eval_file_rows(spec: RunSpec, bound: Template, choices: Sequence[str], eval_file: EvalFile,
+                    left_out: dict[str, int]) -> list[PreparedRow]:
+    """The eval file's rows rendered like the data's: with the data's choices, each distinct input once."""
+    missing = [name for name in bound.fields if name not in eval_file.columns]
+    if spec.label is not None and spec.label not in eval_file.columns:
+        missing.append(spec.label)
+    if missing:
+        raise SpecError(f"{eval_file.filename} lacks the column(s) the run needs: "
+                        + "; ".join(unknown_column(name, eval_file.columns) for name in missing))
+    allowed, seen, kept = set(choices), set(), []
+    skipped: Counter[str] = Counter()
+    for index in sorted(eval_file.rows):
+        row = eval_file.rows[index]
+        gold = None
+        if spec.label is not None:
+            value = row.get(spec.label)
+            gold = value.strip() if isinstance(value, str) and value.strip() else None
+            if gold is not None and gold not in allowed:
+                skipped[NOT_A_CHOICE] += 1
+                continue
+        fields = tuple(cell_text(row.get(name)) for name in bound.fields)
+        prompt = bound.render(fields)
+        digest = input_hash(prompt)
+        if digest in seen:
+            skipped[EVAL_DUPLICATE] += 1
+            continue
+        seen.add(digest)
+        kept.append(PreparedRow(EVAL_FILE_ROW_OFFSET + index, prompt, digest, gold, fields))
+    if not kept:
+        raise DatasetError(f"{eval_file.filename} has no usable eval row: {dict(skipped) or 'it has no rows'} "
+                           "(labels must be among the run's choices).")
+    for reason, n in skipped.items():
+        left_out[f"{reason}_eval"] = n
+    return kept
+
+
+def _split(spec: RunSpec, rows: list[PreparedRow], carve_eval: bool = True) -> tuple[list, list, list, list[str]]:
+    """Seeded, stratified by gold label: eval first (unless a separate eval file is the eval split), then train,
+    then validation carved out of train."""
     notes: list[str] = []
-    want_train, want_eval = spec.train_size, spec.eval_size
+    want_train, want_eval = spec.train_size, spec.eval_size if carve_eval else 0
+    if not carve_eval and len(rows) < want_train:
+        notes.append(f"Only {len(rows)} usable rows for training instead of {want_train}.")
+        want_train = len(rows)
     if len(rows) < want_train + want_eval:
         want_eval = round(len(rows) * spec.eval_size / (spec.train_size + spec.eval_size))
         want_train = len(rows) - want_eval
@@ -251,7 +318,7 @@ def _split(spec: RunSpec, rows: list[PreparedRow]) -> tuple[list, list, list, li
             f"Only {len(rows)} usable rows: train {want_train} and eval {want_eval} "
             f"instead of {spec.train_size} and {spec.eval_size}."
         )
-    if want_train - spec.validation_size < MIN_TRAIN_EXAMPLES or want_eval < 1:
+    if want_train - spec.validation_size < MIN_TRAIN_EXAMPLES or (carve_eval and want_eval < 1):
         raise SpecError(
             f"Only {len(rows)} usable rows: not enough for {MIN_TRAIN_EXAMPLES} training rows (OpenAI's minimum) "
             f"plus an eval split. Add rows, lower min_per_label, or widen the choices."

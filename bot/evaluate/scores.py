@@ -362,6 +362,13 @@ def eval_report(rows: Sequence[RunRow], completions: Sequence[Completion], hosti
     return EvalReport(scores, tests)
 
 
+def role_scores(rows: Sequence[RunRow], completions: Sequence[Completion], role: str,
+                hosting_micro_usd: int = 0) -> ModelScores:
+    """One model's scores on `rows`, against the gold labels and the teacher's answers among `completions`."""
+    answers = _require(completions, (TEACHER, role))
+    return _scores(role, answers[role], rows, answers[TEACHER], hosting_micro_usd)
+
+
 async def baseline_for_run(storage: Storage, run_id: int) -> BaselineTable:
     rows, completions = await _stored(storage, run_id)
     return await asyncio.to_thread(baseline_table, rows, completions)

@@ -57,6 +57,7 @@ ACTIONS = {
     RunState.CANCELLED: [Action("collect", "Collect"), Action("status", "Status")],
 }
 
+RUN_SPLITS = ("train", "validation", "eval")
 ROLE_NAMES = {"teacher": "teacher", "student_base": "base student", "student_ft": "distilled"}
 JUDGMENT = "judge:"  # the roles bot/evaluate/grading.py stores judgments under
 
@@ -85,6 +86,8 @@ async def build_card(storage: Storage, run: Run) -> Card:
         totals: dict[tuple[str, str], list[int]] = {}
         judged = 0
         for (split, role, status), n in counts.items():
+            if split not in RUN_SPLITS:
+                continue  # a re-evaluation's or a watch period's answers: reported in their own messages
             if role.startswith(JUDGMENT):  # the graders' judgments of answers, not answers
                 judged += n if status == "ok" else 0
                 continue
@@ -137,5 +140,6 @@ def _share(value: float | None) -> str:
 
 
 def _next_step(run: Run) -> str:
-    key = "ready_with_label" if run.state == RunState.READY and run.spec.get("label") else run.state
+    chosen = run.spec.get("label") or run.spec.get("choices")  # a label column, or choices given (or imported)
+    key = "ready_with_label" if run.state == RunState.READY and chosen else run.state
     return NEXT_STEP.get(key, "").format(name=run.name)

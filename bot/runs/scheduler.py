@@ -1,8 +1,8 @@
 """The poller: every DISTILL_POLL_SECONDS it looks at each training job and Batch API collection that the
-database lists as active, expires the spending requests past their time, and forgets the ids of Slack events
-handled more than a day ago. Everything is read from the
-database each time, never kept in the scheduler's memory, so a restarted bot picks up exactly where the last
-one stopped.
+database lists as active, starts the watch periods that are due by the bot's clock (bot/runs/watch.py), expires the
+spending requests past their time, and forgets the ids of Slack events handled more than a day ago. Everything
+is read from the database each time, never kept in the scheduler's memory, so a restarted bot picks up exactly
+where the last one stopped.
 """
 
 from __future__ import annotations
@@ -43,7 +43,8 @@ class Scheduler:
         if task is not None:
             self._ticks.add(task)
         try:
-            for step in (self.service.poll_external_work, self.service.expire_approvals, self._forget_old_events):
+            for step in (self.service.poll_external_work, self.service.watch.tick_due, self.service.expire_approvals,
+                         self._forget_old_events):
                 try:
                     await step()
                 except Exception:

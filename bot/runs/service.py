@@ -22,6 +22,7 @@ from typing import Any
 
 from bot.collect.context import Collectors, StageContext
 from bot.collect.engine import Collector
+from bot.collect.imported import answers_imported
 from bot.collect.pilot import PILOT_ROWS, PilotStage
 from bot.collect.pilot import STAGE as PILOT
 from bot.collect.preflight import expectations
@@ -51,9 +52,15 @@ from bot.prompts.schemas import field_names, schema_from_text
 from bot.runs.approvals import ApprovalPolicy, DecisionResult, Directory
 from bot.runs.cards import Card, build_card, spend_micro_usd
 from bot.runs.catalog import ModelInfo, list_models
+from bot.runs.eval_files import EvalFiles
+from bot.runs.import_stage import ImportStage
 from bot.runs.notify import DeliveryError, Notifier
+from bot.runs.reevaluation import STAGE as REEVAL
+from bot.runs.reevaluation import ReevalStage
+from bot.runs.watch import STAGE as WATCH
+from bot.runs.watch import WatchStage
 from bot.runs.worker import DatasetWorker, check_dataset, ingest_csv, prepare_dataset, quote_dataset
-from bot.spec.settings import TRAINERS, RunSpec
+from bot.spec.settings import EVAL_FILE, TRAINERS, RunSpec
 from bot.train.stage import TrainingStage
 from bot.trainers import billing_for, get_trainer
 from bot.trainers.base import Trainer
@@ -66,6 +73,8 @@ from storage.states import BUSY, RunState
 log = logging.getLogger(__name__)
 
 RUN_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+# Stages beside a finished run: asking for them or running them leaves the run's state as it is.
+SIDE_STAGES = (REEVAL, WATCH)
 # Spec keys whose change alters the prompts or the rows: answers must be collected (or reused) again.
 PROMPT_KEYS = {"label", "template", "system", "choices", "min_per_label", "train", "eval", "seed", "teacher",
                "student", "validation", "teacher_effort", "max_answer_tokens", "task", "reference", "fields",
@@ -104,6 +113,10 @@ class RunService:
         self.training = TrainingStage(context)
         self.collection = CollectionStage(context, self.training.post_baseline)
         self.pilot = PilotStage(context)
+        self.imports = ImportStage(self)
+        self.eval_files = EvalFiles(self)
+        self.reevals = ReevalStage(self)
+        self.watch = WatchStage(self)
 
     # ----- finding runs -------------------------------------------------------------------------------
 
@@ -165,7 +178,7 @@ class RunService:
 
     async def attach_csv(self, run: Run, *, data: bytes, filename: str, user: str) -> None:
         """Load, profile and store a CSV shared in the run's thread; any problem is posted there."""
-        self._require_idle(run, "upload a new CSV")
+        self.require_idle(run, "upload a new CSV")
         try:
             ingested = await self.datasets.run(len(data), ingest_csv, data, filename, self.settings.max_csv_bytes,
                                                self.settings.max_rows)
@@ -195,14 +208,21 @@ class RunService:
     async def set_spec(self, run: Run, assignments: dict[str, str], user: str,
                        shown: dict[str, str] | None = None) -> RunSpec:
         """Apply `key=value` settings; checked against the dataset at once; voids pending approvals. `shown`: how
-        to show a value too long to repeat in the thread."""
-        self._require_idle(run, "change the settings")
+        to show a value too long to repeat in the thread. `eval_file` picks the eval split's file
+        (bot/runs/eval_files.py)."""
+        self.require_idle(run, "change the settings")
+        if EVAL_FILE in assignments:
+            assignments = dict(assignments)
+            await self.eval_files.select(run, assignments.pop(EVAL_FILE), user)
+            run = await self.storage.runs.require(run.id)
+            if not assignments:
+                return RunSpec.from_dict(run.spec)
         spec = RunSpec.from_dict(run.spec).with_assignments(assignments, self.prices)
         awaiting_schema = spec.task == "extract" and spec.schema is None  # checked once the schema is shared
         if run.dataset_id and not awaiting_schema:
             dataset = await self._dataset(run)
             # Raises SpecError or DatasetError naming what does not fit the data.
-            await self.datasets.run(dataset.size_bytes, check_dataset, dataset.id, spec)
+            await self.datasets.run(dataset.size_bytes, check_dataset, dataset.id, spec, run.eval_dataset_id)
         voided = await self.storage.approvals.void_pending(run.id)
         before = (run.state_before if run.state == RunState.AWAITING_APPROVAL else run.state) or RunState.READY
         changes_prompts = bool(PROMPT_KEYS & set(assignments)) and before in (RunState.COLLECTED, RunState.DONE,
@@ -239,7 +259,8 @@ class RunService:
         dataset = await self._dataset(run)
         spec = RunSpec.from_dict(run.spec)
         quote = await self.datasets.run(dataset.size_bytes, quote_dataset, dataset.id, spec, self.billing(spec),
-                                        await expectations(self.storage, run))
+                                        await expectations(self.storage, run),
+                                        await answers_imported(self.storage, run), run.eval_dataset_id)
         await self.notifier.post(run, QuoteReady(quote))
         return quote
 
@@ -256,7 +277,14 @@ class RunService:
         elif stage == PILOT:
             self._require_state(run, (RunState.READY, RunState.COLLECTED, RunState.FAILED, RunState.CANCELLED),
                                 "run a pilot")
+            if await answers_imported(self.storage, run):
+                raise StateError(f"Run '{run.name}' has the teacher's answers with its data: there is no teacher "
+                                 "reasoning to measure, and collecting asks only the base student.")
             quote = await self.pilot.quote(run, rows or PILOT_ROWS)
+        elif stage == REEVAL:
+            quote = await self.reevals.quote(run)
+        elif stage == WATCH:
+            quote = await self.watch.quote(run)
         else:
             raise ValueError(f"unknown stage {stage!r}")
         approval = await self.approvals.request(
@@ -268,10 +296,11 @@ class RunService:
                                        f"{format_usd(self.settings.auto_approve_micro_usd)} threshold."))
             await self._start(run, approval)
             return approval
-        run = await self.storage.runs.update(
-            run.id, state=RunState.AWAITING_APPROVAL,
-            state_before=run.state if run.state != RunState.AWAITING_APPROVAL else run.state_before,
-        )
+        if stage not in SIDE_STAGES:
+            run = await self.storage.runs.update(
+                run.id, state=RunState.AWAITING_APPROVAL,
+                state_before=run.state if run.state != RunState.AWAITING_APPROVAL else run.state_before,
+            )
         # Posted directly: if the request cannot reach the thread, the person asking must hear why.
         ts = await self.notifier.post(run, ApprovalRequested(approval, approval.quote, list(self.settings.approvers),
                                                      self.settings.min_approvals))
@@ -317,6 +346,10 @@ class RunService:
     async def _quote(self, run: Run, approval: Approval) -> StageQuote:
         if approval.stage == PILOT:
             return await self.pilot.quote(run, int(approval.quote["pilot_rows"]))
+        if approval.stage == REEVAL:
+            return await self.reevals.quote(run)
+        if approval.stage == WATCH:
+            return await self.watch.quote(run, approval)
         return await (self.collection.quote(run) if approval.stage == "collect" else self._train_quote(run))
 
     # ----- running stages -------------------------------------------------------------------------------
@@ -329,12 +362,19 @@ class RunService:
             current, problem = None, str(exc)
         if current is None or current.quote_hash != approval.quote_hash:
             await self.storage.approvals.set_status(approval.id, "voided", only_if=None)
-            run = await self.storage.runs.update(run.id, state=run.state_before or RunState.READY)
+            if approval.stage not in SIDE_STAGES:
+                run = await self.storage.runs.update(run.id, state=run.state_before or RunState.READY)
             why = ("The quote changed since it was approved (data, settings or prices)" if current else
                    f"The stage cannot start: {problem}")
             await self._post(run, Note(f"{why}, so the approval was voided. Ask again to see the new quote.",
                                        "warning"))
             await self.refresh_card(run)
+            return
+        if approval.stage == REEVAL:
+            await self.reevals.start(run, approval)
+            return
+        if approval.stage == WATCH:
+            await self.watch.start(run, approval)
             return
         if approval.stage == "train":
             run = await self.storage.runs.update(run.id, state=RunState.TRAINING, error=None)
@@ -418,6 +458,8 @@ class RunService:
             await self._post(run, Note(f"The bot restarted; resuming {what}. Answers already stored are not "
                                        "asked (or paid for) again."))
             self.tasks.spawn(f"run-{run.id}", run.id, work)
+        await self.reevals.resume()
+        await self.watch.resume()
 
     async def report(self, run: Run) -> None:
         """Post the latest table again: the eval report, or the baseline before training."""
@@ -457,7 +499,8 @@ class RunService:
         spec = spec or RunSpec.from_dict(run.spec)
         self.prices.add(self.billing(spec).models)  # a self-hosted student's lines (trainer=ray), priced by GPU time
         dataset = await self._dataset(run)
-        return spec, await self.datasets.run(dataset.size_bytes, prepare_dataset, dataset.id, spec)
+        return spec, await self.datasets.run(dataset.size_bytes, prepare_dataset, dataset.id, spec,
+                                             run.eval_dataset_id)
 
     async def _dataset(self, run: Run) -> Dataset:
         dataset = await self.storage.datasets.get(run.dataset_id) if run.dataset_id else None
@@ -465,7 +508,7 @@ class RunService:
             raise StateError(f"Run '{run.name}' has no data yet: reply in its thread with a CSV file.")
         return dataset
 
-    def _require_idle(self, run: Run, doing: str) -> None:
+    def require_idle(self, run: Run, doing: str) -> None:
         if run.state.busy:
             raise StateError(f"Run '{run.name}' is {run.state}; wait for it to finish (or "
                              f"`/distill cancel {run.name}`) before you {doing}.")

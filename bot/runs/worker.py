@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 from bot.core.errors import DatasetError
 from bot.costs.quotes import Billing, Quote, estimate
 from bot.data.datasets import load_and_profile, store_dataset
-from bot.data.splits import PreparedRun, prepare
+from bot.data.splits import EvalFile, PreparedRun, prepare
 from bot.prices.reasoning import ReasoningExpectation
 from bot.prices.table import PriceTable
 from bot.spec.settings import RunSpec
@@ -57,26 +57,36 @@ async def ingest_csv(storage: Storage, prices: PriceTable, data: bytes, filename
     return Ingested(dataset.id, list(loaded.warnings), seen_before)
 
 
-async def prepare_dataset(storage: Storage, prices: PriceTable, dataset_id: int, spec: RunSpec) -> PreparedRun:
-    """The dataset's rows rendered, filtered, deduplicated and split for `spec`."""
+async def prepare_dataset(storage: Storage, prices: PriceTable, dataset_id: int, spec: RunSpec,
+                          eval_dataset_id: int | None = None) -> PreparedRun:
+    """The dataset's rows rendered, filtered, deduplicated and split for `spec` (the eval split: the rows of
+    `eval_dataset_id` when given)."""
     dataset = await storage.datasets.get(dataset_id)
     if dataset is None:
         raise DatasetError(f"Dataset {dataset_id} is not in the database any more; upload the CSV again.")
     rows = await storage.datasets.rows(dataset_id)
-    return await asyncio.to_thread(prepare, spec, dataset.columns, rows)
+    eval_file = None
+    if eval_dataset_id is not None:
+        held = await storage.datasets.get(eval_dataset_id)
+        if held is None:
+            raise DatasetError(f"Eval file {eval_dataset_id} is not in the database any more; share it again.")
+        eval_file = EvalFile(held.filename, held.columns, await storage.datasets.rows(eval_dataset_id))
+    return await asyncio.to_thread(prepare, spec, dataset.columns, rows, eval_file)
 
 
-async def check_dataset(storage: Storage, prices: PriceTable, dataset_id: int, spec: RunSpec) -> None:
+async def check_dataset(storage: Storage, prices: PriceTable, dataset_id: int, spec: RunSpec,
+                        eval_dataset_id: int | None = None) -> None:
     """Raise the SpecError or DatasetError that says why `spec` does not fit the dataset, if it does not."""
-    await prepare_dataset(storage, prices, dataset_id, spec)
+    await prepare_dataset(storage, prices, dataset_id, spec, eval_dataset_id)
 
 
 async def quote_dataset(storage: Storage, prices: PriceTable, dataset_id: int, spec: RunSpec,
-                        billing: Billing | None = None, expected: Sequence[ReasoningExpectation] = ()) -> Quote:
+                        billing: Billing | None = None, expected: Sequence[ReasoningExpectation] = (),
+                        teacher_imported: bool = False, eval_dataset_id: int | None = None) -> Quote:
     """The exact cost of every stage of `spec` on the dataset (`billing`: how its trainer bills, bot.costs;
-    `expected`: what pilots measured of reasoning)."""
-    prepared = await prepare_dataset(storage, prices, dataset_id, spec)
-    return await asyncio.to_thread(estimate, prepared, spec, prices, billing, expected)
+    `expected`: what pilots measured of reasoning; `teacher_imported`: the data carries the teacher's answers)."""
+    prepared = await prepare_dataset(storage, prices, dataset_id, spec, eval_dataset_id)
+    return await asyncio.to_thread(estimate, prepared, spec, prices, billing, expected, teacher_imported)
 
 
 class DatasetWorker:

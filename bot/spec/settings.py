@@ -333,4 +333,9 @@ SETTINGS: dict[str, Setting] = {
     "passing_labels": Setting("passing_labels", _passing, "label_model's labels that pass (default correct)"),
 }
 
-SETTABLE_KEYS: dict[str, str] = {key: setting.help for key, setting in SETTINGS.items()}
+# Not a field of the spec: a file shared in the run's thread, which bot/runs/eval_files.py resolves.
+EVAL_FILE = "eval_file"
+SETTABLE_KEYS: dict[str, str] = {
+    **{key: setting.help for key, setting in SETTINGS.items()},
+    EVAL_FILE: "a file shared in the thread with the comment eval, as the eval split (none: carve it from the data)",
+}

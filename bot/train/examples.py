@@ -144,7 +144,8 @@ def build_training_data(spec: RunSpec, prepared: PreparedRun, teacher_answers: S
                         prices: PriceTable, trainer: Trainer, billing: Billing | None = None) -> TrainingData:
     """`billing` is how the trainer bills (trainer.billing); None is OpenAI's way."""
     """Select, encode, check, count and price the training (and validation) examples."""
-    by_row = {c.row_index: c for c in teacher_answers if c.role == TEACHER and c.split != "eval"}
+    # Only the train and validation splits: a re-evaluation's or a watch's answers are the run's too, under their own.
+    by_row = {c.row_index: c for c in teacher_answers if c.role == TEACHER and c.split in ("train", "validation")}
     left_out: Counter[str] = Counter()
     train, train_rows = _examples(spec, prepared.train, by_row, left_out)
     validation, validation_rows = _examples(spec, prepared.validation, by_row, left_out)

@@ -25,7 +25,7 @@ from bot.core.errors import StateError
 from bot.core.events import Note, StageStarted, TableReady, TrainingUpdate
 from bot.core.money import format_usd
 from bot.costs.budget import Budget
-from bot.data.splits import PreparedRun
+from bot.data.splits import PreparedRow, PreparedRun
 from bot.evaluate.charts import render_chart
 from bot.evaluate.export import write_predictions
 from bot.evaluate.grader_report import report_for_run as grader_report_for_run
@@ -303,17 +303,22 @@ class TrainingStage:
         approval = await context.storage.approvals.latest(run.id, "train")
         cap = None if approval is None else max(0, approval.amount_micro_usd - (job.cost_micro_usd or 0))
         spent = await context.storage.completions.spend_micro_usd(run.id, roles=[DISTILLED])
-        requests = await asyncio.to_thread(requests_for, spec, prepared.eval, deployment.model)
-        price_model = f"ft:{job.base_model}"
-        answer = spec.answer_format(prepared.choices)
-        task = CollectTask(
-            run_id=run.id, split=EVAL_SPLIT, role=DISTILLED, model=deployment.model, requests=requests, answer=answer,
-            budget=budget_for(spec, context.prices, DISTILLED, deployment.model,
-                              answer.longest_tokens(deployment.model, spec.max_answer_tokens), price_model=price_model),
-            price_model=price_model,
-        )
+        task = await self.distilled_task(run, spec, prepared, prepared.eval, EVAL_SPLIT, job, deployment.model)
         collector = context.collector_for(deployment)
         return await collector.collect(task, Budget(cap_micro_usd=cap, spent_micro_usd=spent))
+
+    async def distilled_task(self, run: Run, spec: RunSpec, prepared: PreparedRun, rows: list[PreparedRow],
+                             split: str, job: Job, model: str) -> CollectTask:
+        """The distilled model's requests on `rows` (`model`: the name it answers to; priced as ft:<base>)."""
+        requests = await asyncio.to_thread(requests_for, spec, rows, model)
+        price_model = f"ft:{job.base_model}"
+        answer = spec.answer_format(prepared.choices)
+        return CollectTask(
+            run_id=run.id, split=split, role=DISTILLED, model=model, requests=requests, answer=answer,
+            budget=budget_for(spec, self.context.prices, DISTILLED, model,
+                              answer.longest_tokens(model, spec.max_answer_tokens), price_model=price_model),
+            price_model=price_model, run_name=run.name,
+        )
 
     async def _judge(self, run: Run, spec: RunSpec, prepared: PreparedRun) -> None:
         """The model graders' judgments and the cosine grader's embeddings of every model's eval answers, within what

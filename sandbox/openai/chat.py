@@ -17,6 +17,11 @@ still comes from the prompt. They refuse what OpenAI refuses: an effort they do 
 `top_p`) unless the effort is `none` (gpt-5: unless it is 1), and `max_tokens`. An answer that does not fit in
 max_completion_tokens stops with finish_reason "length": when the reasoning took it all, content is "" and
 completion_tokens the whole budget (what OpenAI returns, notes in bot/prices/reasoning.py).
+
+A model can also be made worse on purpose (`degraded`, a fault knob: a model id or family -> a share from 0 to 1):
+that share of its prompts, picked by a seeded hash of the prompt, gets the choice after the one its classifier
+picked, the way a model that drifted answers some inputs differently. A watch of the model's traffic then sees
+its agreement with the teacher fall.
 """
 
 from __future__ import annotations
@@ -166,6 +171,7 @@ class ChatEngine:
         self.clock = clock
         self.seed = seed
         self.reasoning_scale = dict(reasoning_scale or {})  # model id or family -> factor (1 when absent)
+        self.degraded: dict[str, float] = {}  # model id or family -> share of prompts answered wrongly
         self._teacher = LexicalClassifier(seed)
         self._student = LexicalClassifier(seed, recall=STUDENT_RECALL)
 
@@ -179,8 +185,19 @@ class ChatEngine:
 
     def _classify(self, model: Model, prompt: str, choices: Sequence[str]) -> str:
         if model.finetuned is not None:
-            return model.finetuned.classifier.classify(prompt, choices)
-        return (self._student if model.kind == "student" else self._teacher).classify(prompt, choices)
+            label = model.finetuned.classifier.classify(prompt, choices)
+        else:
+            label = (self._student if model.kind == "student" else self._teacher).classify(prompt, choices)
+        return self._degrade(model, prompt, label, choices)
+
+    def _degrade(self, model: Model, prompt: str, label: str, choices: Sequence[str]) -> str:
+        """The label, or for the degraded share of a degraded model's prompts the next choice (see above)."""
+        share = self.degraded.get(model.id, self.degraded.get(model.family, 0.0))
+        if not share or len(choices) < 2 or label not in choices:
+            return label
+        if seeded_index(self.seed, f"degrade:{model.id}:{prompt}", 1000) >= share * 1000:
+            return label
+        return choices[(list(choices).index(label) + 1) % len(choices)]
 
     def _lexicon(self, model: Model) -> Lexicon:
         """The cue words the model solves word problems with (sandbox/openai/word_problems.py)."""

@@ -92,6 +92,13 @@ class OpenAISandbox:
     def release(self) -> None:
         self._gate.set()
 
+    def degrade(self, model: str, share: float) -> None:
+        """Make a model (an id, such as a fine-tuned `ft:...`, or a family) answer `share` of its prompts wrongly,
+        as a model whose quality dropped would (see chat.py); 0 restores it."""
+        if not 0.0 <= share <= 1.0:
+            raise ValueError(f"share is a fraction from 0 to 1, got {share}")
+        self.engine.degraded[model] = share
+
     def reset(self) -> None:
         """Forget the request log, pending injections and rate-limit usage (stored objects stay)."""
         self.requests.clear()

@@ -49,6 +49,14 @@ async def test_chat_completion_shapes(sdk):
     await sdk.chat.completions.retrieve("chatcmpl-abc")
 
 
+async def test_stored_completion_reads_fit_the_spec(sdk):
+    """What bot/data/stored_completions.py asks: the list newest first with model and metadata filters, and each
+    completion's messages in pages."""
+    await sdk.chat.completions.list(metadata={"distill_run": "tickets", "role": "teacher"}, model="gpt-6.2-sol",
+                                    order="desc", limit=100, after="chatcmpl-abc")
+    await sdk.chat.completions.messages.list("chatcmpl-abc", limit=100, after="chatcmpl-abc-0", order="asc")
+
+
 async def test_the_bots_chat_requests_with_their_budget_effort_and_temperature_fit_the_spec(prism_url):
     """What bot/core/provider.py sends for each kind of model: a reasoning teacher (max_completion_tokens and
     reasoning_effort), one at effort none (and temperature), a model that does not reason (temperature only)."""
@@ -137,6 +145,8 @@ async def test_embedding_shapes(sdk):
         pytest.param(lambda sdk: sdk.chat.completions.create(**CHAT, response_format={"type": "xml"}),
                      id="chat-bad-response-format"),
         pytest.param(lambda sdk: sdk.chat.completions.list(order="sideways"), id="chat-list-bad-order"),
+        pytest.param(lambda sdk: sdk.chat.completions.messages.list("chatcmpl-abc", order="sideways"),
+                     id="chat-messages-bad-order"),
         pytest.param(lambda sdk: sdk.files.create(file=("x.jsonl", b"{}"), purpose="nonsense"),
                      id="files-bad-purpose"),
         pytest.param(lambda sdk: sdk.fine_tuning.jobs.create(

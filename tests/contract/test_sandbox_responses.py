@@ -6,6 +6,8 @@ jsonschema against `#/components/schemas/<Name>`.
 
 from __future__ import annotations
 
+import json
+
 import jsonschema
 import openai
 import pytest
@@ -56,6 +58,35 @@ async def test_embeddings_and_their_refusals_conform(make_openai_sandbox, confor
             await sdk.embeddings.create(model="gpt-6-luna", input="ok")
     conforms("ErrorResponse", refused.value.response)
     conforms("ErrorResponse", chat.value.response)
+
+
+def _message_list_schema(spec: dict) -> dict:
+    """ChatCompletionMessageList, with its items' role and required fields as OpenAI's own example shows them.
+
+    The spec builds each item from ChatCompletionResponseMessage, whose role enum is only "assistant" and which
+    requires `refusal`; yet the endpoint lists the request's messages, and the spec's example item is
+    `{"id": ..., "role": "user", "content": ..., "name": null, "content_parts": null}`. The sandbox answers like the
+    example; everything else (the envelope, ids, content, content_parts) is checked as the spec has it."""
+    components = json.loads(json.dumps(spec["components"]))
+    message = components["schemas"]["ChatCompletionResponseMessage"]
+    message["properties"]["role"]["enum"] = ["system", "developer", "user", "assistant", "tool"]
+    message["required"] = [field for field in message.get("required", []) if field != "refusal"]
+    return {"$ref": "#/components/schemas/ChatCompletionMessageList", "components": components}
+
+
+async def test_stored_completions_and_their_messages_conform(make_openai_sandbox, conforms, spec):
+    sandbox = await make_openai_sandbox()
+    async with client(sandbox) as sdk:
+        created = await sdk.chat.completions.create(
+            model="gpt-6.2-sol", store=True, metadata={"distill_run": "tickets", "role": "teacher"},
+            messages=[{"role": "system", "content": "Classify."}, {"role": "user", "content": "charged twice"}],
+            response_format=classification_format(["Billing", "Shipping"]), max_completion_tokens=2000)
+        conforms("ChatCompletionList", await sdk.chat.completions.with_raw_response.list(
+            metadata={"distill_run": "tickets"}, model="gpt-6.2-sol", order="desc", limit=100))
+        raw = await sdk.chat.completions.messages.with_raw_response.list(created.id, limit=1)
+    body = raw.http_response.json()
+    jsonschema.Draft202012Validator(_message_list_schema(spec)).validate(body)
+    assert body["has_more"] and body["first_id"] == body["last_id"] == f"{created.id}-0"
 
 
 async def test_reasoning_answers_their_usage_details_and_refusals_conform(make_openai_sandbox, conforms):

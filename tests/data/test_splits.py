@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 from bot.core.errors import DatasetError, SpecError
-from bot.data.splits import input_hash, prepare
+from bot.data.splits import EVAL_FILE_ROW_OFFSET, EvalFile, input_hash, prepare
 from bot.spec.settings import RunSpec
 
 COLUMNS = ["text", "region", "category"]
@@ -135,3 +135,24 @@ def test_no_rows_left_after_filtering_says_why():
 def test_too_few_rows_for_a_training_file_is_refused():
     with pytest.raises(SpecError, match="not enough for 10 training rows"):
         prepare(SPEC, COLUMNS, tickets({"Billing": 5, "Access": 5}))
+
+
+def test_a_separate_eval_file_is_the_eval_split_and_its_inputs_leave_train():
+    data = tickets({"Billing": 60, "Access": 40})
+    held = {0: {"text": "BILLING problem number 3", "region": None, "category": "Billing"},  # in the data, folded
+            1: {"text": "a new access problem", "region": "EU", "category": "Access"},
+            2: {"text": "a new access problem", "region": "EU", "category": "Access"},  # twice in the file
+            3: {"text": "a printer", "region": None, "category": "Printers"}}  # not a choice of the data
+    prepared = prepare(SPEC, COLUMNS, data, EvalFile("test.csv", COLUMNS, held))
+    assert [r.row_index for r in prepared.eval] == [EVAL_FILE_ROW_OFFSET, EVAL_FILE_ROW_OFFSET + 1]
+    assert [r.gold_label for r in prepared.eval] == ["Billing", "Access"]
+    assert len(prepared.train) == 60 and prepared.overlap == 0
+    assert not {r.input_hash for r in prepared.train} & {r.input_hash for r in prepared.eval}
+    assert prepared.left_out == {"in_eval_file": 1, "not_a_choice_eval": 1, "eval_file_duplicate_eval": 1}
+    assert any("The eval split is the 2 rows of test.csv" in note for note in prepared.notes)
+
+
+def test_an_eval_file_without_the_runs_columns_is_refused_naming_them():
+    with pytest.raises(SpecError, match=r"test\.csv lacks the column.*'region' not found.*'category' not found"):
+        prepare(SPEC, COLUMNS, tickets({"Billing": 60, "Access": 40}),
+                EvalFile("test.csv", ["text"], {0: {"text": "x"}}))

@@ -42,9 +42,10 @@ class Harness:
         return reply
 
     async def share(self, content: bytes, filename: str, *, thread_ts: str, user: str = "alice",
-                    channel: str = "general") -> AppReply:
+                    channel: str = "general", text: str = "") -> AppReply:
+        """Share a file in a thread; `text` is the message's comment (`eval`, `watch`)."""
         reply = await self.driver.share_file(content, user=user, channel=channel, filename=filename,
-                                             thread_ts=thread_ts)
+                                             thread_ts=thread_ts, text=text)
         await self.bot.idle()
         return reply
 
