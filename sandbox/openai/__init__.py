@@ -19,6 +19,8 @@ How the models answer (deterministic for a given seed):
   teachers (or students) but first bill reasoning tokens, more with a higher reasoning_effort, reported in
   usage.completion_tokens_details.reasoning_tokens; they refuse efforts they do not take, temperature unless the
   effort is none, and max_tokens, and stop at max_completion_tokens with finish_reason "length". See chat.py.
+- Embedding models (text-embedding-3-small, -large) answer `POST /v1/embeddings` with a signed feature hash
+  of the text's words and word pieces, L2-normalised: similar texts are near by cosine. See embeddings.py.
 Structured outputs always validate against the request's json_schema, written compactly like OpenAI's
 (`{"label":"Billing"}`); strict schemas are checked with OpenAI's rules (400 otherwise).
 

@@ -13,6 +13,7 @@ from sandbox.openai.batches import Batches
 from sandbox.openai.chat import ChatEngine
 from sandbox.openai.clock import JobClock
 from sandbox.openai.completions import Completions
+from sandbox.openai.embeddings import Embeddings
 from sandbox.openai.errors import APIError, error_response_on_failure, server_error
 from sandbox.openai.faults import Faults, Injection
 from sandbox.openai.files import Files
@@ -61,6 +62,7 @@ class OpenAISandbox:
         self.fine_tuning = FineTuning(self.files, self.catalog, self.clock, fail_jobs_with)
         engine = self.engine = ChatEngine(self.catalog, self.clock, seed, reasoning_scale)
         self.completions = Completions(engine, RateLimiter(rpm_limits, tpm_limits, rate_window_seconds))
+        self.embeddings = Embeddings(self.catalog, self.completions.limiter)
         self.batches = Batches(self.files, engine, self.clock, self.requests, expire_batches)
         self.url: str | None = None
         self._runner: web.AppRunner | None = None
@@ -84,8 +86,8 @@ class OpenAISandbox:
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self._middleware], client_max_size=_MAX_UPLOAD_BYTES)
-        app.add_routes([*self.completions.routes(), *self.files.routes(), *self.fine_tuning.routes(),
-                        *self.batches.routes(), *model_routes(self.catalog),
+        app.add_routes([*self.completions.routes(), *self.embeddings.routes(), *self.files.routes(),
+                        *self.fine_tuning.routes(), *self.batches.routes(), *model_routes(self.catalog),
                         web.get("/sandbox/requests", self._requests), web.post("/sandbox/reset", self._reset)])
         return app
 

@@ -120,6 +120,15 @@ async def test_batch_and_model_shapes(sdk):
     await sdk.models.retrieve("gpt-4o-mini")
 
 
+async def test_embedding_shapes(sdk):
+    """What bot/embeddings.py sends (base64, a list of texts, optionally dimensions), and token arrays."""
+    await sdk.embeddings.create(model="text-embedding-3-small", input=["ticket one", "ticket two"],
+                                encoding_format="base64")
+    await sdk.embeddings.create(model="text-embedding-3-large", input="ticket", dimensions=256,
+                                encoding_format="float")
+    await sdk.embeddings.create(model="text-embedding-3-small", input=[[1212, 318, 257], [1332, 13]])
+
+
 @pytest.mark.parametrize(
     "send",
     [
@@ -136,6 +145,10 @@ async def test_batch_and_model_shapes(sdk):
             id="fine-tuning-zero-epochs"),
         pytest.param(lambda sdk: sdk.batches.create(input_file_id="file-abc", endpoint="/v1/chat/completions",
                                                     completion_window="1h"), id="batch-bad-window"),
+        pytest.param(lambda sdk: sdk.embeddings.create(model="text-embedding-3-small", input="x",
+                                                       encoding_format="int8"), id="embeddings-bad-format"),
+        pytest.param(lambda sdk: sdk.embeddings.create(model="text-embedding-3-small", input="x", dimensions=0),
+                     id="embeddings-zero-dimensions"),
     ],
 )
 async def test_bad_request_shapes_are_refused(sdk, send):

@@ -44,6 +44,20 @@ async def test_chat_answers_conform(make_openai_sandbox, conforms):
     conforms("ErrorResponse", missing.value.response)
 
 
+async def test_embeddings_and_their_refusals_conform(make_openai_sandbox, conforms):
+    sandbox = await make_openai_sandbox()
+    async with client(sandbox) as sdk:
+        conforms("CreateEmbeddingResponse", await sdk.embeddings.with_raw_response.create(
+            model="text-embedding-3-small", input=["charged twice", "vpn drops"], encoding_format="float",
+            dimensions=64))
+        with pytest.raises(openai.BadRequestError) as refused:
+            await sdk.embeddings.create(model="text-embedding-3-small", input=["ok", ""])
+        with pytest.raises(openai.PermissionDeniedError) as chat:
+            await sdk.embeddings.create(model="gpt-6-luna", input="ok")
+    conforms("ErrorResponse", refused.value.response)
+    conforms("ErrorResponse", chat.value.response)
+
+
 async def test_reasoning_answers_their_usage_details_and_refusals_conform(make_openai_sandbox, conforms):
     sandbox = await make_openai_sandbox(reasoning_scale={"gpt-6.1-sol": 1000})
     messages = [{"role": "user", "content": "charged twice"}]
