@@ -36,7 +36,8 @@ NEXT_STEP = {
     "piloting": "Pilot: the teacher answers a few train rows, to measure how long it reasons.",
     "collecting": "Collecting answers from the teacher and the base student.",
     "collected": "Compare teacher and student below, then `/distill train {name}` to distill.",
-    "training": "Fine-tuning the student; progress is posted in this thread.",
+    "training": "Fine-tuning the student (trainer=dicl: indexing the teacher's examples); progress is posted in this "
+                "thread.",
     "evaluating": "Evaluating the distilled student on the eval split.",
     "done": "Done. `/distill report {name}` shows the table again; `/distill export {name}` the predictions.",
     "failed": "Stopped on an error (see the thread). Fix it and run the stage again.",

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from bot.config import DEFAULT_STUDENT, DEFAULT_TEACHER, TRAINERS, _usd_to_micro
+from bot.config import DEFAULT_EMBEDDING_MODEL, DEFAULT_STUDENT, DEFAULT_TEACHER, TRAINERS, _usd_to_micro
 from bot.errors import SpecError
 from bot.prices import EFFORTS
 from bot.prompts import Template, validate_choices
@@ -26,6 +26,10 @@ TRAINING_DATA = ("all", "match_gold")
 # OpenAI fine-tuning: at least 10 examples; n_epochs 1-50 when set by hand; batch_size up to 256
 # (https://developers.openai.com/api/docs/api-reference/fine-tuning/create).
 MIN_TRAIN_EXAMPLES = 10
+# trainer=dicl: the teacher's nearest examples put into each prompt (TensorZero's DICL defaults to 10; each one
+# lengthens every request, so the bound keeps a prompt to a few thousand tokens for short rows).
+DEFAULT_K = 8
+MAX_K = 100
 MAX_EPOCHS = 50
 MAX_BATCH_SIZE = 256
 
@@ -53,6 +57,8 @@ class RunSpec:
     mode: Literal["live", "batch"] = "live"
     teacher_effort: str | None = None  # the teacher's reasoning_effort; None: the cheapest its model takes
     max_answer_tokens: int | None = None  # completion tokens per answer, reasoning included; None: see bot/reasoning.py
+    k: int = DEFAULT_K  # trainer=dicl: teacher examples in each prompt (0: the base student as it is)
+    embedding_model: str = DEFAULT_EMBEDDING_MODEL  # trainer=dicl: what finds the nearest examples
 
     @classmethod
     def defaults(cls, *, teacher: str, student: str, trainer: str) -> RunSpec:
@@ -104,6 +110,11 @@ class RunSpec:
             )
         if prices is not None and updated.teacher_effort is not None:
             check_effort(updated.teacher, prices.get(updated.teacher).facts, updated.teacher_effort)
+        if prices is not None and "embedding_model" in changes:
+            kind = prices.get(updated.embedding_model).facts.kind
+            if kind != "embedding":
+                raise SpecError(f"embedding_model={updated.embedding_model} is a {kind} model, not an embedding "
+                                f"model. Pick one such as {DEFAULT_EMBEDDING_MODEL}.")
         return updated
 
 
@@ -224,7 +235,7 @@ SETTINGS: dict[str, Setting] = {
     "max_answer_tokens": Setting("max_answer_tokens", _optional_whole(1),
                                  "most completion tokens per answer, reasoning included (default: the answer's size "
                                  "plus the effort's reasoning allowance)"),
-    "student": Setting("student", _model, "small base model that is fine-tuned"),
+    "student": Setting("student", _model, "small base model that is fine-tuned (trainer=dicl: prompted)"),
     "trainer": Setting("trainer", _one_of(TRAINERS), f"where the student is trained: {', '.join(TRAINERS)}"),
     "epochs": Setting("epochs", _or_auto(_whole(1, MAX_EPOCHS)), f"auto or 1-{MAX_EPOCHS} passes over the data"),
     "lr": Setting("learning_rate_multiplier", _or_auto(_learning_rate), "auto or the learning rate multiplier"),
@@ -234,6 +245,10 @@ SETTINGS: dict[str, Setting] = {
     "validation": Setting("validation_size", _whole(0), "training rows held out as the job's validation file"),
     "budget": Setting("budget_micro_usd", _budget, "spending cap in US dollars, e.g. 5 or 2.50 (none: no cap)"),
     "mode": Setting("mode", _one_of(MODES), "live requests, or batch: the Batch API at half price, within 24 h"),
+    "k": Setting("k", _whole(0, MAX_K), f"trainer=dicl: teacher examples in each prompt, 0-{MAX_K} (default "
+                 f"{DEFAULT_K}; 0: the base student)"),
+    "embedding_model": Setting("embedding_model", _model, "trainer=dicl: the embedding model that finds the nearest "
+                               f"examples (default {DEFAULT_EMBEDDING_MODEL})"),
 }
 
 SETTABLE_KEYS: dict[str, str] = {key: setting.help for key, setting in SETTINGS.items()}

@@ -24,6 +24,7 @@ from bot.charts import render_chart
 from bot.collect import CollectTask
 from bot.collection import requests_for, response_format_for
 from bot.costs import longest_answer_tokens
+from bot.dicl_stage import DiclStage
 from bot.errors import StateError
 from bot.evals import DISTILLED, EVAL_SPLIT, baseline_for_run, report_for_run
 from bot.events import Note, StageStarted, TableReady, TrainingUpdate
@@ -31,7 +32,8 @@ from bot.export import write_predictions
 from bot.reasoning import budget_for
 from bot.spec import RunSpec
 from bot.splits import PreparedRun
-from bot.trainers.base import Deployment, JobRequest, JobState, JobStatus, Trainer, TrainerQuote
+from bot.trainers import BACK_ENDS
+from bot.trainers.base import BackEnd, Deployment, JobRequest, JobState, JobStatus, Trainer, TrainerQuote
 from bot.training_data import TrainingData, training_data_for_run
 from storage.approvals import Approval
 from storage.jobs import Job
@@ -82,13 +84,21 @@ class TrainQuote:
         }
 
 
+def in_context(trainer: str) -> bool:
+    """Whether the trainer fine-tunes nothing (trainer=dicl: its stages are bot/dicl_stage.py)."""
+    back_end = BACK_ENDS.get(trainer)
+    return back_end is not None and back_end.in_context
+
+
 class TrainingStage:
-    def __init__(self, service: RunService, trainers: Callable[[str], Trainer]) -> None:
+    def __init__(self, service: RunService, trainers: Callable[[str], BackEnd]) -> None:
         self.service = service
         self.trainers = trainers
-        self._trainers: dict[str, Trainer] = {}
+        self._trainers: dict[str, BackEnd] = {}
+        self.dicl = DiclStage(service)
 
-    def trainer(self, name: str) -> Trainer:
+    def trainer(self, name: str) -> Any:
+        """The back end called `name` (a fine-tuning `Trainer` unless `in_context(name)`), made once."""
         if name not in self._trainers:
             self._trainers[name] = self.trainers(name)
         return self._trainers[name]
@@ -99,9 +109,11 @@ class TrainingStage:
 
     # ----- before approval ---------------------------------------------------------------------------
 
-    async def quote(self, run: Run, spec: RunSpec, prepared: PreparedRun) -> TrainQuote:
-        """The exact training file and what it costs; refuses a base model the provider no longer trains."""
-        trainer = self.trainer(spec.trainer)
+    async def quote(self, run: Run, spec: RunSpec, prepared: PreparedRun) -> TrainQuote | Any:
+        """The exact training file and what it costs (trainer=dicl: the examples' index and the longer prompts)."""
+        if in_context(spec.trainer):
+            return await self.dicl.quote(run, spec, prepared)
+        trainer: Trainer = self.trainer(spec.trainer)
         billing = await trainer.billing(spec.student)
         data = await training_data_for_run(self.service.storage, run.id, spec, prepared, self.service.prices, trainer,
                                            billing)
@@ -128,6 +140,9 @@ class TrainingStage:
         """Upload the files and start the job (each step stored, so a retry after a crash resumes it)."""
         service = self.service
         run = await service.storage.runs.require(run_id)
+        if in_context(run.spec.get("trainer", "")):
+            await self.dicl.start(run_id, approval)
+            return
         spec, prepared = await service.prepare_run(run)
         await self.check_model(run, spec)
         trainer = self.trainer(spec.trainer)
@@ -243,6 +258,9 @@ class TrainingStage:
         service = self.service
         run = await service.storage.runs.require(run_id)
         job = next(j for j in reversed(await service.storage.jobs.for_run(run.id)) if j.fine_tuned_model)
+        if in_context(job.trainer):
+            await self.dicl.evaluate(run_id)
+            return
         spec, prepared = await service.prepare_run(run)
         trainer = self.trainer(job.trainer)
         deployment = await trainer.deploy(job.fine_tuned_model)
@@ -300,7 +318,10 @@ class TrainingStage:
                 raise StateError("The distilled model has no answers on the eval split.")
             await self.post_baseline(run, key="")
             return
-        report = await report_for_run(storage, run.id)
+        jobs = [j for j in await storage.jobs.for_run(run.id) if j.fine_tuned_model]
+        # trainer=dicl asks the student itself: the report names what it was asked with (the job's model name).
+        named = jobs[-1].fine_tuned_model if jobs and in_context(jobs[-1].trainer) else None
+        report = await report_for_run(storage, run.id, distilled_model=named)
         if once:
             for role, scores in report.scores.items():
                 await storage.evals.save(run_id=run.id, role=role, model=scores.model, metrics=scores.to_dict())

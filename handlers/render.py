@@ -18,6 +18,7 @@ from bot.estimate_cli import render_quote
 from bot.events import (
     ApprovalDecided,
     ApprovalRequested,
+    CodeSample,
     CollectionFinished,
     DatasetLoaded,
     DatasetRefused,
@@ -122,6 +123,8 @@ class Renderer:
                 e.stopped, e.message, e.model, e.effort, e.rows, e.answered, e.measured, e.spend_micro_usd,
                 e.cap_micro_usd))]),
             TableReady: self.table,
+            CodeSample: lambda run, e: split([section(messages.table_title(e.title, e.summary)),
+                                              *code_sections(e.lines)]),
             TrainingUpdate: self.training_update,
             Note: lambda run, e: split([section(messages.note(e.text, e.level))]),
             RunFailed: lambda run, e: split([section(messages.run_failed(e.message))]),

@@ -18,6 +18,7 @@ from storage.notices import NoticesRepo
 from storage.pilots import PilotsRepo
 from storage.runs import RunsRepo
 from storage.slack_events import SlackEventsRepo
+from storage.vectors import VectorsRepo
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class Storage:
     notices: NoticesRepo
     slack_events: SlackEventsRepo
     pilots: PilotsRepo
+    vectors: VectorsRepo
 
     @classmethod
     async def open(cls, path: str | Path, now: Callable[[], str] = utcnow) -> Storage:
@@ -53,6 +55,7 @@ class Storage:
             notices=NoticesRepo(db),
             slack_events=SlackEventsRepo(db),
             pilots=PilotsRepo(db),
+            vectors=VectorsRepo(db),
         )
 
     async def close(self) -> None:
