@@ -160,6 +160,8 @@ class DiclStage:
         await service.refresh_card(run)
         if spec.k and not await self._embed(run, job, spec, "train", [row for row, _ in examples],
                                             await self._budget(run, job, approval)):
+            await storage.jobs.update(job.id, status="CANCELLED", raw_status="cancelled",
+                                      finished_at=service.clock.iso())
             return
         cost, tokens = await storage.vectors.spend_micro_usd(job.id, "train")
         name = distilled_name(spec.student, spec.k)
@@ -242,6 +244,8 @@ class DiclStage:
         outcome = await service.collection.collector_for(None).collect(task, budget)
         eval_cost, _ = await storage.vectors.spend_micro_usd(job.id, EVAL_SPLIT)
         job = await storage.jobs.update(job.id, hosting_micro_usd=eval_cost)
+        if (await storage.runs.require(run.id)).state == "cancelled":
+            return
         if outcome.stopped != "done":
             raise StateError(f"The distilled model's evaluation stopped: {outcome.message}")
         await service.training.post_report(run, once=True)

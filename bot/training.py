@@ -328,8 +328,8 @@ class TrainingStage:
         chart = await render_chart(report, self.service.run_folder(run))
         event = TableReady("Eval: teacher vs base student vs distilled student", report.body_text(), report.verdict,
                            chart)
-        if once:
-            await self.service.post_once(run, "eval-report", event)
+        if once:  # once per distilled model: a run trained again gets the new model's report too
+            await self.service.post_once(run, f"eval-report-job{jobs[-1].id}" if jobs else "eval-report", event)
         else:
             await self.service.notifier.post(run, event)
 
