@@ -173,8 +173,9 @@ class DiclStage:
                                         "cost_micro_usd": cost})
         await service.post_once(run, f"job{job.id}-succeeded", TrainingUpdate(
             "SUCCEEDED", "indexed",
-            f"{name} is ready: embedded {tokens:,} tokens for {usd(cost)} (quoted {usd(job.quote_micro_usd or 0)}; "
-            "inputs embedded before are not paid again). Evaluating it on the eval split now."))
+            f"Training finished: {name} is ready, the index embedded {tokens:,} tokens for {usd(cost)} (quoted "
+            f"{usd(job.quote_micro_usd or 0)}; inputs embedded before are not paid again). Evaluating it on the eval "
+            "split now."))
         await service.refresh_card(run)
         await self.evaluate(run.id)
 

@@ -146,7 +146,7 @@ async def test_a_bot_stopped_while_indexing_resumes_without_paying_for_a_vector_
     assert stored_tokens <= paid <= stored_tokens + most_per_request
     texts = thread_texts(await second.thread("tickets"))
     assert sum(REPORT_TITLE in t for t in texts) == 1
-    assert sum("is ready: embedded" in t for t in texts) == 1
+    assert sum("Training finished: gpt-6-luna+dicl(k=8) is ready" in t for t in texts) == 1
 
 
 async def test_the_snippet_answers_like_the_distilled_model_from_the_exported_file(make_bot, openai_sandbox,
