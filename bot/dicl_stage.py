@@ -103,6 +103,7 @@ class DiclQuote:
             "rows": {"train": len(self.examples), "eval": eval_rows},
             "lines": [line.to_dict() for line in lines],
             "notes": [in_context_note(spec, len(self.examples), distilled),
+                      *(entry["text"] for entry in self.estimate.reasoning if entry["role"] == "distilled"),
                       "The evaluation answers live at the provider's standard prices, whatever the run's mode."],
         }
 

@@ -24,7 +24,7 @@ from bot.charts import render_chart
 from bot.collect import CollectTask
 from bot.collection import requests_for, response_format_for
 from bot.costs import longest_answer_tokens
-from bot.dicl_stage import DiclStage
+from bot.dicl_stage import DiclQuote, DiclStage
 from bot.errors import StateError
 from bot.evals import DISTILLED, EVAL_SPLIT, baseline_for_run, report_for_run
 from bot.events import Note, StageStarted, TableReady, TrainingUpdate
@@ -94,11 +94,12 @@ class TrainingStage:
     def __init__(self, service: RunService, trainers: Callable[[str], BackEnd]) -> None:
         self.service = service
         self.trainers = trainers
-        self._trainers: dict[str, BackEnd] = {}
+        self._trainers: dict[str, Any] = {}
         self.dicl = DiclStage(service)
 
-    def trainer(self, name: str) -> Any:
-        """The back end called `name` (a fine-tuning `Trainer` unless `in_context(name)`), made once."""
+    def trainer(self, name: str) -> Trainer:
+        """The back end called `name`, made once: a fine-tuning `Trainer`, or for `in_context(name)` a `BackEnd`
+        whose stages are bot/dicl_stage.py (only its BackEnd part is called)."""
         if name not in self._trainers:
             self._trainers[name] = self.trainers(name)
         return self._trainers[name]
@@ -109,11 +110,11 @@ class TrainingStage:
 
     # ----- before approval ---------------------------------------------------------------------------
 
-    async def quote(self, run: Run, spec: RunSpec, prepared: PreparedRun) -> TrainQuote | Any:
+    async def quote(self, run: Run, spec: RunSpec, prepared: PreparedRun) -> TrainQuote | DiclQuote:
         """The exact training file and what it costs (trainer=dicl: the examples' index and the longer prompts)."""
         if in_context(spec.trainer):
             return await self.dicl.quote(run, spec, prepared)
-        trainer: Trainer = self.trainer(spec.trainer)
+        trainer = self.trainer(spec.trainer)
         billing = await trainer.billing(spec.student)
         data = await training_data_for_run(self.service.storage, run.id, spec, prepared, self.service.prices, trainer,
                                            billing)

@@ -38,6 +38,15 @@ def _row(report: str, name: str) -> tuple[str, str, str]:
 async def test_a_dicl_run_reports_the_student_with_its_nearest_teacher_examples(make_bot, openai_sandbox):
     bot = await make_bot()
     await _collected(bot)
+    await bot.command("estimate tickets")
+    texts = thread_texts(await bot.thread("tickets"))
+    estimate = "\n".join(texts[max(i for i, t in enumerate(texts) if "Estimate for tickets" in t):])
+    assert re.search(r"^train +embedding +text-embedding-3-small +200 ", estimate, re.M)
+    assert re.search(r"^evaluate +embedding +text-embedding-3-small +60 ", estimate, re.M)
+    base = int(re.search(rf"^collect +student +{STUDENT} +60 +([\d,]+)", estimate, re.M).group(1).replace(",", ""))
+    prompted = int(re.search(rf"^evaluate +distilled +{STUDENT} +60 +([\d,]+)", estimate, re.M).group(1)
+                   .replace(",", ""))
+    assert prompted > 5 * base  # eight examples in every prompt
     await bot.command("train tickets")
     texts = thread_texts(await bot.thread("tickets"))
     [request] = [t for t in texts if "Spending request: train" in t]
