@@ -26,7 +26,7 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.core.events import Event, TableReady
+from bot.core.events import CodeSample, Event, TableReady
 from bot.runs.cards import Card, build_card
 from bot.runs.notify import DeliveryError
 from handlers import messages
@@ -142,6 +142,8 @@ class SlackNotifier:
             first = first or ts
         if isinstance(event, TableReady) and event.chart is not None:
             await self.upload(run, event.chart, event.title)
+        if isinstance(event, CodeSample) and event.file is not None:
+            await self.upload(run, event.file, event.file_title)
         return first
 
     async def update(self, run: Run, ts: str, event: Event) -> None:

@@ -17,6 +17,7 @@ from bot.core.config import Settings
 from bot.core.events import (
     ApprovalDecided,
     ApprovalRequested,
+    CodeSample,
     CollectionFinished,
     DatasetLoaded,
     DatasetRefused,
@@ -123,6 +124,8 @@ class Renderer:
                 e.stopped, e.message, e.model, e.effort, e.rows, e.answered, e.measured, e.spend_micro_usd,
                 e.cap_micro_usd))]),
             TableReady: self.table,
+            CodeSample: lambda run, e: split([section(messages.table_title(e.title, e.summary)),
+                                              *code_sections(e.lines)]),
             TrainingUpdate: self.training_update,
             Note: lambda run, e: split([section(messages.note(e.text, e.level))]),
             RunCancelled: lambda run, e: split([section(messages.run_cancelled(e.user))]),

@@ -19,6 +19,7 @@ from storage.pilots import PilotsRepo
 from storage.reevals import ReevalsRepo
 from storage.runs import RunsRepo
 from storage.slack_events import SlackEventsRepo
+from storage.vectors import VectorsRepo
 from storage.watches import WatchesRepo
 
 
@@ -38,6 +39,7 @@ class Storage:
     pilots: PilotsRepo
     reevals: ReevalsRepo
     watches: WatchesRepo
+    vectors: VectorsRepo
 
     @classmethod
     async def open(cls, path: str | Path, now: Callable[[], str] = utcnow) -> Storage:
@@ -59,6 +61,7 @@ class Storage:
             pilots=PilotsRepo(db),
             reevals=ReevalsRepo(db),
             watches=WatchesRepo(db),
+            vectors=VectorsRepo(db),
         )
 
     async def close(self) -> None:

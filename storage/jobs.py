@@ -28,7 +28,9 @@ class Job:
     trained_tokens: int | None = None
     quote_micro_usd: int | None = None
     cost_micro_usd: int | None = None
-    hosting_micro_usd: int = 0  # the eval endpoint's minutes, where the back end bills them
+    # What serving the distilled model for its eval cost beyond its tokens: a dedicated endpoint's minutes where the
+    # back end bills them; trainer=dicl's query embeddings.
+    hosting_micro_usd: int = 0
     event_cursor: str | None = None
     error: str | None = None
     finished_at: str | None = None

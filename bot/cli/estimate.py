@@ -37,6 +37,8 @@ _OPTIONS = {
     "min_per_label": "min_per_label",
     "teacher_effort": "teacher_effort",
     "max_answer_tokens": "max_answer_tokens",
+    "k": "k",
+    "embedding_model": "embedding_model",
 }
 
 
@@ -50,14 +52,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--eval", metavar="N", help="held-out rows every model is scored on (default 200)")
     parser.add_argument("--teacher", metavar="M", help="teacher model (default: $DISTILL_TEACHER_MODEL)")
     parser.add_argument("--student", metavar="M", help="student base model (default: $DISTILL_STUDENT_MODEL)")
-    parser.add_argument("--trainer", metavar="T", help="where the student is fine-tuned: together or openai "
-                                                      "(default: $DISTILL_TRAINER)")
+    parser.add_argument("--trainer", metavar="T", help="where the student is fine-tuned: together or openai, or dicl "
+                                                      "(no fine-tuning: the teacher's nearest examples in the "
+                                                      "student's prompt; default: $DISTILL_TRAINER)")
     parser.add_argument("--teacher-effort", metavar="E",
                         help="the teacher's reasoning_effort (none, minimal, low, medium, high, xhigh, max), as its "
                              "model takes; default: the cheapest it takes")
     parser.add_argument("--max-answer-tokens", metavar="N",
                         help="most completion tokens per answer, reasoning included (default: the answer's size "
                              "plus the effort's reasoning allowance)")
+    parser.add_argument("--k", metavar="N", help="trainer=dicl: teacher examples in each prompt (default 8)")
+    parser.add_argument("--embedding-model", metavar="M",
+                        help="trainer=dicl: the model that embeds inputs (default text-embedding-3-small)")
     parser.add_argument("--pilot", type=int, metavar="N",
                         help="SPENDS MONEY: first have the teacher answer the first N train rows at OPENAI_BASE_URL "
                              "(needs OPENAI_API_KEY; at most N answers at their whole token budget, printed) and "
@@ -183,12 +189,15 @@ def render_quote(quote: Quote, *, title: str, warnings: Sequence[str] = (), pilo
         lines.append("  ".join(cells).rstrip())
     lines.append("")
     train = quote.stage("train")
-    epochs = f"{train.epochs} epochs of a {train.training_file_tokens:,}-token training file"
-    if train.epochs_range:
-        low, high = train.epochs_range
-        epochs += (f" (epochs=auto: OpenAI picks {low}-{high} by the file's size; "
-                   f"at {high} the stage costs {format_usd(train.upper_cost_micro_usd)})")
-    lines.append(f"train: {epochs}")
+    if train.epochs is None:  # trainer=dicl: the note says what its train stage is
+        lines.append("train: nothing is fine-tuned (trainer=dicl)")
+    else:
+        epochs = f"{train.epochs} epochs of a {train.training_file_tokens:,}-token training file"
+        if train.epochs_range:
+            low, high = train.epochs_range
+            epochs += (f" (epochs=auto: OpenAI picks {low}-{high} by the file's size; "
+                       f"at {high} the stage costs {format_usd(train.upper_cost_micro_usd)})")
+        lines.append(f"train: {epochs}")
     measured = any(r.get("measured") for r in quote.reasoning)
     unmeasured = any(not r.get("measured") for r in quote.reasoning)
     expected = "expected" + (" (reasoning not measured yet: the answers only)" if unmeasured else

@@ -29,16 +29,12 @@ from openai import AsyncOpenAI
 
 from bot.collect.ratelimit import RateLimiters
 from bot.core.errors import BudgetExceeded, PriceError, ProviderError
-from bot.core.money import format_usd
 from bot.core.provider import RETRYABLE_STATUSES, retry_after_seconds
 from bot.core.retries import backoff_seconds
 from bot.costs.budget import Budget
 from bot.prices.table import ModelPrice, PriceTable
+from bot.prompts.embedding_requests import MAX_INPUT_TOKENS, MAX_INPUTS, MAX_REQUEST_TOKENS, plan_batches
 from bot.prompts.encodings import encoding_for_model
-
-MAX_INPUTS = 2048
-MAX_INPUT_TOKENS = 8192
-MAX_REQUEST_TOKENS = 300_000
 
 
 class EmbeddingError(ProviderError):
@@ -49,7 +45,8 @@ class EmbeddingError(ProviderError):
 class EmbeddedBatch:
     positions: list[int]  # which of the texts given, in order
     vectors: np.ndarray  # float32, one row per text
-    prompt_tokens: int  # as the provider reported them
+    text_tokens: list[int]  # each text's tokens, as counted before sending
+    prompt_tokens: int  # the request's, as the provider reported them
     cost_micro_usd: int
 
 
@@ -59,29 +56,18 @@ def count_tokens(texts: Sequence[str], model: str) -> list[int]:
     return [len(encoding.encode_ordinary(text)) for text in texts]
 
 
-def plan_batches(tokens: Sequence[int], *, max_inputs: int = MAX_INPUTS,
-                 max_request_tokens: int = MAX_REQUEST_TOKENS) -> list[list[int]]:
-    """Positions of the texts grouped into requests within the per-request limits, in order."""
-    batches: list[list[int]] = [[]]
-    total = 0
-    for position, count in enumerate(tokens):
-        if batches[-1] and (len(batches[-1]) >= max_inputs or total + count > max_request_tokens):
-            batches.append([])
-            total = 0
-        batches[-1].append(position)
-        total += count
-    return [batch for batch in batches if batch]
 
 
-def check_texts(texts: Sequence[str], tokens: Sequence[int], model: str) -> None:
-    """Refuse what the endpoint would refuse, naming the text (its position) and the fix."""
+def check_texts(texts: Sequence[str], tokens: Sequence[int], model: str, names: Sequence[str] = ()) -> None:
+    """Refuse what the endpoint would refuse, naming the text (`names`, else its position) and the fix."""
     for position, (text, count) in enumerate(zip(texts, tokens, strict=True)):
+        name = names[position] if names else f"Text {position}"
         if not text:
-            raise EmbeddingError(f"Text {position} is empty, and {model} embeds no empty text. Leave the row out or "
-                                 "give it content.")
+            raise EmbeddingError(f"{name} is empty, and {model} embeds no empty text. Leave the row out or give it "
+                                 "content.")
         if count > MAX_INPUT_TOKENS:
-            raise EmbeddingError(f"Text {position} has {count:,} tokens; {model} embeds at most {MAX_INPUT_TOKENS:,} "
-                                 "per text. Shorten the template or the row.")
+            raise EmbeddingError(f"{name} has {count:,} tokens; {model} embeds at most {MAX_INPUT_TOKENS:,} per "
+                                 "text. Shorten the template or the row.")
 
 
 def _vectors(data: Sequence[object]) -> np.ndarray:
@@ -126,9 +112,8 @@ class Embedder:
             batch_tokens = sum(tokens[p] for p in positions)
             reserve = price.cost_micro_usd(batch_tokens, 0)
             if not await budget.reserve_when_possible(reserve):
-                cap = format_usd(budget.cap_micro_usd or 0)
-                raise BudgetExceeded(f"Stopped before the approved cap of {cap}: embedding the next {len(positions):,} "
-                                     f"texts ({batch_tokens:,} tokens) could take spend past it.")
+                raise BudgetExceeded(f"Stopped before the approved cap: embedding the next {len(positions):,} texts "
+                                     f"({batch_tokens:,} tokens) could take spend past it.")
             try:
                 vectors, reported = await self._request([texts[p] for p in positions], model, batch_tokens,
                                                         dimensions)
@@ -137,7 +122,7 @@ class Embedder:
                 raise
             cost = price.cost_micro_usd(reported, 0)
             await budget.settle(reserve, cost)
-            yield EmbeddedBatch(positions, vectors, reported, cost)
+            yield EmbeddedBatch(positions, vectors, [tokens[p] for p in positions], reported, cost)
 
     async def _request(self, inputs: list[str], model: str, tokens: int,
                        dimensions: int | None) -> tuple[np.ndarray, int]:

@@ -19,8 +19,9 @@ from bot.core.errors import ConfigError
 from bot.core.money import usd_to_micro
 
 # Where a run's student is fine-tuned (bot/trainers): OpenAI stops taking new fine-tuning jobs after 2027-01-06, so a
-# new run trains at Together unless its spec or DISTILL_TRAINER says otherwise.
-TRAINERS = ("together", "openai", "ray")
+# new run trains at Together unless its spec or DISTILL_TRAINER says otherwise. dicl fine-tunes nothing: the student
+# answers with the teacher's nearest examples in its prompt (docs/trainers-dicl.md).
+TRAINERS = ("together", "openai", "ray", "dicl")
 # A small model Together both fine-tunes and serves on dedicated hardware (research notes of 2026-11-29, §3.5, §1.2).
 DEFAULT_STUDENT = "Qwen/Qwen3.5-9B"
 # together-py 3.x's default; its paths carry /v1, /v2 or /v3 themselves (3.0.0 removed /v1 from the base URL).
@@ -28,6 +29,9 @@ TOGETHER_BASE_URL = "https://api.together.ai"
 # A current OpenAI model with no announced shutdown date (bot/prices/prices.json); a reasoning model, asked at its
 # cheapest effort unless the run says otherwise.
 DEFAULT_TEACHER = "gpt-6.2-sol"
+# OpenAI's current small embedding model (bot/prices/prices.json): what trainer=dicl embeds inputs with unless a run
+# says.
+DEFAULT_EMBEDDING_MODEL = "text-embedding-3-small"
 
 
 class Secret:
@@ -206,7 +210,8 @@ VARIABLES: tuple[Variable, ...] = (
              "fine-tunes and serves on dedicated hardware."),
     Variable("DISTILL_TRAINER", "trainer", TRAINERS[0], _trainer,
              "Default trainer of a new run: together, openai (which takes no new fine-tuning jobs after "
-             "2027-01-06), or ray (the team's own GPUs, docs/trainers-ray.md)."),
+             "2027-01-06), ray (the team's own GPUs, docs/trainers-ray.md), or dicl (no fine-tuning: the teacher's "
+             "nearest examples in the student's prompt)."),
     Variable("DISTILL_APPROVERS", "approvers", "", _approvers,
              "Who may approve spend: Slack user IDs and/or user-group IDs, comma-separated."),
     Variable("DISTILL_MIN_APPROVALS", "min_approvals", "1", _whole(1),

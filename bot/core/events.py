@@ -109,6 +109,18 @@ class TableReady:
 
 
 @dataclass(frozen=True)
+class CodeSample:
+    """Code for the team to copy (how to use a run's result outside the bot), shown as a code block, with the file
+    it reads uploaded after it."""
+
+    title: str
+    lines: list[str]
+    summary: str = ""
+    file: Path | None = None
+    file_title: str = ""
+
+
+@dataclass(frozen=True)
 class TrainingUpdate:
     state: str  # QUEUED | RUNNING | SUCCEEDED | FAILED | CANCELLED
     raw_state: str
@@ -134,5 +146,5 @@ class RunFailed:
 
 
 Event = (DatasetLoaded | DatasetRefused | SpecUpdated | QuoteReady | ApprovalRequested | ApprovalDecided
-         | StageStarted | CollectionFinished | PilotFinished | TableReady | TrainingUpdate | Note | RunCancelled
-         | RunFailed)
+         | StageStarted | CollectionFinished | PilotFinished | TableReady | CodeSample | TrainingUpdate | Note
+         | RunCancelled | RunFailed)

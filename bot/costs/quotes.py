@@ -47,6 +47,7 @@ from bot.graders.pairwise import Pairwise
 from bot.prices.reasoning import AnswerBudget, ReasoningExpectation, answer_budget
 from bot.prices.table import ModelPrice, PriceTable
 from bot.prompts.counting import PromptCounter, TokenCache
+from bot.prompts.embedding_requests import plan_batches
 from bot.prompts.encodings import encoding_for_model, encoding_name_for_model
 from bot.prompts.templates import answer_json
 from bot.spec.budgets import budget_for
@@ -155,6 +156,18 @@ class Billing:
     # Price lines the trainer sets for its student and its fine-tunes, over the table's (a self-hosted student:
     # nothing per token, training by the GPU time its tokens take).
     models: tuple[ModelPrice, ...] = ()
+    # Nothing is fine-tuned: the student answers with the teacher's nearest examples in its prompt (trainer=dicl),
+    # so the train stage embeds the examples' inputs and the evaluate stage pays for longer prompts and the queries.
+    in_context: bool = False
+
+
+@dataclass(frozen=True)
+class ExampleTokens:
+    """Prompt tokens that solved examples add to each request: expected (k examples of the mean size) and most (the
+    k largest)."""
+
+    expected: int = 0
+    most: int = 0
 
 
 @dataclass(frozen=True)
@@ -335,9 +348,12 @@ class _Pricing:
         answers, longest = self._answer_tokens(model, rows), self.longest(model)
         return sum(answers.get(row.gold_label, longest) if row.gold_label else longest for row in rows)
 
-    def inference(self, role: str, model: str, split: str, rows: Sequence[PreparedRow]) -> Line:
+    def inference(self, role: str, model: str, split: str, rows: Sequence[PreparedRow],
+                  examples: ExampleTokens = ExampleTokens()) -> Line:
         overhead = count_chat_tokens(build_messages(self.spec, ""), model)
         prompts = self.user_tokens(model, rows) + overhead
+        most = prompts + examples.most
+        prompts = prompts + examples.expected
         prompt = int(prompts.sum())
         price = self.price(model)
         budget = budget_for(self.spec, self.prices, role, model, self.longest(model))
@@ -346,8 +362,8 @@ class _Pricing:
         return Line(role, model, split, len(rows), prompt, completion, 0,
                     price.cost_micro_usd(prompt, completion), price.cost_micro_usd(prompt, completion, batch=True),
                     reasoning, budget.max_completion_tokens * len(rows),
-                    price.requests_cost_micro_usd(prompts, budget.max_completion_tokens),
-                    price.requests_cost_micro_usd(prompts, budget.max_completion_tokens, batch=True),
+                    price.requests_cost_micro_usd(most, budget.max_completion_tokens),
+                    price.requests_cost_micro_usd(most, budget.max_completion_tokens, batch=True),
                     budget.effort, status)
 
     def _reasoning(self, role: str, model: str, budget: AnswerBudget, rows: int) -> tuple[int, str]:
@@ -426,7 +442,7 @@ class _Pricing:
                     price.requests_cost_micro_usd(max_prompts, budget.max_completion_tokens, batch=True),
                     budget.effort, "not measured" if budget.effort not in (None, "none") else "none")
 
-    def embedding(self) -> Line | None:
+    def grader_embedding(self) -> Line | None:
         """The cosine grader's embeddings on the eval split (bot/evaluate/grading.py): each reference once and each
         graded answer; expected with answers as long as their references, at most at their budget. Input tokens only."""
         spec, rows = self.spec, self.prepared.eval
@@ -444,6 +460,29 @@ class _Pricing:
         cost, max_cost = price.cost_micro_usd(expected, 0), price.cost_micro_usd(most, 0)
         return Line("embedding", EMBEDDING_MODEL, "eval", len(rows) * (roles + 1), expected, 0, 0, cost, cost,
                     max_cost_micro_usd=max_cost, max_batch_cost_micro_usd=max_cost)
+
+    def examples(self, model: str, k: int) -> ExampleTokens:
+        """What k of the train rows add to a prompt of `model` as solved examples (a user turn with the row, an
+        assistant turn with its answer: the gold label's, else the longest choice's)."""
+        rows = self.prepared.train
+        if not k or not rows:
+            return ExampleTokens()
+        pair = count_chat_tokens([{"role": "user", "content": ""}, {"role": "assistant", "content": ""}], model)
+        answers, longest = self._answer_tokens(model, rows), self.longest(model)
+        sizes = (self.user_tokens(model, rows) + (pair - REPLY_PRIMING)
+                 + np.array([answers.get(row.gold_label, longest) if row.gold_label else longest for row in rows]))
+        k = min(k, len(rows))
+        return ExampleTokens(round(k * float(sizes.mean())), int(np.sort(sizes)[-k:].sum()))
+
+    def embedding(self, model: str, split: str, rows: Sequence[PreparedRow]) -> Line:
+        """Embedding the rows' prompts, in the requests bot/collect/embeddings.py makes (each rounded up as it
+        reserves)."""
+        price = self.price(model)
+        tokens = self.user_tokens(model, rows)
+        cost = sum(price.cost_micro_usd(int(tokens[batch].sum()), 0) for batch in plan_batches(tokens.tolist()))
+        # Embedded live whatever the run's mode: the Batch column is the same.
+        return Line("embedding", model, split, len(rows), int(tokens.sum()), cost_micro_usd=cost,
+                    batch_cost_micro_usd=cost, max_cost_micro_usd=cost, max_batch_cost_micro_usd=cost)
 
     def hosting(self, hosting: Hosting, requests: int) -> Line:
         minutes = hosting.minutes(requests)
@@ -488,11 +527,14 @@ def estimate(prepared: PreparedRun, spec: RunSpec, prices: PriceTable, billing: 
         pricing.inference("teacher", spec.teacher, "train+eval", teacher_rows),
         pricing.inference("student", spec.student, "eval", prepared.eval),
     ))
-    train = pricing.training()  # before evaluate: "cannot be fine-tuned" says more than "no ft: price"
-    distilled = f"ft:{spec.student}"
-    evaluate_lines = [pricing.inference("distilled", distilled, "eval", prepared.eval)]
+    if billing.in_context:
+        train, evaluate_lines = _in_context_stages(pricing)
+    else:
+        train = pricing.training()  # before evaluate: "cannot be fine-tuned" says more than "no ft: price"
+        distilled = f"ft:{spec.student}"
+        evaluate_lines = [pricing.inference("distilled", distilled, "eval", prepared.eval)]
     judge = pricing.judge()
-    evaluate_lines += [line for line in (judge, pricing.embedding()) if line is not None]
+    evaluate_lines += [line for line in (judge, pricing.grader_embedding()) if line is not None]
     if billing.hosting is not None:
         evaluate_lines.append(pricing.hosting(billing.hosting, len(prepared.eval)))
     evaluate = Stage(EVALUATE, tuple(evaluate_lines))
@@ -508,7 +550,9 @@ def estimate(prepared: PreparedRun, spec: RunSpec, prices: PriceTable, billing: 
                      f"({', '.join(n for n in spec.grader_names if family(n) in JUDGED)}); its replies are expected at "
                      f"{JUDGE_EXPECTED_TOKENS} tokens, and the most counts each at its max_completion_tokens.")
     student = pricing.price(spec.student)
-    if student.training_minimum_applies(train.total("trained_tokens")):
+    if billing.in_context:
+        notes.append(in_context_note(spec, len(prepared.train), evaluate.lines[0]))
+    elif student.training_minimum_applies(train.total("trained_tokens")):
         notes.append(f"{spec.student}: training is charged at least {format_usd(student.training_minimum_micro_usd)} "
                      "per job, more than this file's tokens cost: the train stage is that minimum.")
     if billing.hosting is not None:
@@ -531,6 +575,30 @@ def estimate(prepared: PreparedRun, spec: RunSpec, prices: PriceTable, billing: 
     digest = _quote_hash(spec, stages, used)
     return Quote(stages, spec.mode, prepared.to_dict(), used, tuple(notes), digest,
                  tuple(pricing.reasoning.values()))
+
+
+def _in_context_stages(pricing: _Pricing) -> tuple[Stage, list[Line]]:
+    """trainer=dicl: the train stage embeds the train rows' inputs; the evaluate stage is the base student with k
+    examples in each prompt, and each eval row's query embedded."""
+    spec, prepared = pricing.spec, pricing.prepared
+    examples = pricing.examples(spec.student, spec.k)
+    lines = [pricing.inference("distilled", spec.student, "eval", prepared.eval, examples)]
+    if not spec.k or not prepared.train:
+        return Stage(TRAIN, ()), lines
+    lines.append(pricing.embedding(spec.embedding_model, "eval", prepared.eval))
+    return Stage(TRAIN, (pricing.embedding(spec.embedding_model, "train", prepared.train),)), lines
+
+
+def in_context_note(spec: RunSpec, examples: int, distilled: Line) -> str:
+    """What trainer=dicl's stages are, in words, with the prompt tokens its examples add."""
+    if not spec.k or not examples:
+        return (f"trainer=dicl with k=0 fine-tunes nothing and adds no example: the distilled model is {spec.student} "
+                "as the base student asks it, whose answers are reused for free.")
+    k = min(spec.k, examples)
+    return (f"trainer=dicl fine-tunes nothing: the train stage embeds the inputs of {examples:,} teacher answers "
+            f"with {spec.embedding_model}, and at answer time {spec.student} gets the {k} nearest of them (cosine) as "
+            f"solved examples before each eval row, which embeds its query first: {distilled.prompt_tokens:,} prompt "
+            f"tokens for {distilled.rows:,} answers, the examples included (at most the {k} longest each).")
 
 
 def _quote_hash(spec: RunSpec, stages: Sequence[Stage], prices: Mapping[str, Any]) -> str:

@@ -3,7 +3,8 @@
 Per model: accuracy against the gold label with a 95% Wilson interval, agreement with the teacher (so a CSV
 without labels still gets a table), macro-F1, the share of invalid answers, latency p50/p95 and cost per
 1,000 answers (for the distilled model, what its tokens cost plus what hosting it for the eval cost where a
-trainer serves it from a dedicated deployment billed by the minute, over the answers it gave). Between models:
+trainer serves it from a dedicated deployment billed by the minute, or trainer=dicl's query embeddings, over the
+answers it gave). Between models:
 exact McNemar tests on the rows where exactly one of the two is right, and
 "gap recovered" = (distilled - base) / (teacher - base). An eval row without a valid answer (invalid, failed or
 never answered) counts as wrong, so a model cannot score better by failing.
@@ -17,7 +18,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from bot.core.errors import StateError
@@ -354,10 +355,14 @@ def baseline_table(rows: Sequence[RunRow], completions: Sequence[Completion]) ->
     return BaselineTable(model_scores(rows, completions, (TEACHER, BASE)), [test] if test else [])
 
 
-def eval_report(rows: Sequence[RunRow], completions: Sequence[Completion], hosting_micro_usd: int = 0) -> EvalReport:
-    """`hosting_micro_usd`: what serving the distilled model for its eval cost beyond its tokens."""
+def eval_report(rows: Sequence[RunRow], completions: Sequence[Completion], hosting_micro_usd: int = 0,
+                distilled_model: str | None = None) -> EvalReport:
+    """`hosting_micro_usd`: what serving the distilled model for its eval cost beyond its tokens; `distilled_model`:
+    its name when it is not the model its answers were asked of (trainer=dicl asks the base student)."""
     answers = _require(completions, (TEACHER, BASE, DISTILLED))
     scores = model_scores(rows, completions, (TEACHER, BASE, DISTILLED), hosting_micro_usd)
+    if distilled_model is not None:
+        scores[DISTILLED] = replace(scores[DISTILLED], model=distilled_model)
     tests = [t for t in (_paired(DISTILLED, BASE, answers, rows), _paired(DISTILLED, TEACHER, answers, rows)) if t]
     return EvalReport(scores, tests)
 
@@ -374,11 +379,12 @@ async def baseline_for_run(storage: Storage, run_id: int) -> BaselineTable:
     return await asyncio.to_thread(baseline_table, rows, completions)
 
 
-async def report_for_run(storage: Storage, run_id: int) -> EvalReport:
+async def report_for_run(storage: Storage, run_id: int, distilled_model: str | None = None) -> EvalReport:
     rows, completions = await _stored(storage, run_id)
-    # The deployment that served the distilled model is recorded on the job that made it.
+    # What served the distilled model beyond its tokens is recorded on the job that made it.
     job = next((j for j in reversed(await storage.jobs.for_run(run_id)) if j.fine_tuned_model), None)
-    return await asyncio.to_thread(eval_report, rows, completions, job.hosting_micro_usd if job else 0)
+    return await asyncio.to_thread(eval_report, rows, completions, job.hosting_micro_usd if job else 0,
+                                   distilled_model)
 
 
 async def _stored(storage: Storage, run_id: int) -> tuple[list[RunRow], list[Completion]]:

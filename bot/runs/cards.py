@@ -38,7 +38,8 @@ NEXT_STEP = {
     RunState.PILOTING: "Pilot: the teacher answers a few train rows, to measure how long it reasons.",
     RunState.COLLECTING: "Collecting answers from the teacher and the base student.",
     RunState.COLLECTED: "Compare teacher and student below, then `/distill train {name}` to distill.",
-    RunState.TRAINING: "Fine-tuning the student; progress is posted in this thread.",
+    RunState.TRAINING: "Fine-tuning the student (trainer=dicl: indexing the teacher's examples); progress is posted in "
+                       "this thread.",
     RunState.EVALUATING: "Evaluating the distilled student on the eval split.",
     RunState.DONE: "Done. `/distill report {name}` shows the table again; `/distill export {name}` the predictions.",
     RunState.FAILED: "Stopped on an error (see the thread). Fix it and run the stage again.",

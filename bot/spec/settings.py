@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from bot.core.config import DEFAULT_STUDENT, DEFAULT_TEACHER, TRAINERS
+from bot.core.config import DEFAULT_EMBEDDING_MODEL, DEFAULT_STUDENT, DEFAULT_TEACHER, TRAINERS
 from bot.core.errors import SpecError
 from bot.core.money import usd_to_micro
 from bot.graders import DEFAULTS as DEFAULT_GRADERS
@@ -32,6 +32,10 @@ TRAINING_DATA = ("all", "match_gold")
 # OpenAI fine-tuning: at least 10 examples; n_epochs 1-50 when set by hand; batch_size up to 256
 # (https://developers.openai.com/api/docs/api-reference/fine-tuning/create).
 MIN_TRAIN_EXAMPLES = 10
+# trainer=dicl: the teacher's nearest examples put into each prompt (TensorZero's DICL defaults to 10; each one
+# lengthens every request, so the bound keeps a prompt to a few thousand tokens for short rows).
+DEFAULT_K = 8
+MAX_K = 100
 MAX_EPOCHS = 50
 MAX_BATCH_SIZE = 256
 
@@ -68,6 +72,8 @@ class RunSpec:
     rubric: str | None = None  # the model graders' instructions; None: their defaults
     judge_labels: tuple[str, ...] = DEFAULT_LABELS
     passing_labels: tuple[str, ...] = DEFAULT_PASSING
+    k: int = DEFAULT_K  # trainer=dicl: teacher examples in each prompt (0: the base student as it is)
+    embedding_model: str = DEFAULT_EMBEDDING_MODEL  # trainer=dicl: what finds the nearest examples
 
     @classmethod
     def defaults(cls, *, teacher: str, student: str, trainer: str) -> RunSpec:
@@ -143,6 +149,11 @@ class RunSpec:
         if prices is not None and updated.teacher_effort is not None:
             check_effort(updated.teacher, prices.get(updated.teacher).facts, updated.teacher_effort)
         updated.check_task()
+        if prices is not None and "embedding_model" in changes:
+            kind = prices.get(updated.embedding_model).facts.kind
+            if kind != "embedding":
+                raise SpecError(f"embedding_model={updated.embedding_model} is a {kind} model, not an embedding "
+                                f"model. Pick one such as {DEFAULT_EMBEDDING_MODEL}.")
         return updated
 
     def check_task(self) -> None:
@@ -306,7 +317,7 @@ SETTINGS: dict[str, Setting] = {
     "max_answer_tokens": Setting("max_answer_tokens", _optional_whole(1),
                                  "most completion tokens per answer, reasoning included (default: the answer's size "
                                  "plus the effort's reasoning allowance)"),
-    "student": Setting("student", _model, "small base model that is fine-tuned"),
+    "student": Setting("student", _model, "small base model that is fine-tuned (trainer=dicl: prompted)"),
     "trainer": Setting("trainer", _one_of(TRAINERS), f"where the student is trained: {', '.join(TRAINERS)}"),
     "epochs": Setting("epochs", _or_auto(_whole(1, MAX_EPOCHS)), f"auto or 1-{MAX_EPOCHS} passes over the data"),
     "lr": Setting("learning_rate_multiplier", _or_auto(_learning_rate), "auto or the learning rate multiplier"),
@@ -331,6 +342,10 @@ SETTINGS: dict[str, Setting] = {
     "rubric": Setting("rubric", _optional_text, "instructions for score_model and label_model (none: the default)"),
     "judge_labels": Setting("judge_labels", _labels, "label_model's labels (default correct,incorrect)"),
     "passing_labels": Setting("passing_labels", _passing, "label_model's labels that pass (default correct)"),
+    "k": Setting("k", _whole(0, MAX_K), f"trainer=dicl: teacher examples in each prompt, 0-{MAX_K} (default "
+                 f"{DEFAULT_K}; 0: the base student)"),
+    "embedding_model": Setting("embedding_model", _model, "trainer=dicl: the embedding model that finds the nearest "
+                               f"examples (default {DEFAULT_EMBEDDING_MODEL})"),
 }
 
 # Not a field of the spec: a file shared in the run's thread, which bot/runs/eval_files.py resolves.

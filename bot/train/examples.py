@@ -180,9 +180,18 @@ def build_training_data(spec: RunSpec, prepared: PreparedRun, teacher_answers: S
 def _examples(spec: RunSpec, rows: Sequence[PreparedRow], answers: Mapping[int, Completion],
               left_out: Counter[str]) -> tuple[list[list[dict[str, str]]], list[int]]:
     """The examples to train on and the dataset row of each; the others are counted in `left_out` by reason."""
-    match_gold = spec.training_data == "match_gold"
+    usable = usable_answers(spec, rows, answers, left_out)
     answer_format = spec.answer_format()
-    examples, used = [], []
+    return ([training_example(spec, row.user_prompt, answer_format.training_content(label)) for row, label in usable],
+            [row.row_index for row, _ in usable])
+
+
+def usable_answers(spec: RunSpec, rows: Sequence[PreparedRow], answers: Mapping[int, Completion],
+                   left_out: Counter[str]) -> list[tuple[PreparedRow, str]]:
+    """The rows whose teacher answer the student may learn from, with that answer's label; the others are
+    counted in `left_out` by reason. `answers`: the teacher's, by dataset row."""
+    match_gold = spec.training_data == "match_gold"
+    usable = []
     for row in rows:
         answer = answers.get(row.row_index)
         reason = None
@@ -195,12 +204,10 @@ def _examples(spec: RunSpec, rows: Sequence[PreparedRow], answers: Mapping[int, 
         elif match_gold and row.gold_label is not None and answer.parsed_label != row.gold_label:
             reason = DISAGREES
         if reason is None:
-            examples.append(training_example(spec, row.user_prompt,
-                                             answer_format.training_content(answer.parsed_label)))
-            used.append(row.row_index)
+            usable.append((row, answer.parsed_label))
         else:
             left_out[reason] += 1
-    return examples, used
+    return usable
 
 
 def _too_few(usable: int, needed: int, left_out: Mapping[str, int], spec: RunSpec) -> str:

@@ -48,7 +48,9 @@ from bot.evaluate.scores import DISTILLED, EVAL_SPLIT, report_for_run
 from bot.graders import STORED, family
 from bot.spec.budgets import budget_for
 from bot.spec.settings import RunSpec
+from bot.train.dicl import DiclQuote, DiclStage
 from bot.train.examples import TrainingData, training_data_for_run
+from bot.trainers import BACK_ENDS
 from bot.trainers.base import Deployment, JobRequest, JobState, JobStatus, TrainerQuote
 from storage.approvals import Approval
 from storage.jobs import Job
@@ -106,14 +108,24 @@ class TrainQuote:
                 f"{format_usd(self.judge_max_micro_usd)} of this cap, every request at its max_completion_tokens."]
 
 
+def in_context(trainer: str) -> bool:
+    """Whether the trainer fine-tunes nothing (trainer=dicl: its stages are bot/train/dicl.py)."""
+    back_end = BACK_ENDS.get(trainer)
+    return back_end is not None and back_end.in_context
+
+
 class TrainingStage:
     def __init__(self, context: StageContext) -> None:
         self.context = context
+        self.dicl = DiclStage(context, self.check_model, self.post_report)
 
     # ----- before approval ---------------------------------------------------------------------------
 
-    async def quote(self, run: Run, spec: RunSpec, prepared: PreparedRun) -> TrainQuote:
-        """The exact training file and what it costs; refuses a base model the provider no longer trains."""
+    async def quote(self, run: Run, spec: RunSpec, prepared: PreparedRun) -> TrainQuote | DiclQuote:
+        """The exact training file and what it costs (trainer=dicl: the examples' index and the longer prompts);
+        refuses a base model the provider no longer trains."""
+        if in_context(spec.trainer):
+            return await self.dicl.quote(run, spec, prepared)
         trainer = self.context.trainer_for(spec.trainer)
         billing = await trainer.billing(spec.student)
         data = await training_data_for_run(self.context.storage, run.id, spec, prepared, self.context.prices, trainer,
@@ -154,6 +166,9 @@ class TrainingStage:
         """Upload the files and start the job (each step stored, so a retry after a crash resumes it)."""
         context = self.context
         run = await context.storage.runs.require(run_id)
+        if in_context(run.spec.get("trainer", "")):
+            await self.dicl.start(run_id, approval)
+            return
         spec, prepared = await context.prepare_run(run)
         await self.check_model(run, spec)
         trainer = self.context.trainer_for(spec.trainer)
@@ -272,6 +287,9 @@ class TrainingStage:
         context = self.context
         run = await context.storage.runs.require(run_id)
         job = next(j for j in reversed(await context.storage.jobs.for_run(run.id)) if j.fine_tuned_model)
+        if in_context(job.trainer):
+            await self.dicl.evaluate(run_id)
+            return
         spec, prepared = await context.prepare_run(run)
         trainer = self.context.trainer_for(job.trainer)
         deployment = await trainer.deploy(job.fine_tuned_model)
@@ -366,12 +384,15 @@ class TrainingStage:
             await self.post_baseline(run, key="")
             return
         spec, prepared = await self.context.prepare_run(run)
+        jobs = [j for j in await storage.jobs.for_run(run.id) if j.fine_tuned_model]
+        job = jobs[-1] if jobs else None
         if uses_graders(spec):
-            job = next((j for j in reversed(await storage.jobs.for_run(run.id)) if j.fine_tuned_model), None)
             report = await grader_report_for_run(storage, run.id, spec, prepared.eval, "eval",
                                                  job.hosting_micro_usd if job else 0)
         else:
-            report = await report_for_run(storage, run.id)
+            # trainer=dicl asks the student itself: the report names what it was asked with (the job's model name).
+            named = job.fine_tuned_model if job and in_context(job.trainer) else None
+            report = await report_for_run(storage, run.id, distilled_model=named)
         if once:
             for role, scores in report.scores.items():
                 await storage.evals.save(run_id=run.id, role=role, model=scores.model,
@@ -380,7 +401,8 @@ class TrainingStage:
         event = TableReady("Eval: teacher vs base student vs distilled student", report.body_text(), report.verdict,
                            chart)
         if once:
-            await self.context.post_once(run, "eval-report", event)
+            # once per distilled model: a run trained again gets the new model's report too
+            await self.context.post_once(run, f"eval-report-job{job.id}" if job else "eval-report", event)
         else:
             await self.context.post(run, event)
 

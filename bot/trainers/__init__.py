@@ -1,4 +1,5 @@
-"""Fine-tuning back ends behind one interface (bot/trainers/base.py), chosen by the run spec's `trainer`."""
+"""Trainers behind one interface (bot/trainers/base.py), chosen by the run spec's `trainer`: the fine-tuning back
+ends, and dicl, which fine-tunes nothing (bot/trainers/dicl.py)."""
 
 from __future__ import annotations
 
@@ -8,20 +9,22 @@ from bot.core.clock import Clock
 from bot.core.config import Settings
 from bot.core.errors import ConfigError
 from bot.costs.quotes import Billing
-from bot.trainers.base import Trainer
+from bot.trainers.base import BackEnd
+from bot.trainers.dicl import DiclTrainer
 from bot.trainers.openai import OpenAITrainer
 from bot.trainers.ray import RayTrainer
 from bot.trainers.together import TogetherTrainer
 
-BACK_ENDS: dict[str, type[OpenAITrainer] | type[TogetherTrainer] | type[RayTrainer]] = {
+BACK_ENDS: dict[str, type[OpenAITrainer] | type[TogetherTrainer] | type[RayTrainer] | type[DiclTrainer]] = {
     TogetherTrainer.name: TogetherTrainer,
     OpenAITrainer.name: OpenAITrainer,
     RayTrainer.name: RayTrainer,
+    DiclTrainer.name: DiclTrainer,
 }
-TRAINERS: dict[str, Callable[[Settings, Clock], Trainer]] = {name: cls.from_settings for name, cls in BACK_ENDS.items()}
+TRAINERS: dict[str, Callable[[Settings, Clock], BackEnd]] = {name: cls.from_settings for name, cls in BACK_ENDS.items()}
 
 
-def get_trainer(name: str, settings: Settings, clock: Clock | None = None) -> Trainer:
+def get_trainer(name: str, settings: Settings, clock: Clock | None = None) -> BackEnd:
     """The back end called `name`, configured from the settings (ConfigError names what is missing)."""
     factory = TRAINERS.get(name)
     if factory is None:

@@ -1,4 +1,5 @@
-"""The trainer interface: what every fine-tuning back end (OpenAI, Together, a self-hosted one) provides.
+"""The trainer interface: what every fine-tuning back end (OpenAI, Together, a self-hosted one) provides, and the
+part of it (`BackEnd`) that trainer=dicl, which fine-tunes nothing, provides too.
 
 A back end turns chat examples into its training file, uploads it, starts a job (idempotently: the same key
 never starts a second job), reports the job's state in normalized terms, lists its events after a cursor
@@ -171,18 +172,46 @@ def chat_jsonl(examples: Sequence[Sequence[Message]]) -> bytes:
     ).encode("utf-8")
 
 
-class Trainer(Protocol):
-    """A fine-tuning back end. Every method that talks to the provider raises TrainerError on refusal."""
+class BackEnd(Protocol):
+    """What every trainer provides, whether it fine-tunes the student (`Trainer`) or, `in_context`, trains nothing
+    and puts the teacher's nearest examples into the student's prompt (bot/trainers/dicl.py). Every method that
+    talks to the provider raises TrainerError on refusal."""
 
     name: str
-    auto_epochs: bool  # the provider picks n_epochs itself for "auto"; else the stage sends what its quote assumed
-    default_student: str  # a student it fine-tunes (and serves), for the shell and the demo
+    default_student: str  # a student it trains (and serves), for the shell and the demo
+    in_context: bool
 
     @classmethod
     def price_billing(cls, student: str, settings: Settings) -> Billing:
         """How a run of `student` bills, from the price table (DISTILL_PRICES) and the settings alone (no
         credentials: estimates use it)."""
         ...
+
+    def base_model_endpoint(self, model: str) -> Deployment | None:
+        """Where the untuned student answers when that is the trainer's own API rather than OPENAI_BASE_URL
+        (Together serves its base models serverless); None to use OPENAI_BASE_URL."""
+        ...
+
+    async def check_base_model(self, model: str) -> ModelCheck:
+        """Whether `model` can be trained today (the trainer's clock), with a warning when it shuts down soon."""
+        ...
+
+    async def billing(self, base_model: str) -> Billing:
+        """`price_billing` with what the provider says today (its hardware's live price) where it bills more."""
+        ...
+
+    def students(self, prices: PriceTable) -> list[StudentOption]:
+        """The base models this back end can train today, as the price table knows them (no network call):
+        what `/distill models` offers as students."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class Trainer(BackEnd, Protocol):
+    """A fine-tuning back end."""
+
+    auto_epochs: bool  # the provider picks n_epochs itself for "auto"; else the stage sends what its quote assumed
 
     def limits(self, base_model: str) -> TrainingLimits: ...
 
@@ -204,11 +233,6 @@ class Trainer(Protocol):
 
     async def cancel(self, external_id: str) -> JobState: ...
 
-    def base_model_endpoint(self, model: str) -> Deployment | None:
-        """Where the untuned student answers when that is the trainer's own API rather than OPENAI_BASE_URL
-        (Together serves its base models serverless); None to use OPENAI_BASE_URL."""
-        ...
-
     async def deploy(self, fine_tuned_model: str) -> Deployment: ...
 
     async def deploy_base(self, model: str) -> Deployment | None:
@@ -221,21 +245,6 @@ class Trainer(Protocol):
         the minute)."""
         ...
 
-    async def check_base_model(self, model: str) -> ModelCheck:
-        """Whether `model` can be trained today (the trainer's clock), with a warning when it shuts down soon."""
-        ...
-
-    async def billing(self, base_model: str) -> Billing:
-        """`price_billing` with what the provider says today (its hardware's live price) where it bills more."""
-        ...
-
-    def students(self, prices: PriceTable) -> list[StudentOption]:
-        """The base models this back end can fine-tune today, as the price table knows them (no network call):
-        what `/distill models` offers as students."""
-        ...
-
     async def quote(self, base_model: str, file_tokens: int, epochs: int, eval_requests: int) -> TrainerQuote:
         """How this back end bills training `file_tokens` for `epochs`, in words."""
         ...
-
-    async def close(self) -> None: ...

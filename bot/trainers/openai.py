@@ -99,6 +99,7 @@ NO_NEW_JOBS = (
 class OpenAITrainer:
     name = "openai"
     auto_epochs = True  # n_epochs "auto": OpenAI picks it from the file's size
+    in_context = False  # it fine-tunes the student
     default_student = "gpt-4o-mini-2024-07-18"  # fine-tunable until 2027-01-06; what the shell and demo use
 
     def __init__(self, *, base_url: str, api_key: Secret, timeout: float = 60.0, start_attempts: int = 3,

@@ -76,6 +76,7 @@ def submission_id(kind: str, key: str) -> str:
 
 class RayTrainer:
     name = "ray"
+    in_context = False  # it fine-tunes the student
     auto_epochs = False  # the job trains the epochs it is given: the bot sends what its quote assumed
     default_student = ""  # any open model the cluster can read; the shell and the demo build a tiny one
 

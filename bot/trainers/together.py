@@ -139,6 +139,7 @@ class _Hardware:
 class TogetherTrainer:
     name = "together"
     auto_epochs = False  # n_epochs has no "auto": the training stage sends the number its quote assumed
+    in_context = False  # it fine-tunes the student
     default_student = DEFAULT_STUDENT  # fine-tuned and served on dedicated hardware: what the shell and demo use
 
     def __init__(self, *, base_url: str, api_key: Secret, project_id: str | None = None,

@@ -11,8 +11,11 @@ How the models answer (deterministic for a given seed):
   by word overlap with the prompt (case and accents folded, stems, sub-words of multi-word choices), after
   dropping the span of the prompt that only lists the choices. Ties and prompts without evidence are broken
   by a seeded hash of the prompt. See lexical.py.
-- Students (names with -mini or -nano: gpt-4o-mini-2024-07-18, gpt-4.1-mini, gpt-5-nano, ...) use the same
-  scorer but see only a seeded half of the vocabulary, so they are clearly worse than the teacher.
+- Students (names with -mini, -nano or -luna: gpt-4o-mini-2024-07-18, gpt-4.1-mini, gpt-5-nano, gpt-6-luna, ...)
+  use the same scorer but see only a seeded half of the vocabulary, so they are clearly worse than the teacher.
+- Solved examples in a request (user turns answered by the assistant, before the row) add a nearest-neighbour
+  vote to the teachers' and students' scores, weighted by how similar each example is to the row: relevant
+  examples help, unrelated ones leave the answer alone. See few_shot.py.
 - Fine-tuned models (`ft:<base>:distill-sandbox:<suffix>:<8 chars>`) are a multinomial naive Bayes trained
   on their job's JSONL (last user message -> the assistant's label), so what they learned is real.
 - Reasoning models (gpt-6.2-astra, gpt-6.2-sol, gpt-6.1-sol, gpt-6.1-terra, gpt-6-luna, gpt-5*) answer like

@@ -2,11 +2,13 @@
 
 Which classifier answers depends on the model (see sandbox/openai/__init__.py): the lexical teacher, the
 lexical student with half its recall, or the naive Bayes of a fine-tuned model. The classifier reads the
-last user message. With a json_schema response_format it fills each enum of the schema and reads each other field
-of a plain type from the prompt (sandbox/openai/extraction.py); without one it picks from a list the prompt gives
-("...: A, B, C."), solves a math word problem (sandbox/openai/word_problems.py), or writes from the prompt
-(sandbox/openai/writing.py). A request that asks it to judge answers (MT-Bench's answer markers in the prompt) is
-judged by similarity to the reference (sandbox/openai/judge.py), in text (pairwise) or in the schema's `result`.
+last user message; solved examples before it (user turns answered by the assistant) add a nearest-neighbour
+vote to the lexical classifiers' scores (few_shot.py). With a json_schema response_format it fills each enum of the
+schema and reads each other field of a plain type from the prompt (sandbox/openai/extraction.py); without one it picks
+from a list the prompt gives ("...: A, B, C."), solves a math word problem (sandbox/openai/word_problems.py), or
+writes from the prompt (sandbox/openai/writing.py). A request that asks it to judge answers (MT-Bench's answer markers
+in the prompt) is judged by similarity to the reference (sandbox/openai/judge.py), in text (pairwise) or in the
+schema's `result`.
 
 Reasoning models (gpt-6.x, gpt-5) also "think" first: they bill reasoning tokens, counted in completion_tokens
 and reported in usage.completion_tokens_details.reasoning_tokens. How many is a deterministic function of the
@@ -38,6 +40,7 @@ from sandbox.openai import judge
 from sandbox.openai.clock import JobClock
 from sandbox.openai.errors import APIError, bad_request
 from sandbox.openai.extraction import FieldReader
+from sandbox.openai.few_shot import VOTE_WEIGHT, example_votes, solved_examples
 from sandbox.openai.ids import new_id
 from sandbox.openai.learned import MAX_LABELS
 from sandbox.openai.lexical import LexicalClassifier
@@ -183,11 +186,17 @@ class ChatEngine:
         scale = self.reasoning_scale.get(model.id, self.reasoning_scale.get(model.family, 1.0))
         return int((REASONING_BASE_TOKENS + prompt_tokens) * REASONING_PER_EFFORT[effort] * share * scale)
 
-    def _classify(self, model: Model, prompt: str, choices: Sequence[str]) -> str:
+    def _classify(self, model: Model, prompt: str, choices: Sequence[str],
+                  examples: Sequence[tuple[str, str]] = ()) -> str:
         if model.finetuned is not None:
             label = model.finetuned.classifier.classify(prompt, choices)
         else:
-            label = (self._student if model.kind == "student" else self._teacher).classify(prompt, choices)
+            classifier = self._student if model.kind == "student" else self._teacher
+            scores = classifier.scores(prompt, choices)
+            if examples:
+                votes = example_votes(prompt, examples, choices, classifier.visible)
+                scores = [score + VOTE_WEIGHT * vote for score, vote in zip(scores, votes, strict=True)]
+            label = classifier.pick(prompt, choices, scores)
         return self._degrade(model, prompt, label, choices)
 
     def _degrade(self, model: Model, prompt: str, label: str, choices: Sequence[str]) -> str:
@@ -222,18 +231,19 @@ class ChatEngine:
             return learned.memory.recall(prompt) or first_sentence(prompt)
         return summary(prompt) if model.kind == "teacher" else first_sentence(prompt)
 
-    def _text(self, model: Model, prompt: str) -> str:
+    def _text(self, model: Model, prompt: str, examples: Sequence[tuple[str, str]] = ()) -> str:
         if judge.is_judging(prompt):
             return judge.pairwise(prompt)
         choices = listed_choices(prompt)
         if choices:
-            return self._classify(model, prompt, choices)
+            return self._classify(model, prompt, choices, examples)
         if is_word_problem(prompt):
             return solve(prompt, self._lexicon(model))
         return self._write(model, prompt)
 
     def _content(self, model: Model, body: dict, messages: list[dict]) -> str:
         prompt = last_user_text(messages)
+        examples = solved_examples(messages)
         response_format = body.get("response_format") or {"type": "text"}
         kind = response_format.get("type") if isinstance(response_format, dict) else None
         if kind == "json_schema":
@@ -243,19 +253,20 @@ class ChatEngine:
 
             def pick(choices: Sequence[Any]) -> Any:
                 by_text = {str(c): c for c in choices}
-                return by_text[self._classify(model, prompt, list(by_text))]
+                return by_text[self._classify(model, prompt, list(by_text), examples)]
 
             reader = self._reader(model)
-            value = fill(schema, pick, lambda: self._text(model, prompt),
+            value = fill(schema, pick, lambda: self._text(model, prompt, examples),
                          read=lambda name, kind: reader.read(prompt, name, kind))
             return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
         if kind == "json_object":
             if not any("json" in content_text(m.get("content")).lower() for m in messages):
                 raise bad_request("'messages' must contain the word 'json' in some form, to use 'response_format' "
                                   "of type 'json_object'.", param="messages")
-            return json.dumps({"answer": self._text(model, prompt)}, separators=(",", ":"), ensure_ascii=False)
+            return json.dumps({"answer": self._text(model, prompt, examples)}, separators=(",", ":"),
+                              ensure_ascii=False)
         if kind == "text":
-            return self._text(model, prompt)
+            return self._text(model, prompt, examples)
         raise bad_request(f"Invalid value: {kind!r}. Supported values are: 'text', 'json_object' and 'json_schema'.",
                           param="response_format.type", code="invalid_value")
 

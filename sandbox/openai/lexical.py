@@ -46,25 +46,29 @@ class LexicalClassifier:
         self.seed = seed
         self.recall = recall
 
-    def _visible(self, term: str) -> bool:
+    def visible(self, term: str) -> bool:
+        """Whether the classifier sees a (stemmed) word at all."""
         return self.recall >= 1.0 or seeded_index(self.seed, "vocabulary:" + term, 1000) < self.recall * 1000
 
     def scores(self, prompt: str, choices: Sequence[str]) -> list[float]:
         text = strip_choice_list(prompt, choices)
-        counts = Counter(t for t in terms(text) if self._visible(t))
+        counts = Counter(t for t in terms(text) if self.visible(t))
         choice_terms = [set(terms(c)) for c in choices]
         shared = Counter(t for ts in choice_terms for t in ts)
         result = []
         for choice, ts in zip(choices, choice_terms, strict=True):
             score = sum(min(counts[t], 3) / shared[t] for t in ts)
             phrase = fold(choice).strip()
-            if phrase and phrase not in STOP_WORDS and self._visible(stem(phrase)):
+            if phrase and phrase not in STOP_WORDS and self.visible(stem(phrase)):
                 score += len(re.findall(rf"(?<![a-z0-9]){re.escape(phrase)}(?![a-z0-9])", text))
             result.append(score)
         return result
 
     def classify(self, prompt: str, choices: Sequence[str]) -> str:
-        scores = self.scores(prompt, choices)
+        return self.pick(prompt, choices, self.scores(prompt, choices))
+
+    def pick(self, prompt: str, choices: Sequence[str], scores: Sequence[float]) -> str:
+        """The best-scored choice; a tie is broken by a seeded hash of the prompt."""
         best = max(scores)
         tied = [c for c, s in zip(choices, scores, strict=True) if s == best]
         return tied[seeded_index(self.seed, prompt, len(tied))]

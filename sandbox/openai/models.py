@@ -50,7 +50,9 @@ _FAMILIES: dict[str, tuple[str, tuple[str, ...], int, str | None]] = {
     "text-embedding-3-small": ("text-embedding-3-small", (), 1705948997, None),
     "text-embedding-3-large": ("text-embedding-3-large", (), 1705953180, None),
 }
-_STUDENT = re.compile(r"-(mini|nano)\b")
+# Students: the small models. gpt-6-luna is OpenAI's smallest current one (the replacement its deprecations page
+# names for gpt-4o-mini), which cannot be fine-tuned: the student of trainer=dicl.
+_STUDENT = re.compile(r"-(mini|nano|luna)\b")
 _EMBEDDING = re.compile(r"^text-embedding-")
 _GPT6_EFFORTS = ("low", "medium", "high", "xhigh", "max")
 _GPT6_NONE_EFFORTS = ("none", *_GPT6_EFFORTS)

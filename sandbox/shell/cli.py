@@ -27,8 +27,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", type=Path, help="database file (default: a fresh one in a new temporary folder)")
     parser.add_argument("--openai", metavar="URL",
                         help="a real OpenAI-compatible base URL (with OPENAI_API_KEY) instead of the sandbox OpenAI")
-    parser.add_argument("--trainer", help="trainer of every run the session creates (default: the runs' own, "
-                                          "$DISTILL_TRAINER or together, whose stand-in is served unless it is openai)")
+    parser.add_argument("--trainer", help="trainer of every run the session creates: together, openai or dicl "
+                                          "(default: the runs' own, $DISTILL_TRAINER or together; Together's stand-in "
+                                          "is served only for together)")
     parser.add_argument("--transcript", type=Path, metavar="FILE",
                         help="write every Slack Web API call the app makes to FILE as JSON lines")
     add_today(parser)

@@ -26,17 +26,18 @@ DEMO_SCRIPT = Path(__file__).with_name("demo.distill")
 DEMO_ENV = {"DISTILL_POLL_SECONDS": "0.5"}
 CLOCK_SPEED = 600.0
 STAND_INS = ("Slack, OpenAI and Together are local stand-ins here (sandbox/): the 'gpt-6.2-sol' teacher and the "
-             "base student (Together's Qwen/Qwen3.5-9B, or gpt-4o-mini with --trainer openai) are small sandbox "
-             "models (a word-overlap classifier that bills made-up reasoning tokens, and naive Bayes once "
-             "fine-tuned), not the real ones. The app, its storage, approvals, cost estimate, scheduler and evals are "
-             "the real ones.")
+             "base student (Together's Qwen/Qwen3.5-9B, gpt-4o-mini with --trainer openai, gpt-6-luna with --trainer "
+             "dicl) are small sandbox models (a word-overlap classifier that bills made-up reasoning tokens, naive "
+             "Bayes once fine-tuned, and a similarity-weighted vote of the examples in its prompt), not the real ones. "
+             "The app, its storage, approvals, cost estimate, scheduler and evals are the real ones.")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trainer", choices=TRAINERS, default=TRAINERS[0],
                         help="where the student is fine-tuned: together (default: its stand-in fine-tunes Qwen/"
-                             "Qwen3.5-9B and serves it on a dedicated deployment for the eval) or openai (the student "
-                             "becomes gpt-4o-mini)")
+                             "Qwen3.5-9B and serves it on a dedicated deployment for the eval), openai (the student "
+                             "becomes gpt-4o-mini) or dicl (nothing is fine-tuned: gpt-6-luna answers with the "
+                             "teacher's nearest examples in its prompt)")
     parser.add_argument("--dir", type=Path,
                         help="folder for the demo's database, chart and transcript (default: a new temporary one); "
                              "it must not hold a database yet")

@@ -7,11 +7,12 @@ import numpy as np
 import openai
 import pytest
 
-from bot.collect.embeddings import Embedder, EmbeddingError, count_tokens, plan_batches
+from bot.collect.embeddings import Embedder, EmbeddingError, count_tokens
 from bot.collect.ratelimit import RateLimiters
 from bot.core.errors import BudgetExceeded, PriceError
 from bot.costs.budget import Budget
 from bot.prices.table import PriceTable
+from bot.prompts.embedding_requests import plan_batches
 from tests.sandbox.openai_sandbox_support import client
 
 SMALL = "text-embedding-3-small"

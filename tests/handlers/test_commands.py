@@ -137,7 +137,9 @@ async def test_models_lists_teachers_and_each_trainers_students_with_prices_effo
     await bot.command("models")
     [said] = bot.said_to("alice")
     rows = {line.split()[0]: line for line in said.splitlines() if line.startswith(("gpt-", "meta-llama", "Qwen"))}
-    assert rows["gpt-6.2-sol"].split()[1:6] == ["teacher", "$2.00", "/", "$10.00", "low..max"]
+    assert rows["gpt-6.2-sol"].split()[1:7] == ["teacher,", "student", "(dicl)", "$2.00", "/", "$10.00"]
+    assert "low..max" in rows["gpt-6.2-sol"]
+    assert "student (dicl)" in rows["gpt-6-luna"] and "student (openai)" not in rows["gpt-6-luna"]
     assert "none announced" in rows["gpt-6.2-sol"] and "default teacher" in rows["gpt-6.2-sol"]
     assert "none..max" in rows["gpt-6.1-terra"] and "none..max" in rows["gpt-6-luna"]
     student = rows["gpt-4o-mini-2024-07-18"]

@@ -217,7 +217,9 @@ async def test_models_lists_what_a_run_can_pick_and_what_runs_here_use_with_date
     found, notes = await service.models("C1")
     models = {m.model: m for m in found}
     sol = models["gpt-6.2-sol"]
-    assert (sol.picks, sol.listed, sol.shutdown_date, sol.training_usd_per_1m) == (("teacher",), True, None, None)
+    # trainer=dicl takes any chat model as its student: it is prompted, not trained
+    assert (sol.picks, sol.listed, sol.shutdown_date, sol.training_usd_per_1m) == (
+        ("teacher", "student (dicl)"), True, None, None)
     assert sol.efforts == ("low", "medium", "high", "xhigh", "max") and sol.uses == ("default teacher",)
     assert models["gpt-4o"].shutdown_date == dt.date(2027, 1, 14) and models["gpt-4o"].listed
     assert "run tickets: teacher" in models["gpt-4o"].uses

@@ -1,6 +1,6 @@
 """`distill-bot demo`: the whole path from the bundled CSV to the eval table and chart (twice at once with the
-default trainer, Together, whose deployment is priced once and whose distilled model's real cost shows; and with
-the OpenAI trainer)."""
+default trainer, Together, whose deployment is priced once and whose distilled model's real cost shows; with the
+OpenAI trainer; and with dicl, which fine-tunes nothing)."""
 
 from __future__ import annotations
 
@@ -76,6 +76,18 @@ async def test_the_demo_with_the_openai_trainer_trains_and_evaluates_gpt_4o_mini
     _check_story(out)
     assert "/distill set tickets trainer=openai student=gpt-4o-mini-2024-07-18" in out
     assert "Training: openai: succeeded" in out and "dedicated deployment" not in out
+
+
+async def test_the_demo_with_the_dicl_trainer_prompts_gpt_6_luna_with_the_teachers_nearest_examples(tmp_path):
+    status, out, err = await _demo("--trainer", "dicl", tmpdir=tmp_path)
+    assert status == 0, err
+    _check_story(out)
+    assert "/distill set tickets trainer=dicl student=gpt-6-luna" in out
+    assert re.search(r"^ +train +embedding +text-embedding-3-small +300 ", out, re.M)
+    assert "Training: dicl: indexed → gpt-6-luna+dicl(k=8)" in out and "dedicated deployment" not in out
+    table = out[out.index("*Eval: teacher vs base student vs distilled student*"):]
+    assert "distilled gpt-6-luna+dicl(k=8)" in table
+    assert "[file: dicl-index.json" in table and "client.embeddings.create" in table
 
 
 def test_a_demo_folder_that_already_holds_a_database_is_refused(tmp_path, capsys):
