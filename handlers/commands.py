@@ -21,9 +21,10 @@ from bot.spec import SETTABLE_KEYS
 from handlers import messages
 from handlers.modals import open_template_modal
 from handlers.mrkdwn import unescape
-from handlers.render import actions, button, ephemeral, section, split
+from handlers.packer import code_chunks, ephemeral, section, split
+from handlers.render import actions, button
 from handlers.surface import Respond, Surface
-from handlers.tables import code_chunks, format_table
+from handlers.tables import format_table
 from storage.runs import Run
 
 AUDIT_SHOWN = 40

@@ -153,8 +153,20 @@ def cancel_kept(name: str) -> str:
     return f"Run *{escape(name)}* was not cancelled."
 
 
+MODAL_COLUMNS_CHARS = 2000  # of the modal's 3,000-character help: the rest says what the placeholders are for
+
+
 def template_modal_help(name: str, columns: Sequence[str]) -> str:
-    placeholders = ", ".join(code("{" + c + "}") for c in columns) or "the CSV's columns, once one is loaded"
+    shown, size = [], 0
+    for column in columns:
+        placeholder = code("{" + column + "}")
+        if size + len(placeholder) > MODAL_COLUMNS_CHARS:
+            break
+        shown.append(placeholder)
+        size += len(placeholder) + 2
+    more = f" and {len(columns) - len(shown):,} more columns (the CSV's profile in the thread lists them all)" if (
+        len(shown) < len(columns)) else ""
+    placeholders = ", ".join(shown) + more or "the CSV's columns, once one is loaded"
     return (f"The prompt each row of *{escape(name)}* is sent with. Placeholders: {placeholders}, and "
             f"{code('{choices}')} for the allowed labels. Leave it empty for the default.")
 
@@ -328,6 +340,23 @@ def run_failed(message: str) -> str:
 
 def continued(text: str, part: int, parts: int) -> str:
     return f"{text} ({part}/{parts})"
+
+
+# ----- what the packer left out (handlers/packer.py) ----------------------------------------------------------
+
+def left_out(characters: int) -> str:
+    """Where a text over Slack's limit was cut (plain text: it may land inside code or bold)."""
+    return f" … [{characters:,} characters left out] … "
+
+
+def blocks_left_out(blocks: int) -> str:
+    return f"… and {blocks:,} more parts, left out: Slack takes 50 blocks in one message."
+
+
+def initial_value_left_out(characters: int, field_limit: int) -> str:
+    return (f":warning: The current value has {characters:,} characters, more than the {field_limit:,} this field "
+            "holds, so it is not shown here. *Save* replaces it with what you type above; *Cancel* keeps it. "
+            f"Longer text goes in with {code(f'{COMMAND} set NAME key=...')}.")
 
 
 # ----- the run card ----------------------------------------------------------------------------------------------
