@@ -11,13 +11,13 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from bot import numbers
 from bot.errors import ConfigError
 
-MICRO = 1_000_000
 # Where a run's student is fine-tuned (bot/trainers): OpenAI stops taking new fine-tuning jobs after 2027-01-06, so a
 # new run trains at Together unless its spec or DISTILL_TRAINER says otherwise.
 TRAINERS = ("together", "openai")
@@ -85,27 +85,17 @@ def _trainer(raw: str) -> str:
     return name
 
 
-def _whole(minimum: int) -> Callable[[str], int]:
-    def parse(raw: str) -> int:
-        try:
-            value = int(raw.strip())
-        except ValueError:
-            raise ValueError(f"expected a whole number >= {minimum}, got {raw!r}") from None
-        if value < minimum:
-            raise ValueError(f"expected a whole number >= {minimum}, got {value}")
-        return value
+MAX_SETTING = 1_000_000_000  # the bound of a whole-number variable that has no natural one
+MAX_PORT = 65_535
+DAY_SECONDS = Decimal(86_400)
 
-    return parse
+
+def _whole(minimum: int, maximum: int = MAX_SETTING) -> Callable[[str], int]:
+    return lambda raw: numbers.whole(raw, minimum, maximum)
 
 
 def _seconds(raw: str) -> float:
-    try:
-        value = float(raw.strip())
-    except ValueError:
-        raise ValueError(f"expected a number of seconds > 0, got {raw!r}") from None
-    if not value > 0:
-        raise ValueError(f"expected a number of seconds > 0, got {raw!r}")
-    return value
+    return numbers.number(raw, DAY_SECONDS, "30")
 
 
 def _bool(raw: str) -> bool:
@@ -115,16 +105,6 @@ def _bool(raw: str) -> bool:
     if lowered in {"0", "false", "no", "off", ""}:
         return False
     raise ValueError(f"expected true or false, got {raw!r}")
-
-
-def _usd_to_micro(raw: str) -> int:
-    try:
-        value = Decimal(raw.strip())
-    except InvalidOperation:
-        raise ValueError(f"expected an amount in US dollars such as 5 or 2.50, got {raw!r}") from None
-    if not value.is_finite() or value < 0:
-        raise ValueError(f"expected an amount in US dollars >= 0, got {raw!r}")
-    return int((value * MICRO).to_integral_value())
 
 
 _SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
@@ -193,7 +173,7 @@ VARIABLES: tuple[Variable, ...] = (
              "Distinct approvers needed for a spending stage."),
     Variable("DISTILL_ALLOW_SELF_APPROVAL", "allow_self_approval", "false", _bool,
              "Whether the requester may approve their own spend."),
-    Variable("DISTILL_AUTO_APPROVE_USD", "auto_approve_micro_usd", "0", _usd_to_micro,
+    Variable("DISTILL_AUTO_APPROVE_USD", "auto_approve_micro_usd", "0", numbers.usd_to_micro,
              "Quotes at or under this amount (USD) start without asking."),
     Variable("DISTILL_APPROVAL_HOURS", "approval_hours", "24", _whole(1),
              "Hours after which a pending or granted approval expires."),
@@ -222,7 +202,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("TOGETHER_PROJECT_ID", "together_project_id", "", _project_id,
              "Together project (proj_...) that owns the eval's dedicated endpoints; when empty, the API key's "
              "project from GET /v3/whoami."),
-    Variable("PORT", "port", "3000", _whole(1), "HTTP port of `distill-bot run` when not in Socket Mode."),
+    Variable("PORT", "port", "3000", _whole(1, MAX_PORT), "HTTP port of `distill-bot run` when not in Socket Mode."),
     Variable("LOG_LEVEL", "log_level", "INFO", _log_level, "DEBUG, INFO, WARNING or ERROR."),
 )
 

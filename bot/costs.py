@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from bot.config import MICRO
+from bot.numbers import MICRO
 from bot.prices import ModelPrice, PriceTable, micro_usd_rounded_up
 from bot.prompt_tokens import PromptCounter, TokenCache
 from bot.prompts import answer_json, build_messages, training_example

@@ -265,3 +265,26 @@ async def test_a_5000_character_run_name_is_refused_with_the_whole_reason(make_b
     assert refusal.endswith("cannot be a run name: use up to 40 lowercase letters, digits, '-' and '_', starting "
                             "with a letter or digit (for example wine-v1).")
     assert await bot.bot.storage.runs.in_channel(CHANNEL) == []
+
+
+# ----- numbers: bounded before any arithmetic -----------------------------------------------------------------
+
+@pytest.mark.parametrize(("setting", "says"), [
+    ("budget=1e999990", "budget: expected an amount in US dollars from 0 to 1,000,000 such as 5 or 2.50, got "
+                        "'1e999990'"),
+    ("budget=1e5000", "budget: expected an amount in US dollars from 0 to 1,000,000"),
+    ("budget=1e1000000", "budget: expected an amount in US dollars from 0 to 1,000,000"),
+    ("seed=99999999999999999999", "seed: expected a whole number from 0 to 4,294,967,295"),
+    ("max_answer_tokens=99999999999999999999", "max_answer_tokens: expected a whole number from 1 to 1,000,000"),
+    ("lr=1e308", "lr: expected a number above 0 and at most 100"),
+    ("train=10000000", "train=10,000,000 and eval=30 ask for 10,000,030 rows but the data has 480 usable rows"),
+])
+async def test_an_absurd_number_is_refused_by_name_and_changes_nothing(with_run, setting, says):
+    """Issue 19: budget=1e999990 held the event loop for 26 s; 1e5000 and 1e1000000 ended in "Something went
+    wrong"; train=10000000 was refused with a reason about OpenAI's minimum instead of naming train."""
+    bot = with_run
+    spec = (await bot.run("tickets")).spec
+    await bot.command(f"set tickets {setting}")
+    [refusal] = bot.said_to("alice")
+    assert says in refusal and "Something went wrong" not in refusal
+    assert (await bot.run("tickets")).spec == spec
