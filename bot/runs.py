@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.approvals import ApprovalPolicy, DecisionResult, Directory
+from bot.budget import over_run_budget
 from bot.cards import build_card, spend_micro_usd, usd
 from bot.catalog import ModelInfo, list_models
 from bot.clock import Clock
@@ -29,7 +30,7 @@ from bot.collection import CollectionStage
 from bot.config import Settings
 from bot.costs import Billing, Quote, StageQuote
 from bot.dataset_worker import DatasetWorker, check_dataset, ingest_csv, prepare_dataset, quote_dataset
-from bot.errors import USER_ERRORS, DatasetError, SpecError, StateError
+from bot.errors import USER_ERRORS, BudgetExceeded, DatasetError, SpecError, StateError
 from bot.events import (
     ApprovalDecided,
     ApprovalRequested,
@@ -204,6 +205,9 @@ class RunService:
             quote = await self.pilot.quote(run, rows or PILOT_ROWS)
         else:
             raise ValueError(f"unknown stage {stage!r}")
+        problem = await self._over_budget(run, stage, quote.max_micro_usd)
+        if problem:
+            raise BudgetExceeded(f"{problem} No approver was asked.")
         approval = await self.approvals.request(
             run_id=run.id, stage=stage, quote_hash=quote.quote_hash, amount_micro_usd=quote.max_micro_usd,
             quote=quote.to_dict(), requester=user,
@@ -248,6 +252,11 @@ class RunService:
                 run = await self.storage.runs.update(run.id, state=run.state_before or "ready")
                 await self.refresh_card(run)
 
+    async def _over_budget(self, run: Run, stage: str, most_micro_usd: int) -> str | None:
+        return over_run_budget(run_name=run.name, stage=stage, most_micro_usd=most_micro_usd,
+                               budget_micro_usd=RunSpec.from_dict(run.spec).budget_micro_usd,
+                               spent_micro_usd=await spend_micro_usd(self.storage, run.id))
+
     async def _train_quote(self, run: Run) -> StageQuote:
         spec, prepared = await self.prepare_run(run)
         if not await self.storage.completions.answered_rows(run.id, "train", "teacher"):
@@ -270,13 +279,14 @@ class RunService:
         """Start an approved stage, after checking that its quote still holds."""
         try:
             current = await self._quote(run, approval)
+            problem = await self._over_budget(run, approval.stage, approval.amount_micro_usd)
         except USER_ERRORS as exc:
             current, problem = None, str(exc)
-        if current is None or current.quote_hash != approval.quote_hash:
+        if current is None or current.quote_hash != approval.quote_hash or problem:
             await self.storage.approvals.set_status(approval.id, "voided", only_if=None)
             run = await self.storage.runs.update(run.id, state=run.state_before or "ready")
-            why = ("The quote changed since it was approved (data, settings or prices)" if current else
-                   f"The stage cannot start: {problem}")
+            why = (f"The stage cannot start: {problem}" if problem else
+                   "The quote changed since it was approved (data, settings or prices)")
             await self._post(run, Note(f"{why}, so the approval was voided. Ask again to see the new quote.",
                                        "warning"))
             await self.refresh_card(run)
