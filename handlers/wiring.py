@@ -21,7 +21,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.clock import Clock
 from bot.collect import Collector
 from bot.config import Settings
-from bot.logs import secret_values
+from bot.logs import redactor, secret_values
 from bot.prices import PriceTable
 from bot.provider import ChatProvider
 from bot.ratelimit import RateLimiters
@@ -117,7 +117,8 @@ async def build_bot(settings: Settings, *, slack_api_url: str = SLACK_API_URL, o
     settings.require("SLACK_BOT_TOKEN", "OPENAI_API_KEY")
     assert settings.slack_bot_token is not None and settings.openai_api_key is not None
     token = settings.slack_bot_token.reveal()
-    storage = await Storage.open(settings.db_path, now=clock.iso)
+    secrets = tuple(secret_values(settings))
+    storage = await Storage.open(settings.db_path, now=clock.iso, redact=redactor(secrets))
     prices = await asyncio.to_thread(PriceTable.load, settings.prices_path)
     provider = ChatProvider(base_url=settings.openai_base_url,
                             api_key=settings.openai_api_key.reveal(), store=settings.store_completions)
@@ -127,7 +128,6 @@ async def build_bot(settings: Settings, *, slack_api_url: str = SLACK_API_URL, o
     client = slack_client(token, slack_api_url)
     directory = SlackDirectory(client)
     renderer = Renderer(settings)
-    secrets = tuple(secret_values(settings))
     notifier = SlackNotifier(client, renderer, storage, secrets=secrets, card_interval=card_interval)
     service = RunService(storage=storage, settings=settings, prices=prices, notifier=notifier, directory=directory,
                          collector=collector, clock=clock)

@@ -41,6 +41,7 @@ class RunsRepo(TableRepo):
     table = "runs"
     record = Run
     updatable = frozenset({"thread_ts", "card_ts", "dataset_id", "spec_json", "state", "state_before", "error"})
+    free_text = frozenset({"error"})
 
     async def create(self, *, name: str, channel_id: str, requester: str, spec: dict[str, Any]) -> Run:
         now = self.db.now()
