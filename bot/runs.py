@@ -13,6 +13,7 @@ evaluate stages (bot/training.py).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Callable, Iterable
@@ -28,7 +29,7 @@ from bot.clock import Clock
 from bot.collect import Collector
 from bot.collection import CollectionStage
 from bot.config import Settings
-from bot.costs import Billing, Quote, StageQuote
+from bot.costs import Billing, Quote, StageQuote, check_template_window
 from bot.dataset_worker import DatasetWorker, check_dataset, ingest_csv, prepare_dataset, quote_dataset
 from bot.errors import USER_ERRORS, BudgetExceeded, DatasetError, SpecError, StateError
 from bot.events import (
@@ -159,6 +160,7 @@ class RunService:
         """Apply `key=value` settings; checked against the dataset at once; voids pending approvals."""
         self._require_idle(run, "change the settings")
         spec = RunSpec.from_dict(run.spec).with_assignments(assignments, self.prices)
+        await asyncio.to_thread(check_template_window, spec, self.prices)  # before any row is rendered with it
         if run.dataset_id:
             dataset = await self._dataset(run)
             # Raises SpecError or DatasetError naming what does not fit the data.

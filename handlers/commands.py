@@ -28,6 +28,10 @@ from handlers.tables import format_table
 from storage.runs import Run
 
 AUDIT_SHOWN = 40
+# Slack's limit for a message (https://docs.slack.dev/reference/methods/chat.postMessage: text past 40,000 characters
+# is cut). Longer text does not come from Slack's composer, and shlex takes quadratic time (70 s for 1 MB, on the
+# event loop, before the ack), so it is refused before it is read.
+MAX_COMMAND_TEXT = 40_000
 # Slack clients may turn typed quotes into typographic ones; shlex only knows the ASCII ones.
 SMART_QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"'})
 
@@ -216,6 +220,8 @@ BY_NAME = {c.name: c for c in COMMANDS}
 
 def parse(text: str) -> tuple[Subcommand, list[str]]:
     """The subcommand and its arguments, or UsageError saying what is wrong and how to type it."""
+    if len(text) > MAX_COMMAND_TEXT:
+        raise UsageError([messages.command_too_long(len(text), MAX_COMMAND_TEXT)])
     text = unescape(text).translate(SMART_QUOTES)
     try:
         words = shlex.split(text)

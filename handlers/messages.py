@@ -52,6 +52,12 @@ def unbalanced_quotes(problem: str) -> str:
             f"{code(TEMPLATE_EXAMPLE)}.")
 
 
+def command_too_long(length: int, limit: int) -> str:
+    return (f"The command is {length:,} characters long; {code(COMMAND)} reads at most {limit:,}, as much as a Slack "
+            f"message holds. Write a long prompt in the form that {code(f'{COMMAND} template NAME')} opens, or "
+            "shorten it.")
+
+
 def not_key_value(arg: str) -> str:
     return f"{code(arg)} is not a setting: write {code('key=value')}, e.g. {code('label=category')}."
 

@@ -288,3 +288,55 @@ async def test_an_absurd_number_is_refused_by_name_and_changes_nothing(with_run,
     [refusal] = bot.said_to("alice")
     assert says in refusal and "Something went wrong" not in refusal
     assert (await bot.run("tickets")).spec == spec
+
+
+# ----- prompts within the model's context window ---------------------------------------------------------------
+
+async def test_a_command_longer_than_a_slack_message_is_refused_at_once(with_run):
+    """Issue 19: a 1 MB template was stored (and reading the command alone took 70 s of the event loop)."""
+    bot = with_run
+    spec = (await bot.run("tickets")).spec
+    reply = await bot.command('set tickets template="Ticket {subject}: ' + "printer " * 131_072 + '"')
+    assert "The command is 1,048,6" in reply.body["text"] and "reads at most 40,000" in reply.body["text"]
+    assert (await bot.run("tickets")).spec == spec
+
+
+SMALL_WINDOW = {"models": {"local/qwen-8k": {
+    "input": "0.10", "output": "0.20", "training": None, "batch_discount": "0", "context_window_tokens": 8_192,
+    "max_output_tokens": 2_048, "as_of": "2026-11-29", "source": "https://example.org/a-team-served-model"}}}
+
+
+async def test_a_template_over_the_models_window_is_refused_naming_both_numbers_before_any_row(make_bot, tmp_path):
+    """A template (and system prompt) that alone, with the answer, overflow the window of the run's model."""
+    prices = tmp_path / "prices.json"
+    prices.write_text(json.dumps(SMALL_WINDOW))
+    bot = await make_bot(DISTILL_PRICES=str(prices))
+    await bot.ready_run("tickets")
+    await bot.command("set tickets teacher=local/qwen-8k")
+    spec = (await bot.run("tickets")).spec
+    await bot.command('set tickets template="Ticket {subject}: ' + "x, " * 9_000 + '{choices}"')  # 27,000 chars
+    [refusal] = bot.said_to("alice")
+    assert "The template and system prompt alone: 18,0" in refusal
+    assert "tokens, and the answer may take 17 more (max_completion_tokens): 18,0" in refusal
+    assert "over local/qwen-8k's context window of 8,192 tokens" in refusal and "teacher=..." in refusal
+    assert (await bot.run("tickets")).spec == spec
+
+
+async def test_a_row_whose_prompt_overflows_the_window_is_named_before_anything_is_spent(make_bot, openai_sandbox):
+    bot = await make_bot()
+    await bot.command("new long")
+    columns = "abcdef"
+    rows = [",".join([f"ticket {i}", *["printer"] * 5, "ab"[i % 2]]) for i in range(30)]
+    rows[7] = ",".join(["toner " * 21_500] * 6 + ["b"])  # six cells of 129,000 characters, 21,500 tokens
+    await bot.share((",".join([*columns, "label"]) + "\n" + "\n".join(rows) + "\n").encode(), "long.csv",
+                    thread_ts=(await bot.run("long")).thread_ts)
+    template = "".join("{" + c + "}" for c in columns)
+    await bot.command(f'set long label=label train=24 eval=6 template="{template}"')
+    assert bot.said_to("alice") == []
+    await bot.command("estimate long")
+    await bot.command("collect long")
+    refusals = bot.said_to("alice")
+    assert len(refusals) == 2 and not openai_sandbox.requests.paid()
+    for refusal in refusals:
+        assert "The prompt of row 8 (the longest): 129,0" in refusal
+        assert "over gpt-4o-mini-2024-07-18's context window of 128,000 tokens" in refusal
