@@ -86,6 +86,13 @@ SLACK_ERRORS = {
 }
 
 
+def no_such_group(group_id: str) -> str:
+    """Plain text: an ApprovalError's message, escaped where it is shown."""
+    return (f"DISTILL_APPROVERS names the user group {group_id}, which does not exist in this workspace (Slack: "
+            "no_such_subteam), so its members cannot approve. Fix DISTILL_APPROVERS (a group's ID starts with S: "
+            "open the group in Slack, then Copy group ID) and restart the bot.")
+
+
 def card_moved() -> str:
     return (":card_index: This run's card was deleted, so the bot posted it again here: the run continues in this "
             "thread. Share files for it here.")
