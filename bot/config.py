@@ -59,6 +59,27 @@ def _secret(raw: str) -> Secret:
     return Secret(raw)
 
 
+# The kinds of Slack token by prefix (https://docs.slack.dev/authentication/tokens), and where each one goes.
+SLACK_TOKENS = {
+    "xoxb-": "a bot token (xoxb-...), which goes in SLACK_BOT_TOKEN",
+    "xapp-": "an app-level token (xapp-...), which goes in SLACK_APP_TOKEN",
+    "xoxp-": "a user token (xoxp-...): the bot posts as itself, with its bot token (xoxb-...)",
+}
+
+
+def _slack_token(prefix: str) -> Callable[[str], Secret]:
+    """A Slack token of one kind; another kind is refused by name, its value not shown."""
+
+    def parse(raw: str) -> Secret:
+        secret = _secret(raw)
+        wrong = next((kind for start, kind in SLACK_TOKENS.items() if raw.startswith(start) and start != prefix), None)
+        if wrong:
+            raise ValueError(f"this is {wrong}; this variable takes a {prefix}... token (the value is not shown)")
+        return secret
+
+    return parse
+
+
 def _url(raw: str) -> str:
     if not re.match(r"^https?://[^\s/]+", raw):
         raise ValueError(f"expected an http(s) URL such as https://api.openai.com/v1, got {raw!r}")
@@ -146,9 +167,9 @@ class Variable:
 
 
 VARIABLES: tuple[Variable, ...] = (
-    Variable("SLACK_BOT_TOKEN", "slack_bot_token", None, _secret,
+    Variable("SLACK_BOT_TOKEN", "slack_bot_token", None, _slack_token("xoxb-"),
              "Bot token (xoxb-...) from the app's OAuth page.", secret=True),
-    Variable("SLACK_APP_TOKEN", "slack_app_token", None, _secret,
+    Variable("SLACK_APP_TOKEN", "slack_app_token", None, _slack_token("xapp-"),
              "App-level token (xapp-...) with connections:write; when set, `run` uses Socket Mode.",
              secret=True),
     Variable("SLACK_SIGNING_SECRET", "slack_signing_secret", None, _secret,
@@ -268,12 +289,15 @@ class Settings:
     def process_over_bytes(self) -> int:
         return self.process_over_mb * 1024 * 1024
 
-    def require(self, *names: str) -> None:
-        """Raise a ConfigError naming every listed variable that is not set."""
+    def require(self, *names: str, hints: Mapping[str, str] | None = None) -> None:
+        """Raise a ConfigError naming every listed variable that is not set, with the hint of each (a sentence
+        keyed by variable) that is missing."""
         by_name = {v.name: v for v in VARIABLES}
         missing = [n for n in names if getattr(self, by_name[n].attr) is None]
         if missing:
+            said = [(hints or {}).get(name) for name in missing]
             raise ConfigError(
                 "Missing configuration: " + ", ".join(missing)
                 + ". Set them in the environment (see the README's configuration table)."
+                + "".join(f" {hint}" for hint in said if hint)
             )

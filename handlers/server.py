@@ -33,6 +33,11 @@ SOCKET_CLOSE_SECONDS = 2.0
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
+# Said when SLACK_SIGNING_SECRET is missing: without SLACK_APP_TOKEN the bot takes HTTP mode, which needs it.
+SOCKET_MODE_HINT = ("SLACK_SIGNING_SECRET is for HTTP mode; in Socket Mode (no public URL) set SLACK_APP_TOKEN "
+                    "(xapp-..., Basic Information -> App-Level Tokens) instead.")
+
+
 def required_variables(settings: Settings) -> tuple[str, ...]:
     """What `run` cannot start without, for the mode the settings select."""
     mode = ("SLACK_APP_TOKEN",) if settings.slack_app_token else ("SLACK_SIGNING_SECRET",)
@@ -42,7 +47,7 @@ def required_variables(settings: Settings) -> tuple[str, ...]:
 async def serve(settings: Settings, *, stop: asyncio.Event, host: str = "0.0.0.0", port: int | None = None,
                 slack_api_url: str = SLACK_API_URL, on_ready: Callable[[str], None] | None = None) -> None:
     """Run until `stop` is set. on_ready gets the HTTP base URL, or "socket-mode"."""
-    settings.require(*required_variables(settings))
+    settings.require(*required_variables(settings), hints={"SLACK_SIGNING_SECRET": SOCKET_MODE_HINT})
     bot = await build_bot(settings, slack_api_url=slack_api_url)
     try:
         await until_stopped(_serving(bot, settings, host, port, on_ready), stop)

@@ -112,3 +112,5 @@ async def test_a_bot_connected_over_socket_mode_stops_on_a_signal(tmp_path, slac
         await slack_sandbox.stop()  # the WebSocket closes and the API refuses connections: the client tries again
         await until(lambda: not slack_sandbox.socket_mode.connected, within=30, what="the lost connection")
     assert await bot.signalled(signal.SIGINT if slack_goes_away else signal.SIGTERM, within=STOP_SECONDS) == 0
+    # Issue 19: with SLACK_BOT_TOKEN in the environment, as in production, Bolt warned at every start.
+    assert "will be unused" not in bot.log() and "connected to Slack over Socket Mode" in bot.log()
