@@ -19,8 +19,9 @@ async def test_a_csv_shared_in_the_thread_is_downloaded_once_and_profiled(bot):
     assert len(bot.slack.downloads) == 1
     texts = "\n".join(thread_texts(await bot.thread("tickets")))
     assert "Loaded *it-tickets.csv*: 480 rows, 6 columns." in texts
-    assert "Likely label column: *channel* (others: priority, category, subject)" in texts
-    assert "`/distill set tickets label=channel`" in texts and "phone    132" in texts  # rows per label
+    # Issue 19: `channel` (4 values) was ranked first; the task's label is `category`, named so and the last column.
+    assert "Likely label column: *category* (others: channel, priority, subject)" in texts
+    assert "`/distill set tickets label=category`" in texts and "Network    105" in texts  # rows per label
     card = bot.slack.message(CHANNEL, thread_ts)
     assert "it-tickets.csv (480 rows)" in str(card["blocks"]) and card.get("edited")
 
