@@ -24,7 +24,7 @@ from handlers.mrkdwn import unescape
 from handlers.packer import code_chunks, ephemeral, section, split
 from handlers.render import actions, button
 from handlers.surface import Respond, Surface
-from handlers.tables import format_table
+from handlers.tables import format_table, label_counts
 from storage.runs import Run
 
 AUDIT_SHOWN = 40
@@ -139,7 +139,21 @@ async def _status(inv: Invocation) -> list[str]:
     run = await inv.run()
     await inv.surface.service.refresh_card(run)  # posts the card again if its first post failed
     card = await build_card(inv.surface.service.storage, run)
-    return [messages.run_status(run.name, run.state, card.figures, card.next_step)]
+    return [messages.run_status(run.name, run.state, card.figures, card.next_step), *await _labels(inv, run)]
+
+
+async def _labels(inv: Invocation, run: Run) -> list[str]:
+    """Every choice and every label's rows, in full: thread messages list the first few only."""
+    lines = []
+    choices = run.spec.get("choices")
+    if choices:
+        lines += [messages.choices_title(len(choices)), *code_chunks(choices)]
+    dataset = await inv.surface.service.storage.datasets.get(run.dataset_id) if run.dataset_id else None
+    counts = (dataset.profile.get("label_counts") or {}).get(run.spec.get("label")) if dataset else None
+    if counts:
+        lines += [messages.label_counts_title(run.spec["label"]),
+                  *code_chunks(label_counts(list(counts.items())), header_lines=2)]
+    return lines
 
 
 async def _list(inv: Invocation) -> list[str]:

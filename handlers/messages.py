@@ -15,6 +15,7 @@ from handlers.mrkdwn import code, escape, escape_keep_mentions, mention
 
 COMMAND = "/distill"
 TEMPLATE_EXAMPLE = 'template="Ticket: {subject}"'
+LIST_SHOWN = 10  # labels a thread message lists; `/distill status NAME` lists them all
 
 
 # ----- commands --------------------------------------------------------------------------------------------
@@ -228,12 +229,31 @@ def label_counts_title(column: str) -> str:
     return f"Rows per label in *{escape(column)}*:"
 
 
+def more_labels(run_name: str, more: int, rows: int) -> str:
+    return (f"… and {more:,} more labels ({rows:,} rows). {code(f'{COMMAND} status {run_name}')} lists every "
+            "label.")
+
+
+def choices_shown(run_name: str, value: str) -> str:
+    """A `choices=` setting as a confirmation shows it: in full when short, else its size and first labels."""
+    choices = [c.strip() for c in value.split(",") if c.strip()]
+    if len(choices) <= LIST_SHOWN:
+        return code(f"choices={value}")
+    first = ", ".join(choices[:LIST_SHOWN])
+    return (f"{code(f'choices={first}, …')} ({len(choices):,} labels; {code(f'{COMMAND} status {run_name}')} lists "
+            "them all)")
+
+
+def choices_title(count: int) -> str:
+    return f"*Choices* ({count:,}), the labels the models may answer:"
+
+
 def dataset_refused(filename: str, message: str) -> str:
     return f":warning: Could not use *{escape(filename)}*: {escape(message)}"
 
 
-def spec_updated(user: str, changes: Mapping[str, str], voided: int, back_to_ready: bool) -> str:
-    shown = ", ".join(code(f"{k}={v}") for k, v in changes.items())
+def spec_updated(run_name: str, user: str, changes: Mapping[str, str], voided: int, back_to_ready: bool) -> str:
+    shown = ", ".join(choices_shown(run_name, v) if k == "choices" else code(f"{k}={v}") for k, v in changes.items())
     lines = [f"{mention(user)} changed {shown}."]
     if voided:
         were = "s were" if voided > 1 else " was"

@@ -31,7 +31,7 @@ from bot.events import (
 )
 from handlers import messages
 from handlers.packer import Message, code_sections, section, sections, split
-from handlers.tables import format_table
+from handlers.tables import format_table, label_counts
 from storage.approvals import Approval
 from storage.runs import Run
 
@@ -69,7 +69,7 @@ class Renderer:
         self._by_type: dict[type, Callable[[Run, Any], list[Message]]] = {
             DatasetLoaded: self.dataset_loaded,
             DatasetRefused: lambda run, e: split([section(messages.dataset_refused(e.filename, e.message))]),
-            SpecUpdated: lambda run, e: split([section(messages.spec_updated(e.user, e.changes, e.voided,
+            SpecUpdated: lambda run, e: split([section(messages.spec_updated(run.name, e.user, e.changes, e.voided,
                                                                              e.back_to_ready))]),
             QuoteReady: self.quote,
             ApprovalRequested: lambda run, e: [self.approval(run, e.approval, "")],
@@ -115,10 +115,12 @@ class Renderer:
             blocks.append(section(messages.label_hint(run.name, candidates)))
         shown = label or (candidates[0] if candidates else None)
         if shown:
-            counts = profile["label_counts"][shown]
+            counts = list(profile["label_counts"][shown].items())
             blocks.append(section(messages.label_counts_title(shown)))
-            blocks += code_sections(format_table(("label", "rows"), [(k, f"{n:,}") for k, n in counts.items()],
-                                                 right_from=1), header_lines=2)
+            blocks += code_sections(label_counts(counts[:messages.LIST_SHOWN]), header_lines=2)
+            if len(counts) > messages.LIST_SHOWN:
+                rest = counts[messages.LIST_SHOWN:]
+                blocks.append(section(messages.more_labels(run.name, len(rest), sum(n for _, n in rest))))
         return split(blocks)
 
     def quote(self, run: Run, event: QuoteReady) -> list[Message]:

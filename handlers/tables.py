@@ -25,3 +25,8 @@ def format_table(headings: Sequence[str], rows: Sequence[Sequence[object]], *,
         return "  ".join(cells).rstrip()
 
     return [line(table[0]), "  ".join("-" * w for w in widths), *(line(row) for row in table[1:])]
+
+
+def label_counts(counts: Sequence[tuple[str, int]]) -> list[str]:
+    """Rows per label, as a table's lines."""
+    return format_table(("label", "rows"), [(label, f"{n:,}") for label, n in counts], right_from=1)

@@ -87,3 +87,23 @@ async def test_a_csv_over_the_process_threshold_gets_the_same_messages_from_the_
     assert any("Estimate for tickets" in t for t in texts[1]) and "Could not use *empty.csv*" in texts[1][-1]
     assert in_thread.said_to("alice") == in_process.said_to("alice")
     assert any("colour" in said for said in in_process.said_to("alice"))
+
+
+async def test_a_77_class_upload_lists_the_first_labels_and_status_lists_them_all(bot):
+    """Issue 19: a 77-class upload posted a 77-row table into the thread, and setting 77 choices echoed them all."""
+    labels = [f"class-{i:02d}" for i in range(77)]
+    csv = "text,label\n" + "".join(f"ticket {i} about {labels[i % 77]},{labels[i % 77]}\n" for i in range(77 * 6))
+    thread_ts = await _card_ts(bot)
+    await bot.share(csv.encode(), "many.csv", thread_ts=thread_ts)
+    loaded = "\n".join(thread_texts(await bot.thread("tickets")))
+    assert sum(label in loaded for label in labels) == 10
+    assert "… and 67 more labels (402 rows). `/distill status tickets` lists every label." in loaded
+
+    await bot.command(f"set tickets label=label choices={','.join(labels)}")
+    confirmation = thread_texts(await bot.thread("tickets"))[-1]
+    assert sum(label in confirmation for label in labels) == 10 and "(77 labels; `/distill status tickets`" in confirmation
+
+    await bot.command("status tickets")
+    status = "\n".join(bot.said_to("alice"))
+    assert all(status.count(label) >= 2 for label in labels), "every choice, and every label's rows"
+    assert "*Choices* (77)" in status and "Rows per label in *label*:" in status
