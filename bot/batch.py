@@ -19,6 +19,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
+import openai
 from openai import AsyncOpenAI
 
 from bot.budget import Budget
@@ -26,6 +27,7 @@ from bot.collect import CollectTask, request_hash
 from bot.errors import BudgetExceeded
 from bot.prices import PriceTable
 from bot.prompts import parse_answer
+from bot.provider import delete_file
 from bot.reasoning import cut_off_error
 from bot.retries import find_or_create
 from storage import Storage
@@ -62,6 +64,19 @@ class BatchCollector:
         self.client = client
         self.prices = prices
         self.store = store
+
+    async def delete_files(self, batch: Batch) -> list[str]:
+        """Delete the batch's files at the provider (input, output, errors); returns those that could not be."""
+        kept = []
+        for file_id in (batch.input_file_id, batch.output_file_id, batch.error_file_id):
+            if file_id is None:
+                continue
+            try:
+                await delete_file(self.client, file_id)
+            except (openai.APIStatusError, openai.APIConnectionError) as exc:
+                log.warning("could not delete batch file %s: %s", file_id, exc)
+                kept.append(file_id)
+        return kept
 
     async def submit(self, task: CollectTask, budget: Budget) -> Batch | None:
         """Send the task's unanswered rows as one batch; None when every row already has an answer."""

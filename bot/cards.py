@@ -41,6 +41,7 @@ NEXT_STEP = {
     "done": "Done. `/distill report {name}` shows the table again; `/distill export {name}` the predictions.",
     "failed": "Stopped on an error (see the thread). Fix it and run the stage again.",
     "cancelled": "Cancelled. Answers collected so far are kept; run a stage again to continue.",
+    "deleted": "Deleted: its data is gone. `/distill audit {name}` shows who did what, and when.",
 }
 
 ACTIONS = {

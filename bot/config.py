@@ -205,6 +205,9 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("DISTILL_PROCESS_OVER_MB", "process_over_mb", "5", _whole(0),
              "CSVs over this size (MB) are loaded, checked and estimated in a separate process, so the bot "
              "stays responsive; 0 sends every one there."),
+    Variable("DISTILL_RETENTION_DAYS", "retention_days", "0", _whole(0),
+             "Days after a run finished (done, cancelled or failed) before the scheduler deletes its data as "
+             "/distill delete does; 0 keeps it."),
     Variable("DISTILL_PRICES", "prices_path", "", lambda raw: Path(raw) if raw else None,
              "Optional JSON price table that overrides or extends the bundled one."),
     Variable("DISTILL_RPM", "requests_per_minute", "500", _whole(1),
@@ -249,6 +252,7 @@ class Settings:
     max_csv_mb: int = 100
     max_rows: int = 500_000
     process_over_mb: int = 5
+    retention_days: int = 0
     prices_path: Path | None = None
     requests_per_minute: int = 500
     tokens_per_minute: int = 2_000_000

@@ -31,6 +31,7 @@ from bot.collection import CollectionStage
 from bot.config import Settings
 from bot.costs import Billing, Quote, StageQuote, check_template_window
 from bot.dataset_worker import DatasetWorker, check_dataset, ingest_csv, prepare_dataset, quote_dataset
+from bot.erasure import DELETED, Deletion, Eraser
 from bot.errors import USER_ERRORS, BudgetExceeded, DatasetError, SpecError, StateError
 from bot.events import (
     ApprovalDecided,
@@ -94,6 +95,7 @@ class RunService:
         self.collection = CollectionStage(self, collector)
         self.pilot = PilotStage(self)
         self.training = TrainingStage(self, trainers or (lambda name: get_trainer(name, settings, self.clock)))
+        self.erasure = Eraser(self)
 
     # ----- finding runs -------------------------------------------------------------------------------
 
@@ -135,7 +137,7 @@ class RunService:
 
     async def attach_csv(self, run: Run, *, data: bytes, filename: str, user: str) -> None:
         """Load, profile and store a CSV shared in the run's thread; any problem is posted there."""
-        self._require_idle(run, "upload a new CSV")
+        self.require_idle(run, "upload a new CSV")
         try:
             ingested = await self.datasets.run(len(data), ingest_csv, data, filename, self.settings.max_csv_bytes,
                                                self.settings.max_rows)
@@ -158,7 +160,7 @@ class RunService:
 
     async def set_spec(self, run: Run, assignments: dict[str, str], user: str) -> RunSpec:
         """Apply `key=value` settings; checked against the dataset at once; voids pending approvals."""
-        self._require_idle(run, "change the settings")
+        self.require_idle(run, "change the settings")
         spec = RunSpec.from_dict(run.spec).with_assignments(assignments, self.prices)
         await asyncio.to_thread(check_template_window, spec, self.prices)  # before any row is rendered with it
         if run.dataset_id:
@@ -330,7 +332,7 @@ class RunService:
             log.warning("polling batches failed: %s", describe(exc)[0])
 
     async def cancel(self, run: Run, user: str) -> None:
-        if run.state in ("done", "cancelled"):
+        if run.state in ("done", "cancelled", DELETED):
             raise StateError(f"Run '{run.name}' is already {run.state}; there is nothing to cancel.")
         self.collection.cancel(run.id)
         self.pilot.cancel(run.id)
@@ -343,6 +345,26 @@ class RunService:
         for approval in voided:
             await self._update_approval_message(run, approval, user, "voided", "Voided: the run was cancelled.")
         await self.notifier.post(run, Note(f"Cancelled by <@{user}>. Answers collected so far are kept."))
+        await self.refresh_card(run)
+
+    async def delete(self, run: Run, user: str) -> None:
+        """Delete the run's data (bot/erasure.py), after the person confirmed it; the audit trail stays."""
+        await self._deleted(run, await self.erasure.erase(run, actor=user, why="asked with /distill delete"),
+                            f"<@{user}>")
+
+    async def purge_expired(self) -> None:
+        """The scheduler's tick: delete the data of runs finished more than DISTILL_RETENTION_DAYS ago."""
+        days = self.settings.retention_days
+        for run in await self.erasure.expired():
+            deletion = await self.erasure.erase(run, actor="system",
+                                                why=f"DISTILL_RETENTION_DAYS={days}: finished over {days} days ago")
+            await self._deleted(run, deletion, f"The retention period (DISTILL_RETENTION_DAYS={days})")
+
+    async def _deleted(self, run: Run, deletion: Deletion, who: str) -> None:
+        run = await self.storage.runs.require(run.id)
+        for approval in deletion.voided:
+            await self._update_approval_message(run, approval, "system", "voided", "Voided: the run was deleted.")
+        await self._post(run, Note(deletion.describe(who).replace("NAME", run.name)))
         await self.refresh_card(run)
 
     async def resume(self) -> None:
@@ -414,17 +436,23 @@ class RunService:
 
     async def _dataset(self, run: Run) -> Dataset:
         dataset = await self.storage.datasets.get(run.dataset_id) if run.dataset_id else None
+        if run.state == DELETED:
+            raise StateError(_deleted_message(run))
         if dataset is None:
             raise StateError(f"Run '{run.name}' has no data yet: reply in its thread with a CSV file.")
         return dataset
 
-    def _require_idle(self, run: Run, doing: str) -> None:
+    def require_idle(self, run: Run, doing: str) -> None:
+        if run.state == DELETED:
+            raise StateError(_deleted_message(run))
         if run.state in BUSY_STATES:
             raise StateError(f"Run '{run.name}' is {run.state}; wait for it to finish (or "
                              f"`/distill cancel {run.name}`) before you {doing}.")
 
     @staticmethod
     def _require_state(run: Run, allowed: Iterable[str], doing: str) -> None:
+        if run.state == DELETED:
+            raise StateError(_deleted_message(run))
         if run.state not in allowed:
             hint = {"created": "reply in the thread with a CSV first",
                     "awaiting_approval": "a request is already waiting for approval"}.get(run.state, "")
@@ -480,3 +508,8 @@ class RunService:
         run = await self.storage.runs.update(run_id, state="failed", error=message)
         await self._post(run, RunFailed(message, error_id))
         await self.refresh_card(run)
+
+
+def _deleted_message(run: Run) -> str:
+    return (f"Run '{run.name}' was deleted: only its audit trail is left (`/distill audit {run.name}`). Start a new "
+            "run with `/distill new NAME`.")

@@ -1,6 +1,7 @@
 """The poller: every DISTILL_POLL_SECONDS it looks at each training job and Batch API collection that the
-database lists as active, expires the spending requests past their time, and forgets the ids of Slack events
-handled more than a day ago. Everything is read from the
+database lists as active, expires the spending requests past their time, forgets the ids of Slack events
+handled more than a day ago, and deletes the data of runs finished longer ago than DISTILL_RETENTION_DAYS
+(bot/erasure.py). Everything is read from the
 database each time, never kept in the scheduler's memory, so a restarted bot picks up exactly where the last
 one stopped.
 
@@ -50,7 +51,8 @@ class Scheduler:
 
     async def _poll_once(self) -> None:
         try:
-            for step in (self.service.poll_external_work, self.service.expire_approvals, self._forget_old_events):
+            for step in (self.service.poll_external_work, self.service.expire_approvals, self._forget_old_events,
+                         self.service.purge_expired):
                 try:
                     await step()
                 except Exception:

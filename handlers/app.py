@@ -47,7 +47,7 @@ def build_app(surface: Surface, files: SlackFiles, *, client: AsyncWebClient, si
     app.command(messages.COMMAND)(commands.listener(surface))
     app.action(re.compile("^(approve|reject)$"))(actions.decision_listener(surface))
     app.action(actions.CARD_ACTION_IDS)(actions.card_listener(surface))
-    app.action(re.compile("^cancel_(confirmed|kept)$"))(actions.cancel_answer_listener(surface))
+    app.action(actions.CONFIRMATION_IDS)(actions.confirmation_listener(surface))
     app.view(modals.CALLBACK_ID)(modals.submission_listener(surface))
     app.event({"type": "message", "subtype": "file_share"})(file_share_listener(surface, files))
     app.event("message")(_other_messages)

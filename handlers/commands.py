@@ -170,12 +170,17 @@ async def _export(inv: Invocation) -> None:
     await inv.surface.service.export(await inv.run())
 
 
-async def _cancel(inv: Invocation) -> None:
-    run = await inv.run()
-    blocks = [section(messages.cancel_question(run.name)),
-              actions([button("cancel_confirmed", "Cancel the run", str(run.id), "danger"),
-                       button("cancel_kept", "Keep it running", str(run.id))])]
-    await inv.respond(**inv.surface.outgoing(split(blocks)[0]), response_type="ephemeral")
+def _confirm(what: str, question: Callable[[str], str], yes: str, no: str) -> Action:
+    """Ask the person first, with buttons `{what}_confirmed` and `{what}_kept` (handlers/actions.py answers them)."""
+
+    async def ask(inv: Invocation) -> None:
+        run = await inv.run()
+        blocks = [section(question(run.name)),
+                  actions([button(f"{what}_confirmed", yes, str(run.id), "danger"),
+                           button(f"{what}_kept", no, str(run.id))])]
+        await inv.respond(**inv.surface.outgoing(split(blocks)[0]), response_type="ephemeral")
+
+    return ask
 
 
 async def _audit(inv: Invocation) -> list[str]:
@@ -223,7 +228,11 @@ COMMANDS: list[Subcommand] = [
     Subcommand("report", "NAME", "Post the latest eval table again.", "/distill report tickets", _report),
     Subcommand("export", "NAME", "Share the eval predictions as a CSV.", "/distill export tickets", _export),
     Subcommand("cancel", "NAME", "Stop the run (asks first); answers collected so far are kept.",
-               "/distill cancel tickets", _cancel),
+               "/distill cancel tickets", _confirm("cancel", messages.cancel_question, "Cancel the run",
+                                                   "Keep it running")),
+    Subcommand("delete", "NAME", "Delete the run's data (asks first): its rows, answers, files and the files it "
+               "uploaded to providers; the audit trail stays.", "/distill delete tickets",
+               _confirm("delete", messages.delete_question, "Delete its data", "Keep it")),
     Subcommand("audit", "NAME", "Show who did what to the run, and when.", "/distill audit tickets", _audit),
     Subcommand("models", "", "List the teachers and students a run can pick, with prices, reasoning efforts and "
                "shutdown dates, and the models in use here.", "/distill models", _models),

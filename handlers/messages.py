@@ -167,6 +167,15 @@ def cancel_kept(name: str) -> str:
     return f"Run *{escape(name)}* was not cancelled."
 
 
+def delete_question(name: str) -> str:
+    return (f"Delete the data of run *{escape(name)}*? Its uploaded rows, every answer, its eval, its files and the "
+            "files it uploaded to providers go, for good; who did what stays in its audit trail.")
+
+
+def delete_kept(name: str) -> str:
+    return f"Run *{escape(name)}* was not deleted."
+
+
 MODAL_COLUMNS_CHARS = 2000  # of the modal's 3,000-character help: the rest says what the placeholders are for
 
 

@@ -30,6 +30,14 @@ class Run:
 
 
 @dataclass(frozen=True)
+class Erased:
+    """What erase_data removed."""
+
+    uploaded_rows: int  # rows of the run's CSV (0 when another run still uses the same file)
+    answers: int
+
+
+@dataclass(frozen=True)
 class RunRow:
     split: str
     row_index: int
@@ -66,6 +74,39 @@ class RunsRepo(TableRepo):
     async def in_states(self, states: Iterable[str]) -> list[Run]:
         states = list(states)
         return await self.where(f"state IN ({', '.join('?' for _ in states)})", states)
+
+    async def finished_before(self, states: Iterable[str], moment: str) -> list[Run]:
+        """Runs in one of `states` whose last change is older than `moment` (ISO text, as the rows are stamped)."""
+        states = list(states)
+        return await self.where(f"state IN ({', '.join('?' for _ in states)}) AND updated_at < ?", [*states, moment])
+
+    async def erase_data(self, run_id: int, *, spec: dict[str, Any]) -> Erased:
+        """Remove the run's data in one transaction: its answers, split, evals, pilots, notices and batches, and its
+        dataset unless another run uses it; the run keeps `spec` (without the team's text) and the state `deleted`.
+        Its approvals, jobs (their file ids cleared) and audit entries stay: the trail of what was spent on what.
+        An answer another run reused becomes that run's own, at no cost (it was paid here)."""
+        async with self.db.transaction() as conn:
+            run = await (await conn.execute("SELECT dataset_id FROM runs WHERE id = ?", (run_id,))).fetchone()
+            await conn.execute(
+                "UPDATE completions SET reused_from = NULL, cost_micro_usd = 0 WHERE run_id != ? AND reused_from IN"
+                " (SELECT id FROM completions WHERE run_id = ?)", (run_id, run_id))
+            answers = (await conn.execute("DELETE FROM completions WHERE run_id = ?", (run_id,))).rowcount
+            for table in ("run_rows", "evals", "pilots", "notices", "batches"):
+                await conn.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
+            await conn.execute("UPDATE jobs SET training_file_id = NULL, validation_file_id = NULL WHERE run_id = ?",
+                               (run_id,))
+            await conn.execute(
+                "UPDATE runs SET dataset_id = NULL, spec_json = ?, state = 'deleted', state_before = NULL,"
+                " error = NULL, updated_at = ? WHERE id = ?", (dumps(spec), self.db.now(), run_id))
+            uploaded = 0
+            dataset_id = run["dataset_id"] if run else None
+            shared = dataset_id is not None and await (await conn.execute(
+                "SELECT 1 FROM runs WHERE dataset_id = ? LIMIT 1", (dataset_id,))).fetchone()
+            if dataset_id is not None and not shared:
+                uploaded = (await (await conn.execute("SELECT COUNT(*) FROM dataset_rows WHERE dataset_id = ?",
+                                                      (dataset_id,))).fetchone())[0]
+                await conn.execute("DELETE FROM datasets WHERE id = ?", (dataset_id,))  # its rows cascade
+        return Erased(uploaded, answers)
 
     async def replace_rows(self, run_id: int, rows: Iterable[RunRow]) -> None:
         """Set the run's split rows (all of them, replacing any earlier split)."""

@@ -34,7 +34,7 @@ from bot.clock import Clock
 from bot.config import Secret, Settings
 from bot.costs import Billing
 from bot.logs import mask_secrets
-from bot.provider import provider_date
+from bot.provider import delete_file, provider_date
 from bot.retries import find_or_create
 from bot.tokens import base_model_name
 from bot.trainers.base import (
@@ -153,6 +153,10 @@ class OpenAITrainer:
         async with self._errors(f"upload {filename}"):
             uploaded = await self.client.files.create(file=(filename, content), purpose="fine-tune")
         return uploaded.id
+
+    async def delete_file(self, file_id: str) -> None:
+        async with self._errors(f"delete file {file_id}"):
+            await delete_file(self.client, file_id)
 
     async def start(self, request: JobRequest) -> str:
         if not self.takes_new_jobs():
