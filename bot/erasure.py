@@ -41,6 +41,7 @@ class Deletion:
 
     uploaded_rows: int
     answers: int
+    dataset_kept: bool  # another run uses the same file
     provider_files: int
     kept_files: tuple[str, ...]  # provider file ids still there
     voided: tuple[Approval, ...]  # requests that were waiting for approval
@@ -49,7 +50,9 @@ class Deletion:
         """The thread's note (`who`: a mention, or what deleted it)."""
         kept = (f" Could not delete {len(self.kept_files)} file(s) at the provider ({', '.join(self.kept_files)}): "
                 "delete them there by hand." if self.kept_files else "")
-        return (f"{who} deleted this run's data: {self.uploaded_rows:,} uploaded rows, {self.answers:,} answers, "
+        rows = ("no uploaded rows (another run uses the same file)" if self.dataset_kept else
+                f"{self.uploaded_rows:,} uploaded rows")
+        return (f"{who} deleted this run's data: {rows}, {self.answers:,} answers, "
                 f"{self.provider_files:,} file(s) at the provider and the run's folder.{kept} The audit trail is kept "
                 "(`/distill audit NAME`). Messages already in this thread stay in Slack: delete them there if they "
                 "must go.")
@@ -70,14 +73,13 @@ class Eraser:
         spent = await spend_micro_usd(storage, run.id)
         deleted, kept = await self._provider_files(run)
         spec = {key: value for key, value in run.spec.items() if key not in TEAM_TEXT}
-        erased = await storage.runs.erase_data(run.id, spec=spec)
+        erased = await storage.runs.erase_data(run.id, spec=spec, actor=actor, detail={
+            "why": why, "provider_files_deleted": deleted, "provider_files_kept": list(kept),
+            "spent_micro_usd": spent, "voided_approvals": len(voided)})
         await asyncio.to_thread(shutil.rmtree, self.service.run_folder(run), ignore_errors=True)
-        await storage.audit.add(run_id=run.id, actor=actor, action="run-deleted", detail={
-            "why": why, "uploaded_rows": erased.uploaded_rows, "answers": erased.answers,
-            "provider_files_deleted": deleted, "provider_files_kept": list(kept), "spent_micro_usd": spent,
-            "voided_approvals": len(voided)})
         log.info("run %s (%s): data deleted (%s)", run.id, run.name, why)
-        return Deletion(erased.uploaded_rows, erased.answers, deleted, tuple(kept), tuple(voided))
+        return Deletion(erased.uploaded_rows, erased.answers, erased.dataset_kept, deleted, tuple(kept),
+                        tuple(voided))
 
     async def _provider_files(self, run: Run) -> tuple[int, list[str]]:
         """Delete the files the run uploaded: at its jobs' trainers and, for batches, at OPENAI_BASE_URL."""

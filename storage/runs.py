@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from storage.records import TableRepo, dumps
+from storage.records import TableRepo, dumps, redacted
 
 # States in which background work belongs to the run; a restart resumes them.
 ACTIVE_STATES = ("collecting", "training", "evaluating")
@@ -35,6 +35,7 @@ class Erased:
 
     uploaded_rows: int  # rows of the run's CSV (0 when another run still uses the same file)
     answers: int
+    dataset_kept: bool  # another run uses the same file
 
 
 @dataclass(frozen=True)
@@ -80,11 +81,12 @@ class RunsRepo(TableRepo):
         states = list(states)
         return await self.where(f"state IN ({', '.join('?' for _ in states)}) AND updated_at < ?", [*states, moment])
 
-    async def erase_data(self, run_id: int, *, spec: dict[str, Any]) -> Erased:
+    async def erase_data(self, run_id: int, *, spec: dict[str, Any], actor: str, detail: dict[str, Any]) -> Erased:
         """Remove the run's data in one transaction: its answers, split, evals, pilots, notices and batches, and its
         dataset unless another run uses it; the run keeps `spec` (without the team's text) and the state `deleted`.
         Its approvals, jobs (their file ids cleared) and audit entries stay: the trail of what was spent on what.
-        An answer another run reused becomes that run's own, at no cost (it was paid here)."""
+        An answer another run reused becomes that run's own, at no cost (it was paid here). The audit entry
+        `run-deleted` (`detail` and the counts) is written in the same transaction."""
         async with self.db.transaction() as conn:
             run = await (await conn.execute("SELECT dataset_id FROM runs WHERE id = ?", (run_id,))).fetchone()
             await conn.execute(
@@ -106,7 +108,11 @@ class RunsRepo(TableRepo):
                 uploaded = (await (await conn.execute("SELECT COUNT(*) FROM dataset_rows WHERE dataset_id = ?",
                                                       (dataset_id,))).fetchone())[0]
                 await conn.execute("DELETE FROM datasets WHERE id = ?", (dataset_id,))  # its rows cascade
-        return Erased(uploaded, answers)
+            counted = {**detail, "uploaded_rows": uploaded, "answers": answers, "dataset_kept": bool(shared)}
+            await conn.execute(
+                "INSERT INTO audit_log (run_id, actor, action, detail_json, created_at) VALUES (?, ?, ?, ?, ?)",
+                (run_id, actor, "run-deleted", dumps(redacted(counted, self.db.redact)), self.db.now()))
+        return Erased(uploaded, answers, bool(shared))
 
     async def replace_rows(self, run_id: int, rows: Iterable[RunRow]) -> None:
         """Set the run's split rows (all of them, replacing any earlier split)."""

@@ -8,7 +8,7 @@ import sqlite3
 
 from bot.cards import spend_micro_usd
 from bot.examples import TICKETS_CSV
-from tests.handlers.conftest import buttons, thread_texts
+from tests.handlers.conftest import CHANNEL, buttons, thread_texts
 from tests.handlers.test_distillation import _approve_newest, _wait_for_state
 from tests.handlers.test_distillation_together import together_env, training
 from tests.reliability.crash import until
@@ -87,6 +87,7 @@ async def test_a_file_another_run_uses_is_kept_and_answers_it_reused_stay_its_ow
     assert spent[1] == 0, "the second run reused every answer the first paid for"
     await _confirm(bot, "delete first", "confirmed")
     assert (await storage.datasets.get(second.dataset_id)).row_count == 480, "the second run's data stays"
+    assert "no uploaded rows (another run uses the same file)" in thread_texts(await bot.thread("first"))[-1]
     answers = await storage.completions.for_run(second.id)
     assert answers and all(a.reused_from is None for a in answers)
     assert await spend_micro_usd(storage, second.id) == 0, "reused answers do not become spend of their own"
@@ -102,14 +103,15 @@ async def test_the_scheduler_deletes_the_data_of_runs_finished_longer_ago_than_t
     await _confirm(bot, "cancel recent", "confirmed")
     clock.advance(dt.timedelta(days=2))  # old finished 31 days ago, recent 2; working never finished
 
-    await until(lambda: _state(bot, "old") == "deleted", within=30, what="the retention purge")
-    await bot.bot.idle()
-    assert _state(bot, "recent") == "cancelled" and _state(bot, "working") == "ready"
     old = await bot.run("old")
+    said = ("The retention period (DISTILL_RETENTION_DAYS=30) deleted this run's data: no uploaded rows (another run "
+            "uses the same file)")
+    await until(lambda: said in "\n".join(thread_texts(bot.slack.thread(CHANNEL, old.thread_ts))), within=30,
+                what="the retention purge")  # the scheduler's work: no idle() waits for it
+    assert _state(bot, "old") == "deleted"
+    assert _state(bot, "recent") == "cancelled" and _state(bot, "working") == "ready"
     [entry] = [e for e in await bot.bot.storage.audit.for_run(old.id) if e.action == "run-deleted"]
     assert entry.actor == "system" and "DISTILL_RETENTION_DAYS=30" in entry.detail["why"]
-    assert "The retention period (DISTILL_RETENTION_DAYS=30) deleted this run's data" in thread_texts(
-        await bot.thread("old"))[-1]
     assert (await bot.bot.storage.datasets.get((await bot.run("recent")).dataset_id)).row_count == 480
 
 
