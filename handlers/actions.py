@@ -1,6 +1,6 @@
 """Buttons: Approve / Reject on a spending request (value: the approval id), the run card's buttons (value: the
-run id; each does what the subcommand of the same name does), and the answers to "cancel this run?" and "import
-these stored completions?".
+run id; each does what the subcommand of the same name does), and the answers to "cancel this run?", "delete its
+data?" and "import these stored completions?".
 """
 
 from __future__ import annotations
@@ -83,20 +83,31 @@ def card_listener(surface: Surface) -> Listener:
     return on_card
 
 
-def cancel_answer_listener(surface: Surface) -> Listener:
-    """The buttons under "Cancel run X?": cancel it, or leave it; either way the question goes away."""
+# What each confirmed question does (handlers/commands.py asks them): `{what}_confirmed` or `{what}_kept`.
+CONFIRMED: dict[str, Callable[[Surface, Run, str], Awaitable[None]]] = {
+    "cancel": lambda surface, run, user: surface.service.cancel(run, user),
+    "delete": lambda surface, run, user: surface.service.delete(run, user),
+}
+KEPT: dict[str, Callable[[str], str]] = {"cancel": messages.cancel_kept, "delete": messages.delete_kept}
+CONFIRMATION_IDS = re.compile(f"^({'|'.join(CONFIRMED)})_(confirmed|kept)$")
+
+
+def confirmation_listener(surface: Surface) -> Listener:
+    """The buttons under "Cancel run X?" or "Delete the data of run X?": do it, or leave it; either way the question
+    goes away."""
 
     async def on_answer(ack: Any, body: dict[str, Any], respond: Respond) -> None:
         await ack()
         click = _clicked(body)
+        what, answer = click.action_id.rsplit("_", 1)
 
         async def settle() -> None:
             run = await surface.run_here(click.channel, click.value)
-            if click.action_id == "cancel_confirmed":
-                await surface.service.cancel(run, click.user)
+            if answer == "confirmed":
+                await CONFIRMED[what](surface, run, click.user)
                 await respond(delete_original=True)
             else:
-                await surface.reply(respond, [messages.cancel_kept(run.name)], replace_original=True)
+                await surface.reply(respond, [KEPT[what](run.name)], replace_original=True)
 
         surface.spawn(settle(), surface.reporter(respond))
 

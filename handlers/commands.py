@@ -23,12 +23,17 @@ from bot.spec.settings import SETTABLE_KEYS
 from handlers import messages
 from handlers.modals import open_template_modal
 from handlers.mrkdwn import unescape
-from handlers.render import actions, button, ephemeral, section, split
+from handlers.packer import code_chunks, ephemeral, section, split
+from handlers.render import actions, button
 from handlers.surface import Respond, Surface
-from handlers.tables import code_chunks, format_table
+from handlers.tables import format_table, label_counts
 from storage.runs import Run
 
 AUDIT_SHOWN = 40
+# Slack's limit for a message (https://docs.slack.dev/reference/methods/chat.postMessage: text past 40,000 characters
+# is cut). Longer text does not come from Slack's composer, and shlex takes quadratic time (70 s for 1 MB, on the
+# event loop, before the ack), so it is refused before it is read.
+MAX_COMMAND_TEXT = 40_000
 # Slack clients may turn typed quotes into typographic ones; shlex only knows the ASCII ones.
 SMART_QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"'})
 
@@ -163,7 +168,21 @@ async def _status(inv: Invocation) -> list[str]:
     run = await inv.run()
     await inv.surface.service.refresh_card(run)  # posts the card again if its first post failed
     card = await inv.surface.service.card(run)
-    return [messages.run_status(run.name, run.state, card.figures, card.next_step)]
+    return [messages.run_status(run.name, run.state, card.figures, card.next_step), *await _labels(inv, run)]
+
+
+async def _labels(inv: Invocation, run: Run) -> list[str]:
+    """Every choice and every label's rows, in full: thread messages list the first few only."""
+    lines = []
+    choices = run.spec.get("choices")
+    if choices:
+        lines += [messages.choices_title(len(choices)), *code_chunks(choices)]
+    dataset = await inv.surface.service.dataset(run)
+    counts = (dataset.profile.get("label_counts") or {}).get(run.spec.get("label")) if dataset else None
+    if counts:
+        lines += [messages.label_counts_title(run.spec["label"]),
+                  *code_chunks(label_counts(list(counts.items())), header_lines=2)]
+    return lines
 
 
 async def _list(inv: Invocation) -> list[str]:
@@ -180,12 +199,17 @@ async def _export(inv: Invocation) -> None:
     await inv.surface.service.export(await inv.run())
 
 
-async def _cancel(inv: Invocation) -> None:
-    run = await inv.run()
-    blocks = [section(messages.cancel_question(run.name)),
-              actions([button("cancel_confirmed", "Cancel the run", str(run.id), "danger"),
-                       button("cancel_kept", "Keep it running", str(run.id))])]
-    await inv.respond(**inv.surface.outgoing(split(blocks)[0]), response_type="ephemeral")
+def _confirm(what: str, question: Callable[[str], str], yes: str, no: str) -> Action:
+    """Ask the person first, with buttons `{what}_confirmed` and `{what}_kept` (handlers/actions.py answers them)."""
+
+    async def ask(inv: Invocation) -> None:
+        run = await inv.run()
+        blocks = [section(question(run.name)),
+                  actions([button(f"{what}_confirmed", yes, str(run.id), "danger"),
+                           button(f"{what}_kept", no, str(run.id))])]
+        await inv.respond(**inv.surface.outgoing(split(blocks)[0]), response_type="ephemeral")
+
+    return ask
 
 
 async def _audit(inv: Invocation) -> list[str]:
@@ -243,7 +267,11 @@ COMMANDS: list[Subcommand] = [
     Subcommand("report", "NAME", "Post the latest eval table again.", "/distill report tickets", _report),
     Subcommand("export", "NAME", "Share the eval predictions as a CSV.", "/distill export tickets", _export),
     Subcommand("cancel", "NAME", "Stop the run (asks first); answers collected so far are kept.",
-               "/distill cancel tickets", _cancel),
+               "/distill cancel tickets", _confirm("cancel", messages.cancel_question, "Cancel the run",
+                                                   "Keep it running")),
+    Subcommand("delete", "NAME", "Delete the run's data (asks first): its rows, answers, files and the files it "
+               "uploaded to providers; the audit trail stays.", "/distill delete tickets",
+               _confirm("delete", messages.delete_question, "Delete its data", "Keep it")),
     Subcommand("audit", "NAME", "Show who did what to the run, and when.", "/distill audit tickets", _audit),
     Subcommand("models", "", "List the teachers and students a run can pick, with prices, reasoning efforts and "
                "shutdown dates, and the models in use here.", "/distill models", _models),
@@ -254,6 +282,8 @@ BY_NAME = {c.name: c for c in COMMANDS}
 
 def parse(text: str) -> tuple[Subcommand, list[str]]:
     """The subcommand and its arguments, or UsageError saying what is wrong and how to type it."""
+    if len(text) > MAX_COMMAND_TEXT:
+        raise UsageError([messages.command_too_long(len(text), MAX_COMMAND_TEXT)])
     text = unescape(text).translate(SMART_QUOTES)
     try:
         words = shlex.split(text)

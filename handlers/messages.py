@@ -15,6 +15,7 @@ from handlers.mrkdwn import code, escape, escape_keep_mentions, mention
 
 COMMAND = "/distill"
 TEMPLATE_EXAMPLE = 'template="Ticket: {subject}"'
+LIST_SHOWN = 10  # labels a thread message lists; `/distill status NAME` lists them all
 
 
 # ----- commands --------------------------------------------------------------------------------------------
@@ -52,6 +53,12 @@ def unbalanced_quotes(problem: str) -> str:
             f"{code(TEMPLATE_EXAMPLE)}.")
 
 
+def command_too_long(length: int, limit: int) -> str:
+    return (f"The command is {length:,} characters long; {code(COMMAND)} reads at most {limit:,}, as much as a Slack "
+            f"message holds. Write a long prompt in the form that {code(f'{COMMAND} template NAME')} opens, or "
+            "shorten it.")
+
+
 def not_key_value(arg: str) -> str:
     return f"{code(arg)} is not a setting: write {code('key=value')}, e.g. {code('label=category')}."
 
@@ -78,6 +85,13 @@ SLACK_ERRORS = {
     "missing_scope": "The Slack app lacks a permission it needs ({needed}). Add it under OAuth & Permissions (or "
                      "recreate the app from slack-app-manifest.yml) and reinstall the app.",
 }
+
+
+def no_such_group(group_id: str) -> str:
+    """Plain text: an ApprovalError's message, escaped where it is shown."""
+    return (f"DISTILL_APPROVERS names the user group {group_id}, which does not exist in this workspace (Slack: "
+            "no_such_subteam), so its members cannot approve. Fix DISTILL_APPROVERS (a group's ID starts with S: "
+            "open the group in Slack, then Copy group ID) and restart the bot.")
 
 
 def card_moved() -> str:
@@ -162,8 +176,29 @@ def cancel_kept(name: str) -> str:
     return f"Run *{escape(name)}* was not cancelled."
 
 
+def delete_question(name: str) -> str:
+    return (f"Delete the data of run *{escape(name)}*? Its uploaded rows, every answer, its eval, its files and the "
+            "files it uploaded to providers go, for good; who did what stays in its audit trail.")
+
+
+def delete_kept(name: str) -> str:
+    return f"Run *{escape(name)}* was not deleted."
+
+
+MODAL_COLUMNS_CHARS = 2000  # of the modal's 3,000-character help: the rest says what the placeholders are for
+
+
 def template_modal_help(name: str, columns: Sequence[str]) -> str:
-    placeholders = ", ".join(code("{" + c + "}") for c in columns) or "the CSV's columns, once one is loaded"
+    shown, size = [], 0
+    for column in columns:
+        placeholder = code("{" + column + "}")
+        if size + len(placeholder) > MODAL_COLUMNS_CHARS:
+            break
+        shown.append(placeholder)
+        size += len(placeholder) + 2
+    more = f" and {len(columns) - len(shown):,} more columns (the CSV's profile in the thread lists them all)" if (
+        len(shown) < len(columns)) else ""
+    placeholders = ", ".join(shown) + more or "the CSV's columns, once one is loaded"
     return (f"The prompt each row of *{escape(name)}* is sent with. Placeholders: {placeholders}, and "
             f"{code('{choices}')} for the allowed labels. Leave it empty for the default.")
 
@@ -218,12 +253,31 @@ def schema_not_utf8() -> str:
     return "it is not UTF-8 text. Save the JSON Schema as UTF-8 and share it again."
 
 
+def more_labels(run_name: str, more: int, rows: int) -> str:
+    return (f"… and {more:,} more labels ({rows:,} rows). {code(f'{COMMAND} status {run_name}')} lists every "
+            "label.")
+
+
+def choices_shown(run_name: str, value: str) -> str:
+    """A `choices=` setting as a confirmation shows it: in full when short, else its size and first labels."""
+    choices = [c.strip() for c in value.split(",") if c.strip()]
+    if len(choices) <= LIST_SHOWN:
+        return code(f"choices={value}")
+    first = ", ".join(choices[:LIST_SHOWN])
+    return (f"{code(f'choices={first}, …')} ({len(choices):,} labels; {code(f'{COMMAND} status {run_name}')} lists "
+            "them all)")
+
+
+def choices_title(count: int) -> str:
+    return f"*Choices* ({count:,}), the labels the models may answer:"
+
+
 def dataset_refused(filename: str, message: str) -> str:
     return f":warning: Could not use *{escape(filename)}*: {escape(message)}"
 
 
-def spec_updated(user: str, changes: Mapping[str, str], voided: int, back_to_ready: bool) -> str:
-    shown = ", ".join(code(f"{k}={v}") for k, v in changes.items())
+def spec_updated(run_name: str, user: str, changes: Mapping[str, str], voided: int, back_to_ready: bool) -> str:
+    shown = ", ".join(choices_shown(run_name, v) if k == "choices" else code(f"{k}={v}") for k, v in changes.items())
     lines = [f"{mention(user)} changed {shown}."]
     if voided:
         were = "s were" if voided > 1 else " was"
@@ -347,6 +401,23 @@ def run_failed(message: str) -> str:
 
 def continued(text: str, part: int, parts: int) -> str:
     return f"{text} ({part}/{parts})"
+
+
+# ----- what the packer left out (handlers/packer.py) ----------------------------------------------------------
+
+def left_out(characters: int) -> str:
+    """Where a text over Slack's limit was cut (plain text: it may land inside code or bold)."""
+    return f" … [{characters:,} characters left out] … "
+
+
+def blocks_left_out(blocks: int) -> str:
+    return f"… and {blocks:,} more parts, left out: Slack takes 50 blocks in one message."
+
+
+def initial_value_left_out(characters: int, field_limit: int) -> str:
+    return (f":warning: The current value has {characters:,} characters, more than the {field_limit:,} this field "
+            "holds, so it is not shown here. *Save* replaces it with what you type above; *Cancel* keeps it. "
+            f"Longer text goes in with {code(f'{COMMAND} set NAME key=...')}.")
 
 
 # ----- the run card ----------------------------------------------------------------------------------------------

@@ -17,20 +17,18 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.core.errors import SpecError
 from bot.prompts.templates import Template
 from handlers import messages
-from handlers.mrkdwn import masked
-from handlers.render import section
+from handlers.packer import MAX_INPUT, outgoing_view, section
 from handlers.surface import Respond, Surface
 from storage.runs import Run
 
 CALLBACK_ID = "set_template"
 BLOCK_ID = ACTION_ID = "template"
-MAX_TEMPLATE = 3000  # plain_text_input's max_length ceiling
 
 
 async def open_template_modal(surface: Surface, client: AsyncWebClient, trigger_id: str, run: Run) -> None:
     columns = await surface.service.columns(run)
     element: dict[str, Any] = {"type": "plain_text_input", "action_id": ACTION_ID, "multiline": True,
-                               "max_length": MAX_TEMPLATE}
+                               "max_length": MAX_INPUT}
     if run.spec.get("template"):
         element["initial_value"] = run.spec["template"]
     view = {
@@ -42,7 +40,7 @@ async def open_template_modal(surface: Surface, client: AsyncWebClient, trigger_
                    {"type": "input", "block_id": BLOCK_ID, "optional": True, "element": element,
                     "label": {"type": "plain_text", "text": "Template"}}],
     }
-    await client.views_open(trigger_id=trigger_id, view=masked(view, surface.secrets))
+    await client.views_open(trigger_id=trigger_id, view=outgoing_view(view, surface.secrets))
 
 
 def ephemeral_poster(client: AsyncWebClient, channel: str, user: str) -> Respond:

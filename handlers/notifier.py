@@ -31,7 +31,8 @@ from bot.runs.cards import Card, build_card
 from bot.runs.notify import DeliveryError
 from handlers import messages
 from handlers.mrkdwn import masked
-from handlers.render import Message, Renderer, section
+from handlers.packer import Message, outgoing, section
+from handlers.render import Renderer
 from storage import Storage
 from storage.runs import Run
 
@@ -181,4 +182,4 @@ class SlackNotifier:
         return reply["ts"]
 
     def _outgoing(self, message: Message) -> dict:
-        return masked(message.payload(), self.secrets)
+        return outgoing(message, self.secrets)

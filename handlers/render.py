@@ -1,15 +1,13 @@
 """Block Kit for the run card and for every event bot/ posts into a run's thread.
 
-Slack's limits (https://docs.slack.dev/reference/block-kit/blocks): at most 50 blocks per message, 3000
-characters in a section's text, 10 fields of 2000 characters, 150 in a header, 75 in a button's text.
-Long content is packed into several sections and, past 50 blocks, several messages. Every message carries
-fallback `text` (shown in notifications and by clients that cannot draw blocks).
+Long content is packed by handlers/packer.py (several sections and, past 50 blocks, several messages), which
+also keeps every text within Slack's limits before anything is sent. Every message carries fallback `text`
+(shown in notifications and by clients that cannot draw blocks).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from bot.cli.estimate import render_quote
@@ -34,47 +32,22 @@ from bot.core.events import (
 )
 from bot.runs.cards import Card
 from handlers import messages
-from handlers.tables import code_chunks, format_table, pack
+from handlers.packer import Message, code_sections, section, sections, split
+from handlers.tables import format_table, label_counts
 from storage.approvals import Approval
 from storage.runs import Run
 
-MAX_BLOCKS = 50
-MAX_FIELDS = 10
-MAX_FIELD_TEXT = 2000
-MAX_HEADER = 150
 TABLE_RULE = set("-=+| :")
-
-
-@dataclass(frozen=True)
-class Message:
-    text: str  # fallback
-    blocks: list[dict[str, Any]]
-
-    def payload(self) -> dict[str, Any]:
-        return {"text": self.text, "blocks": self.blocks}
 
 
 # ----- blocks ---------------------------------------------------------------------------------------------
 
-def section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
-
-
-def sections(lines: Sequence[str]) -> list[dict[str, Any]]:
-    """mrkdwn lines packed into as few sections as the 3000-character limit allows."""
-    return [section(text) for text in pack([line for line in lines if line])] if any(lines) else []
-
-
-def code_sections(lines: Sequence[str], header_lines: int = 0) -> list[dict[str, Any]]:
-    return [section(chunk) for chunk in code_chunks(lines, header_lines=header_lines)]
-
-
 def context(text: str) -> dict[str, Any]:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": pack([text])[0]}]}
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
 
 
 def button(action_id: str, label: str, value: str, style: str | None = None) -> dict[str, Any]:
-    element = {"type": "button", "action_id": action_id, "text": {"type": "plain_text", "text": label[:75]},
+    element = {"type": "button", "action_id": action_id, "text": {"type": "plain_text", "text": label},
                "value": value}
     if style:
         element["style"] = style
@@ -88,21 +61,6 @@ def actions(buttons: Sequence[dict[str, Any]], block_id: str | None = None) -> d
     return block
 
 
-def split(blocks: Sequence[dict[str, Any]], text: str | None = None) -> list[Message]:
-    """Messages of at most 50 blocks; the fallback text is the first section's unless given."""
-    fallback = text or next((b["text"]["text"] for b in blocks if b.get("type") == "section"), "distill")
-    fallback = pack([fallback])[0]
-    parts = [list(blocks[i:i + MAX_BLOCKS]) for i in range(0, len(blocks), MAX_BLOCKS)] or [[section(fallback)]]
-    if len(parts) == 1:
-        return [Message(fallback, parts[0])]
-    return [Message(messages.continued(fallback, n, len(parts)), part) for n, part in enumerate(parts, 1)]
-
-
-def ephemeral(lines: Sequence[str]) -> list[Message]:
-    """A reply to one person: mrkdwn lines, split within the limits."""
-    return split(sections(lines))
-
-
 # ----- events --------------------------------------------------------------------------------------------
 
 class Renderer:
@@ -113,7 +71,7 @@ class Renderer:
         self._by_type: dict[type, Callable[[Run, Any], list[Message]]] = {
             DatasetLoaded: self.dataset_loaded,
             DatasetRefused: lambda run, e: split([section(messages.dataset_refused(e.filename, e.message))]),
-            SpecUpdated: lambda run, e: split([section(messages.spec_updated(e.user, e.changes, e.voided,
+            SpecUpdated: lambda run, e: split([section(messages.spec_updated(run.name, e.user, e.changes, e.voided,
                                                                              e.back_to_ready))]),
             QuoteReady: self.quote,
             ApprovalRequested: lambda run, e: [self.approval(run, e.approval, "")],
@@ -139,9 +97,8 @@ class Renderer:
         fields = [messages.card_field("State", card.state)]
         fields += [messages.card_field(label, value) for label, value in card.figures]
         blocks: list[dict[str, Any]] = [
-            {"type": "header", "text": {"type": "plain_text", "text": messages.card_header(run.name)[:MAX_HEADER]}},
-            {"type": "section", "fields": [{"type": "mrkdwn", "text": f[:MAX_FIELD_TEXT]}
-                                           for f in fields[:MAX_FIELDS]]},
+            {"type": "header", "text": {"type": "plain_text", "text": messages.card_header(run.name)}},
+            {"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields]},
         ]
         if card.next_step:
             blocks.append(context(messages.card_next_step(card.next_step)))
@@ -163,10 +120,12 @@ class Renderer:
             blocks.append(section(messages.label_hint(run.name, candidates)))
         shown = label or (candidates[0] if candidates else None)
         if shown:
-            counts = profile["label_counts"][shown]
+            counts = list(profile["label_counts"][shown].items())
             blocks.append(section(messages.label_counts_title(shown)))
-            blocks += code_sections(format_table(("label", "rows"), [(k, f"{n:,}") for k, n in counts.items()],
-                                                 right_from=1), header_lines=2)
+            blocks += code_sections(label_counts(counts[:messages.LIST_SHOWN]), header_lines=2)
+            if len(counts) > messages.LIST_SHOWN:
+                rest = counts[messages.LIST_SHOWN:]
+                blocks.append(section(messages.more_labels(run.name, len(rest), sum(n for _, n in rest))))
         return split(blocks)
 
     def quote(self, run: Run, event: QuoteReady) -> list[Message]:

@@ -14,9 +14,9 @@ from bot.core.events import Note
 from bot.runs.service import RunService
 from handlers import messages
 from handlers.followups import Followups, Report
-from handlers.mrkdwn import masked
 from handlers.notifier import SlackNotifier
-from handlers.render import Message, Renderer, ephemeral
+from handlers.packer import Message, ephemeral, outgoing
+from handlers.render import Renderer
 from storage.runs import Run
 
 Respond = Callable[..., Awaitable[Any]]  # Bolt's respond(): posts to the response_url Slack gave
@@ -51,7 +51,7 @@ class Surface:
         self.followups.spawn(slack_call(work), report)
 
     def outgoing(self, message: Message) -> dict[str, Any]:
-        return masked(message.payload(), self.secrets)
+        return outgoing(message, self.secrets)
 
     async def reply(self, respond: Respond, lines: Sequence[str], **options: Any) -> None:
         """An ephemeral answer to the person who typed or clicked."""

@@ -1,17 +1,10 @@
-"""Monospace tables for Slack: aligned columns, escaped cells, cut into code blocks that fit a section.
-
-A section's text holds at most 3000 characters (https://docs.slack.dev/reference/block-kit/blocks/section-block),
-so a long table becomes several code blocks, each repeating the header so it reads on its own.
-"""
+"""Monospace tables for Slack: aligned columns of cells cut to a readable width (handlers/packer.py cuts the
+lines into code blocks that fit a section, each repeating the header)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from handlers.mrkdwn import escape
-
-MAX_SECTION_TEXT = 3000
-FENCE = "```"
 MAX_CELL = 60
 
 
@@ -34,31 +27,6 @@ def format_table(headings: Sequence[str], rows: Sequence[Sequence[object]], *,
     return [line(table[0]), "  ".join("-" * w for w in widths), *(line(row) for row in table[1:])]
 
 
-def code_chunks(lines: Sequence[str], *, header_lines: int = 0, limit: int = MAX_SECTION_TEXT) -> list[str]:
-    """Escaped code blocks of at most `limit` characters holding every line once, in order; the first
-    `header_lines` lines are repeated at the top of every block."""
-    escaped = [escape(line).replace(FENCE, "ˋˋˋ") for line in lines]  # a fence inside would end the block early
-    return pack(escaped[header_lines:], header=escaped[:header_lines], fence=FENCE, limit=limit)
-
-
-def pack(lines: Sequence[str], *, header: Sequence[str] = (), fence: str = "",
-         limit: int = MAX_SECTION_TEXT) -> list[str]:
-    """Join lines into texts of at most `limit` characters (fences and header included), in order.
-
-    A line too long for a text on its own is cut with an ellipsis.
-    """
-    room = limit - 2 * len(fence)
-    header_size = sum(len(h) + 1 for h in header)
-    chunks: list[list[str]] = []
-    current: list[str] = []
-    size = header_size
-    for line in lines or [""]:
-        if len(line) > room - header_size:
-            line = line[: room - header_size - 1] + "…"
-        if current and size + len(line) + 1 > room:
-            chunks.append(current)
-            current, size = [], header_size
-        current.append(line)
-        size += len(line) + 1
-    chunks.append(current)
-    return [fence + "\n".join([*header, *chunk]) + fence for chunk in chunks]
+def label_counts(counts: Sequence[tuple[str, int]]) -> list[str]:
+    """Rows per label, as a table's lines."""
+    return format_table(("label", "rows"), [(label, f"{n:,}") for label, n in counts], right_from=1)

@@ -22,7 +22,7 @@ from bot.collect.engine import Collector
 from bot.collect.ratelimit import RateLimiters
 from bot.core.clock import Clock
 from bot.core.config import Settings
-from bot.core.logs import secret_values
+from bot.core.logs import redactor, secret_values
 from bot.core.provider import ChatProvider
 from bot.prices.table import PriceTable
 from bot.runs.scheduler import Scheduler
@@ -41,7 +41,10 @@ EVENTS_PATH = "/slack/events"
 # Retries a 429 (honouring Retry-After) and a dropped connection; chat.update and usergroups.users.list are
 # the methods most likely to be rate-limited (https://docs.slack.dev/apis/web-api/rate-limits).
 SLACK_RATE_LIMIT_RETRIES = 3
-FOLLOWUP_GRACE_SECONDS = 10.0
+# A stop waits this long for answers in progress, then this long for the last card edits: a platform sends SIGKILL
+# some seconds after SIGTERM (Heroku: 30), and with Slack unreachable neither would ever end.
+FOLLOWUP_GRACE_SECONDS = 5.0
+CARD_GRACE_SECONDS = 2.0
 
 
 class BackgroundService(Protocol):
@@ -85,17 +88,22 @@ class Bot:
 
     async def close(self) -> None:
         """Stop taking work, let answers in progress finish (briefly), stop stages where they are (they resume at
-        the next start), send the last card edits, and close connections and storage."""
-        for service in reversed(self.services):
-            await service.close()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.surface.followups.wait_idle(), FOLLOWUP_GRACE_SECONDS)
-        await self.surface.followups.close()
-        await self.service.close()
-        await self.notifier.close()
-        await self.files.close()
-        await self.provider.close()
-        await self.storage.close()
+        the next start), send the last card edits (briefly), and close connections and storage. Bounded in time
+        even when Slack cannot be reached; the storage is closed whatever happens (its threads would keep the
+        process alive)."""
+        try:
+            for service in reversed(self.services):
+                await service.close()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.surface.followups.wait_idle(), FOLLOWUP_GRACE_SECONDS)
+            await self.surface.followups.close()
+            await self.service.close()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.notifier.close(), CARD_GRACE_SECONDS)
+            await self.files.close()
+            await self.provider.close()
+        finally:
+            await self.storage.close()
 
 
 async def _healthz(request: web.Request) -> web.Response:
@@ -117,7 +125,8 @@ async def build_bot(settings: Settings, *, slack_api_url: str = SLACK_API_URL, o
     settings.require("SLACK_BOT_TOKEN", "OPENAI_API_KEY")
     assert settings.slack_bot_token is not None and settings.openai_api_key is not None
     token = settings.slack_bot_token.reveal()
-    storage = await Storage.open(settings.db_path, now=clock.iso)
+    secrets = tuple(secret_values(settings))
+    storage = await Storage.open(settings.db_path, now=clock.iso, redact=redactor(secrets))
     prices = await asyncio.to_thread(PriceTable.load, settings.prices_path)
     provider = ChatProvider(base_url=settings.openai_base_url,
                             api_key=settings.openai_api_key.reveal(), store=settings.store_completions)
@@ -127,7 +136,6 @@ async def build_bot(settings: Settings, *, slack_api_url: str = SLACK_API_URL, o
     client = slack_client(token, slack_api_url)
     directory = SlackDirectory(client)
     renderer = Renderer(settings)
-    secrets = tuple(secret_values(settings))
     notifier = SlackNotifier(client, renderer, storage, secrets=secrets, card_interval=card_interval)
     service = RunService(storage=storage, settings=settings, prices=prices, notifier=notifier, directory=directory,
                          collector=collector, clock=clock)

@@ -11,7 +11,7 @@ from storage.audit import AuditRepo
 from storage.batches import BatchesRepo
 from storage.completions import CompletionsRepo
 from storage.datasets import DatasetsRepo
-from storage.db import Database, utcnow
+from storage.db import Database, Redact, unchanged, utcnow
 from storage.evals import EvalsRepo
 from storage.jobs import JobsRepo
 from storage.notices import NoticesRepo
@@ -42,10 +42,10 @@ class Storage:
     vectors: VectorsRepo
 
     @classmethod
-    async def open(cls, path: str | Path, now: Callable[[], str] = utcnow) -> Storage:
+    async def open(cls, path: str | Path, now: Callable[[], str] = utcnow, redact: Redact = unchanged) -> Storage:
         """Open the database at `path`, migrating it to the latest schema; `now` stamps its rows (the bot's
-        clock: bot/core/clock.py)."""
-        db = await Database.open(path, now=now)
+        clock: bot/core/clock.py) and `redact` masks credentials in the free text stored (bot/core/logs.py)."""
+        db = await Database.open(path, now=now, redact=redact)
         return cls(
             db=db,
             datasets=DatasetsRepo(db),

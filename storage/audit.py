@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from storage.records import TableRepo, dumps
+from storage.records import TableRepo, dumps, redacted
 
 
 @dataclass(frozen=True)
@@ -26,5 +26,5 @@ class AuditRepo(TableRepo):
     async def add(self, *, run_id: int | None, actor: str, action: str, detail: dict[str, Any] | None = None) -> None:
         await self.db.execute(
             "INSERT INTO audit_log (run_id, actor, action, detail_json, created_at) VALUES (?, ?, ?, ?, ?)",
-            (run_id, actor, action, dumps(detail or {}), self.db.now()),
+            (run_id, actor, action, dumps(redacted(detail or {}, self.db.redact)), self.db.now()),
         )

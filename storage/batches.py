@@ -30,6 +30,7 @@ class BatchesRepo(TableRepo):
     table = "batches"
     record = Batch
     updatable = frozenset({"external_id", "input_file_id", "output_file_id", "error_file_id", "status", "error"})
+    free_text = frozenset({"error"})
 
     async def create(self, *, run_id: int, split: str, role: str, model: str) -> Batch:
         now = self.db.now()

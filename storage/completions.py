@@ -57,6 +57,9 @@ class CompletionsRepo:
         for c in completions:
             record = asdict(c)
             record["created_at"] = record["created_at"] or now
+            for column in ("error", "raw_output"):  # provider text: it may quote the caller's key
+                if record[column] is not None:
+                    record[column] = self.db.redact(record[column])
             values.append([record[k] for k in _COLUMNS])
         if values:
             await self.db.executemany(_UPSERT, values)

@@ -22,6 +22,11 @@ from storage.errors import StorageError
 from storage.migrations import Migration, apply_migrations, bundled_migrations
 
 BUSY_TIMEOUT_MS = 10_000
+Redact = Callable[[str], str]  # masks credentials in a text before it is stored (the bot's: bot/core/logs.py)
+
+
+def unchanged(text: str) -> str:
+    return text
 
 
 def utcnow() -> str:
@@ -42,9 +47,12 @@ class Database:
     """One writer connection behind a lock and one reader connection."""
 
     def __init__(self, path: Path, writer: aiosqlite.Connection, reader: aiosqlite.Connection,
-                 now: Callable[[], str] = utcnow) -> None:
+                 now: Callable[[], str] = utcnow, redact: Redact = unchanged) -> None:
         self.path = path
         self.now = now
+        # Free text from outside (errors, provider answers, audit details) passes it on the way in: a provider that
+        # quotes the caller's key in an error message must not put the key in the database.
+        self.redact = redact
         self._writer = writer
         self._reader = reader
         self._write_lock = asyncio.Lock()
@@ -56,7 +64,7 @@ class Database:
     @classmethod
     async def open(
         cls, path: str | Path, *, migrations: Sequence[Migration] | None = None, migrate: bool = True,
-        now: Callable[[], str] = utcnow,
+        now: Callable[[], str] = utcnow, redact: Redact = unchanged,
     ) -> Database:
         """Open (creating if needed) and, unless `migrate` is false, migrate to the latest schema."""
         path = Path(path)
@@ -78,7 +86,7 @@ class Database:
             if isinstance(exc, sqlite3.DatabaseError):
                 raise StorageError(f"Cannot open the database at {path}: {exc}. Check DISTILL_DB.") from exc
             raise
-        return cls(path, writer, reader, now)
+        return cls(path, writer, reader, now, redact)
 
     async def close(self) -> None:
         await self._reader.close()

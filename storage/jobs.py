@@ -44,6 +44,7 @@ class JobsRepo(TableRepo):
         "endpoint_id", "trained_tokens", "quote_micro_usd", "cost_micro_usd", "hosting_micro_usd", "event_cursor",
         "error", "finished_at",
     })
+    free_text = frozenset({"error"})
 
     async def create(self, *, run_id: int, trainer: str, idempotency_key: str, base_model: str,
                      quote_micro_usd: int | None = None) -> Job:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, TypeVar
 
 import aiosqlite
@@ -26,6 +26,17 @@ def to_record(cls: type[T], row: sqlite3.Row) -> T:
         else:
             values[key] = row[key]
     return cls(**values)
+
+
+def redacted(value: Any, redact: Callable[[str], str]) -> Any:
+    """Every string inside a JSON-like value passed through `redact`."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, list | tuple):
+        return [redacted(item, redact) for item in value]
+    if isinstance(value, dict):
+        return {key: redacted(item, redact) for key, item in value.items()}
+    return value
 
 
 def dumps(value: Any) -> str:
@@ -51,6 +62,7 @@ class TableRepo:
     table: str
     record: type
     updatable: frozenset[str]
+    free_text: frozenset[str] = frozenset()  # columns of text from outside, stored through db.redact
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -78,7 +90,7 @@ class TableRepo:
             if f"{name}_json" in self.updatable:
                 columns[f"{name}_json"] = dumps(value)
             else:
-                columns[name] = value
+                columns[name] = self.db.redact(value) if name in self.free_text and value is not None else value
         columns["updated_at"] = self.db.now()
         await update_columns(conn, self.table, row_id, columns, self.updatable | {"updated_at"})
 

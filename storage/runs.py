@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from storage.records import TableRepo, dumps
+from storage.records import TableRepo, dumps, redacted
 from storage.states import TRANSITIONS, RunState
 
 
@@ -38,6 +38,15 @@ class Run:
 
 
 @dataclass(frozen=True)
+class Erased:
+    """What erase_data removed."""
+
+    uploaded_rows: int  # rows of the run's CSV (0 when another run still uses the same file)
+    answers: int
+    dataset_kept: bool  # another run uses the same file
+
+
+@dataclass(frozen=True)
 class RunRow:
     split: str
     row_index: int
@@ -50,6 +59,7 @@ class RunsRepo(TableRepo):
     record = Run
     updatable = frozenset({"thread_ts", "card_ts", "dataset_id", "spec_json", "state", "state_before", "error",
                            "eval_dataset_id"})
+    free_text = frozenset({"error"})
 
     async def update(self, row_id: int, *, expect: RunState | None = None, **changes: Any) -> Run:
         """Change the run's columns. A new state is a compare-and-set: it must be reachable from the stored one
@@ -89,6 +99,44 @@ class RunsRepo(TableRepo):
     async def in_states(self, states: Iterable[str]) -> list[Run]:
         states = list(states)
         return await self.where(f"state IN ({', '.join('?' for _ in states)})", states)
+
+    async def finished_before(self, states: Iterable[str], moment: str) -> list[Run]:
+        """Runs in one of `states` whose last change is older than `moment` (ISO text, as the rows are stamped)."""
+        states = list(states)
+        return await self.where(f"state IN ({', '.join('?' for _ in states)}) AND updated_at < ?", [*states, moment])
+
+    async def erase_data(self, run_id: int, *, spec: dict[str, Any], actor: str, detail: dict[str, Any]) -> Erased:
+        """Remove the run's data in one transaction: its answers, split, evals, pilots, notices and batches, and its
+        dataset unless another run uses it; the run keeps `spec` (without the team's text) and the state `deleted`.
+        Its approvals, jobs (their file ids cleared) and audit entries stay: the trail of what was spent on what.
+        An answer another run reused becomes that run's own, at no cost (it was paid here). The audit entry
+        `run-deleted` (`detail` and the counts) is written in the same transaction."""
+        async with self.db.transaction() as conn:
+            run = await (await conn.execute("SELECT dataset_id FROM runs WHERE id = ?", (run_id,))).fetchone()
+            await conn.execute(
+                "UPDATE completions SET reused_from = NULL, cost_micro_usd = 0 WHERE run_id != ? AND reused_from IN"
+                " (SELECT id FROM completions WHERE run_id = ?)", (run_id, run_id))
+            answers = (await conn.execute("DELETE FROM completions WHERE run_id = ?", (run_id,))).rowcount
+            for table in ("run_rows", "evals", "pilots", "notices", "batches"):
+                await conn.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
+            await conn.execute("UPDATE jobs SET training_file_id = NULL, validation_file_id = NULL WHERE run_id = ?",
+                               (run_id,))
+            await conn.execute(
+                "UPDATE runs SET dataset_id = NULL, spec_json = ?, state = 'deleted', state_before = NULL,"
+                " error = NULL, updated_at = ? WHERE id = ?", (dumps(spec), self.db.now(), run_id))
+            uploaded = 0
+            dataset_id = run["dataset_id"] if run else None
+            shared = dataset_id is not None and await (await conn.execute(
+                "SELECT 1 FROM runs WHERE dataset_id = ? LIMIT 1", (dataset_id,))).fetchone()
+            if dataset_id is not None and not shared:
+                uploaded = (await (await conn.execute("SELECT COUNT(*) FROM dataset_rows WHERE dataset_id = ?",
+                                                      (dataset_id,))).fetchone())[0]
+                await conn.execute("DELETE FROM datasets WHERE id = ?", (dataset_id,))  # its rows cascade
+            counted = {**detail, "uploaded_rows": uploaded, "answers": answers, "dataset_kept": bool(shared)}
+            await conn.execute(
+                "INSERT INTO audit_log (run_id, actor, action, detail_json, created_at) VALUES (?, ?, ?, ?, ?)",
+                (run_id, actor, "run-deleted", dumps(redacted(counted, self.db.redact)), self.db.now()))
+        return Erased(uploaded, answers, bool(shared))
 
     async def replace_rows(self, run_id: int, rows: Iterable[RunRow]) -> None:
         """Set the run's split rows (all of them, replacing any earlier split)."""

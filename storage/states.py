@@ -22,6 +22,7 @@ class RunState(enum.StrEnum):
     DONE = "done"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    DELETED = "deleted"  # its data erased (/distill delete, DISTILL_RETENTION_DAYS); its record and audit trail kept
 
     @property
     def busy(self) -> bool:
@@ -29,23 +30,24 @@ class RunState(enum.StrEnum):
 
     @property
     def unfinished(self) -> bool:
-        return self not in (RunState.DONE, RunState.FAILED, RunState.CANCELLED)
+        return self not in (RunState.DONE, RunState.FAILED, RunState.CANCELLED, RunState.DELETED)
 
 
 BUSY = frozenset({RunState.PILOTING, RunState.COLLECTING, RunState.TRAINING, RunState.EVALUATING})
-IDLE = frozenset(RunState) - BUSY - {RunState.AWAITING_APPROVAL}
+IDLE = frozenset(RunState) - BUSY - {RunState.AWAITING_APPROVAL, RunState.DELETED}
 
 STAGES = frozenset({RunState.PILOTING, RunState.COLLECTING, RunState.TRAINING})  # what an approval starts
 
 # Where each state may go. An idle run may take new data or settings (any idle state: "ready" when answers must be
 # collected again, else where it was), ask for approval, or start a stage that was auto-approved; a request returns
-# to where it was when refused or expired, or starts its stage when approved.
+# to where it was when refused or expired, or starts its stage when approved. A run whose data is deleted stays so.
 TRANSITIONS: dict[RunState, frozenset[RunState]] = {
-    **{state: IDLE | STAGES | {RunState.AWAITING_APPROVAL} for state in IDLE},
+    **{state: IDLE | STAGES | {RunState.AWAITING_APPROVAL, RunState.DELETED} for state in IDLE},
     RunState.AWAITING_APPROVAL: IDLE | STAGES | {RunState.AWAITING_APPROVAL},
     RunState.PILOTING: frozenset({RunState.READY, RunState.COLLECTED, RunState.FAILED, RunState.CANCELLED}),
     RunState.COLLECTING: frozenset({RunState.READY, RunState.COLLECTED, RunState.FAILED, RunState.CANCELLED}),
     RunState.TRAINING: frozenset({RunState.EVALUATING, RunState.FAILED, RunState.CANCELLED}),
     RunState.EVALUATING: frozenset({RunState.DONE, RunState.FAILED, RunState.CANCELLED}),
+    RunState.DELETED: frozenset(),
 }
 

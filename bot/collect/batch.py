@@ -19,11 +19,13 @@ import logging
 from datetime import datetime
 from typing import Any
 
+import openai
 from openai import AsyncOpenAI
 
 from bot.collect.engine import CollectTask, read_answer, request_hash
 from bot.core.errors import BudgetExceeded
 from bot.core.money import format_usd
+from bot.core.provider import delete_file
 from bot.core.retries import find_or_create
 from bot.costs.budget import Budget
 from bot.prices.reasoning import cut_off_error
@@ -63,6 +65,19 @@ class BatchCollector:
         self.client = client
         self.prices = prices
         self.store = store
+
+    async def delete_files(self, batch: Batch) -> list[str]:
+        """Delete the batch's files at the provider (input, output, errors); returns those that could not be."""
+        kept = []
+        for file_id in (batch.input_file_id, batch.output_file_id, batch.error_file_id):
+            if file_id is None:
+                continue
+            try:
+                await delete_file(self.client, file_id)
+            except (openai.APIStatusError, openai.APIConnectionError) as exc:
+                log.warning("could not delete batch file %s: %s", file_id, exc)
+                kept.append(file_id)
+        return kept
 
     async def submit(self, task: CollectTask, budget: Budget) -> Batch | None:
         """Send the task's unanswered rows as one batch; None when every row already has an answer."""

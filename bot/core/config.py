@@ -15,6 +15,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from bot.core import numbers
 from bot.core.errors import ConfigError
 from bot.core.money import usd_to_micro
 
@@ -61,6 +62,27 @@ def _secret(raw: str) -> Secret:
     if raw.strip() != raw or not raw:
         raise ValueError("has leading or trailing spaces or is empty (the value is not shown)")
     return Secret(raw)
+
+
+# The kinds of Slack token by prefix (https://docs.slack.dev/authentication/tokens), and where each one goes.
+SLACK_TOKENS = {
+    "xoxb-": "a bot token (xoxb-...), which goes in SLACK_BOT_TOKEN",
+    "xapp-": "an app-level token (xapp-...), which goes in SLACK_APP_TOKEN",
+    "xoxp-": "a user token (xoxp-...): the bot posts as itself, with its bot token (xoxb-...)",
+}
+
+
+def _slack_token(prefix: str) -> Callable[[str], Secret]:
+    """A Slack token of one kind; another kind is refused by name, its value not shown."""
+
+    def parse(raw: str) -> Secret:
+        secret = _secret(raw)
+        wrong = next((kind for start, kind in SLACK_TOKENS.items() if raw.startswith(start) and start != prefix), None)
+        if wrong:
+            raise ValueError(f"this is {wrong}; this variable takes a {prefix}... token (the value is not shown)")
+        return secret
+
+    return parse
 
 
 def _url(raw: str) -> str:
@@ -119,27 +141,17 @@ def _trainer(raw: str) -> str:
     return name
 
 
-def _whole(minimum: int) -> Callable[[str], int]:
-    def parse(raw: str) -> int:
-        try:
-            value = int(raw.strip())
-        except ValueError:
-            raise ValueError(f"expected a whole number >= {minimum}, got {raw!r}") from None
-        if value < minimum:
-            raise ValueError(f"expected a whole number >= {minimum}, got {value}")
-        return value
+MAX_SETTING = 1_000_000_000  # the bound of a whole-number variable that has no natural one
+MAX_PORT = 65_535
+DAY_SECONDS = Decimal(86_400)
 
-    return parse
+
+def _whole(minimum: int, maximum: int = MAX_SETTING) -> Callable[[str], int]:
+    return lambda raw: numbers.whole(raw, minimum, maximum)
 
 
 def _seconds(raw: str) -> float:
-    try:
-        value = float(raw.strip())
-    except ValueError:
-        raise ValueError(f"expected a number of seconds > 0, got {raw!r}") from None
-    if not value > 0:
-        raise ValueError(f"expected a number of seconds > 0, got {raw!r}")
-    return value
+    return numbers.number(raw, DAY_SECONDS, "30")
 
 
 def _bool(raw: str) -> bool:
@@ -190,9 +202,9 @@ class Variable:
 
 
 VARIABLES: tuple[Variable, ...] = (
-    Variable("SLACK_BOT_TOKEN", "slack_bot_token", None, _secret,
+    Variable("SLACK_BOT_TOKEN", "slack_bot_token", None, _slack_token("xoxb-"),
              "Bot token (xoxb-...) from the app's OAuth page.", secret=True),
-    Variable("SLACK_APP_TOKEN", "slack_app_token", None, _secret,
+    Variable("SLACK_APP_TOKEN", "slack_app_token", None, _slack_token("xapp-"),
              "App-level token (xapp-...) with connections:write; when set, `run` uses Socket Mode.",
              secret=True),
     Variable("SLACK_SIGNING_SECRET", "slack_signing_secret", None, _secret,
@@ -229,6 +241,9 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("DISTILL_PROCESS_OVER_MB", "process_over_mb", "5", _whole(0),
              "CSVs over this size (MB) are loaded, checked and estimated in a separate process, so the bot "
              "stays responsive; 0 sends every one there."),
+    Variable("DISTILL_RETENTION_DAYS", "retention_days", "0", _whole(0),
+             "Days after a run finished (done, cancelled or failed) before the scheduler deletes its data as "
+             "/distill delete does; 0 keeps it."),
     Variable("DISTILL_PRICES", "prices_path", "", lambda raw: Path(raw) if raw else None,
              "Optional JSON price table that overrides or extends the bundled one."),
     Variable("DISTILL_RPM", "requests_per_minute", "500", _whole(1),
@@ -259,7 +274,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("DISTILL_SERVE_BASE_URL", "serve_base_url", "", _optional_url,
              "trainer=ray: an OpenAI-compatible server the team runs for the student (vLLM with --enable-lora and "
              "runtime LoRA loading); when empty, the bot serves it as a Ray job for the eval and stops it after."),
-    Variable("PORT", "port", "3000", _whole(1), "HTTP port of `distill-bot run` when not in Socket Mode."),
+    Variable("PORT", "port", "3000", _whole(1, MAX_PORT), "HTTP port of `distill-bot run` when not in Socket Mode."),
     Variable("LOG_LEVEL", "log_level", "INFO", _log_level, "DEBUG, INFO, WARNING or ERROR."),
 )
 
@@ -285,6 +300,7 @@ class Settings:
     max_csv_mb: int = 100
     max_rows: int = 500_000
     process_over_mb: int = 5
+    retention_days: int = 0
     prices_path: Path | None = None
     requests_per_minute: int = 500
     tokens_per_minute: int = 2_000_000
@@ -330,12 +346,15 @@ class Settings:
     def process_over_bytes(self) -> int:
         return self.process_over_mb * 1024 * 1024
 
-    def require(self, *names: str) -> None:
-        """Raise a ConfigError naming every listed variable that is not set."""
+    def require(self, *names: str, hints: Mapping[str, str] | None = None) -> None:
+        """Raise a ConfigError naming every listed variable that is not set, with the hint of each (a sentence
+        keyed by variable) that is missing."""
         by_name = {v.name: v for v in VARIABLES}
         missing = [n for n in names if getattr(self, by_name[n].attr) is None]
         if missing:
+            said = [(hints or {}).get(name) for name in missing]
             raise ConfigError(
                 "Missing configuration: " + ", ".join(missing)
                 + ". Set them in the environment (see the README's configuration table)."
+                + "".join(f" {hint}" for hint in said if hint)
             )

@@ -1,14 +1,16 @@
-"""Logging setup with a filter that masks credentials in every record.
+"""Logging setup with a filter that masks credentials in every record, and the same masking for the database.
 
 The filter masks the configured secret values themselves and anything shaped like a Slack or OpenAI
-token, so a library that logs a request (or an exception that quotes one) cannot leak a key.
+token, so a library that logs a request (or an exception that quotes one) cannot leak a key. `redactor` is that
+masking as a function: the storage passes the free text it stores through it (errors, provider answers, audit
+details), and handlers/ every message before Slack sees it.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from bot.core.config import VARIABLES, Settings
 
@@ -23,20 +25,26 @@ def mask_secrets(text: str, secrets: Iterable[str] = ()) -> str:
     return _TOKEN_SHAPES.sub(MASK, text)
 
 
+def redactor(secrets: Iterable[str]) -> Callable[[str], str]:
+    """mask_secrets for these secret values (longest first, so one that contains another is masked whole)."""
+    kept = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
+    return lambda text: mask_secrets(text, kept)
+
+
 class RedactingFilter(logging.Filter):
     def __init__(self, secrets: Iterable[str]) -> None:
         super().__init__()
-        self.secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
+        self.redact = redactor(secrets)
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
-        masked = mask_secrets(message, self.secrets)
+        masked = self.redact(message)
         if masked != message:
             record.msg, record.args = masked, None
         if record.exc_text:
-            record.exc_text = mask_secrets(record.exc_text, self.secrets)
+            record.exc_text = self.redact(record.exc_text)
         return True
 
 

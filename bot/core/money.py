@@ -7,19 +7,20 @@ to a person goes through `format_usd`.
 
 from __future__ import annotations
 
-from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
+
+from bot.core.numbers import decimal_of, shown
 
 MICRO = 1_000_000
+MAX_USD = Decimal(1_000_000)  # a budget or an auto-approval amount above a million dollars is a typo
 
 
-def usd_to_micro(raw: str) -> int:
-    """A typed dollar amount ("5", "2.50") as micro-dollars; ValueError names what was expected."""
-    try:
-        value = Decimal(raw.strip())
-    except InvalidOperation:
-        raise ValueError(f"expected an amount in US dollars such as 5 or 2.50, got {raw!r}") from None
-    if not value.is_finite() or value < 0:
-        raise ValueError(f"expected an amount in US dollars >= 0, got {raw!r}")
+def usd_to_micro(raw: str, maximum: Decimal = MAX_USD) -> int:
+    """A typed dollar amount ("5", "2.50") as micro-dollars, rounded to the nearest one, from 0 to `maximum`;
+    its bounds are checked on the text's own Decimal before any arithmetic (bot/core/numbers.py)."""
+    value = decimal_of(raw)
+    if value is None or not 0 <= value <= maximum:
+        raise ValueError(f"expected an amount in US dollars from 0 to {maximum:,} such as 5 or 2.50, got {shown(raw)}")
     return int((value * MICRO).to_integral_value())
 
 

@@ -78,6 +78,14 @@ def provider_date(value: object) -> dt.date | None:
     return None
 
 
+async def delete_file(client: AsyncOpenAI, file_id: str) -> None:
+    """Delete a file uploaded to the provider (a training or batch file); one already gone is no error."""
+    try:
+        await client.files.delete(file_id)
+    except openai.NotFoundError:
+        log.info("file %s was already deleted at the provider", file_id)
+
+
 class ChatProvider:
     """Chat Completions over AsyncOpenAI at any base URL."""
 

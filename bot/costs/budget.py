@@ -3,12 +3,17 @@
 Each request reserves the most it can cost (its exact prompt tokens, and the max_completion_tokens it sends:
 the answer and any hidden reasoning together, bot/prices/reasoning.py) before it is sent; the answer's real cost
 replaces the reservation. So actual spend can never pass the cap, even with many requests in flight.
+
+A run's `budget` setting caps the approvals themselves: a stage whose most can pass what is left of it (all the
+run has spent counts) is refused before anyone is asked, so the run's total spend stays within it too.
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+
+from bot.core.money import format_usd
 
 
 @dataclass
@@ -49,3 +54,16 @@ class Budget:
         if self.cap_micro_usd is None:
             return None
         return self.cap_micro_usd - self.spent_micro_usd
+
+
+def over_run_budget(*, run_name: str, stage: str, most_micro_usd: int, budget_micro_usd: int | None,
+                    spent_micro_usd: int) -> str | None:
+    """Why a stage that can cost `most_micro_usd` does not fit in what is left of the run's `budget` setting
+    (everything the run has spent counts against it), or None when it fits or there is no budget."""
+    if budget_micro_usd is None or spent_micro_usd + most_micro_usd <= budget_micro_usd:
+        return None
+    left = max(0, budget_micro_usd - spent_micro_usd)
+    return (f"The {stage} stage can cost up to {format_usd(most_micro_usd)}, more than run '{run_name}' has left of "
+            f"its budget of {format_usd(budget_micro_usd)} ({format_usd(left)} left, {format_usd(spent_micro_usd)} "
+            f"spent). Raise the budget (`/distill set {run_name} budget=...`) or make the stage cheaper (fewer rows "
+            "with train= and eval=, a cheaper teacher, a lower teacher_effort or max_answer_tokens).")

@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from bot.core.errors import SpecError
 from bot.core.money import MICRO, format_usd, micro_usd_rounded_up
 from bot.data.splits import PreparedRow, PreparedRun
 from bot.graders import JUDGED, family, grader_for
@@ -44,12 +45,13 @@ from bot.graders.base import Sample
 from bot.graders.embeddings import EMBEDDING_MODEL
 from bot.graders.judges import JUDGE_ANSWER_TOKENS, JUDGE_EXPECTED_TOKENS
 from bot.graders.pairwise import Pairwise
+from bot.prices.context_window import too_long
 from bot.prices.reasoning import AnswerBudget, ReasoningExpectation, answer_budget
 from bot.prices.table import ModelPrice, PriceTable
 from bot.prompts.counting import PromptCounter, TokenCache
 from bot.prompts.embedding_requests import plan_batches
 from bot.prompts.encodings import encoding_for_model, encoding_name_for_model
-from bot.prompts.templates import answer_json
+from bot.prompts.templates import Template, answer_json
 from bot.spec.budgets import budget_for
 from bot.spec.messages import build_messages, training_example
 from bot.spec.settings import AUTO, RunSpec
@@ -82,6 +84,26 @@ def count_chat_tokens(messages: Sequence[Mapping[str, str]], model: str) -> int:
     """Prompt tokens of a chat request (see the module docstring for the formula and its source)."""
     encoding = encoding_for_model(model)
     return _chat_tokens(messages, lambda text: len(encoding.encode_ordinary(text)))
+
+
+def check_template_window(spec: RunSpec, prices: PriceTable) -> None:
+    """Refuse a template and system prompt that alone, before any row's values, overflow the teacher's or the
+    student's context window with the answer (bot/prices/context_window.py). CPU work: a long template is encoded."""
+    if spec.template is None and spec.system is None:
+        return
+    template = Template.parse(spec.template) if spec.template else None
+    fixed = template.render([""] * len(template.fields)) if template else ""
+    for role, setting in (("teacher", "teacher"), ("student_base", "student")):
+        model = getattr(spec, setting)
+        price = prices.prices.get(model)
+        if price is None:
+            continue  # an unknown model is refused where it is priced
+        prompt = count_chat_tokens(build_messages(spec, fixed), model)
+        answer = budget_for(spec, prices, role, model, 1).max_completion_tokens
+        problem = too_long(model, price.facts, prompt, answer, "The template and system prompt alone")
+        if problem:
+            raise SpecError(f"{problem} Shorten them (`template=`, `system=`), or pick a {setting} with a larger "
+                            f"window ({setting}=...).")
 
 
 def answer_tokens(label: str, model: str) -> int:
@@ -357,6 +379,7 @@ class _Pricing:
         prompt = int(prompts.sum())
         price = self.price(model)
         budget = budget_for(self.spec, self.prices, role, model, self.longest(model))
+        self._check_window(model, price, rows, prompts, budget.max_completion_tokens)
         reasoning, status = self._reasoning(role, model, budget, len(rows))
         completion = self.completion_tokens(model, rows) + reasoning
         return Line(role, model, split, len(rows), prompt, completion, 0,
@@ -365,6 +388,20 @@ class _Pricing:
                     price.requests_cost_micro_usd(most, budget.max_completion_tokens),
                     price.requests_cost_micro_usd(most, budget.max_completion_tokens, batch=True),
                     budget.effort, status)
+
+    @staticmethod
+    def _check_window(model: str, price: ModelPrice, rows: Sequence[PreparedRow], prompts: np.ndarray,
+                      max_completion_tokens: int) -> None:
+        """Refuse the stage when the longest row's request does not fit the model's context window."""
+        if not rows:
+            return
+        longest = int(np.argmax(prompts))
+        row = rows[longest]
+        problem = too_long(model, price.facts, int(prompts[longest]), max_completion_tokens,
+                           f"The prompt of row {row.row_index + 1:,} (the longest)")
+        if problem:
+            raise SpecError(f"{problem} Shorten the template or the system prompt, leave long columns out of the "
+                            "template, or pick a model with a larger window.")
 
     def _reasoning(self, role: str, model: str, budget: AnswerBudget, rows: int) -> tuple[int, str]:
         """Expected reasoning tokens of `rows` answers and how they are known: none (the model does not reason

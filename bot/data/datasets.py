@@ -45,6 +45,11 @@ _NUMBER = re.compile(r"^[-+]?(\d+([.,]\d*)?|[.,]\d+)([eE][-+]?\d+)?$")
 _SAVE_AS = "Export it from your spreadsheet as 'CSV UTF-8 (comma delimited)' and upload that"
 SAMPLE_CHARS = 60
 LABEL_MAX_MEAN_CHARS = 100
+# Column names that say "the answer". Without one, the rightmost candidate is taken: datasets put the answer last
+# (the bundled tickets' category, the wine cookbook's variety). Counting rows per value instead ranked a column
+# with few values first (the tickets' channel: 4 values against the category's 6).
+LABEL_NAMES = frozenset({"label", "labels", "class", "category", "target", "y", "intent", "sentiment", "topic", "tag",
+                         "outcome", "answer", "gold"})
 
 
 @dataclass(frozen=True)
@@ -80,7 +85,7 @@ class ColumnProfile:
 class DatasetProfile:
     rows: int
     columns: list[ColumnProfile]
-    label_candidates: list[str]  # low-cardinality text columns, most plausible first
+    label_candidates: list[str]  # low-cardinality text columns, most plausible first (LABEL_NAMES, then rightmost)
     label_counts: dict[str, dict[str, int]]  # per candidate: label -> rows, most frequent first
 
     def to_dict(self) -> dict[str, Any]:
@@ -117,9 +122,9 @@ def profile(loaded: LoadedCsv) -> DatasetProfile:
     """Counts, samples and label candidates of each column."""
     frame = loaded.frame
     columns: list[ColumnProfile] = []
-    candidates: list[tuple[int, str]] = []
+    candidates: list[tuple[bool, int, str]] = []
     counts: dict[str, dict[str, int]] = {}
-    for name in loaded.columns:
+    for position, name in enumerate(loaded.columns):
         values = frame[name].dropna()
         # Most frequent first, ties by value, so the profile is the same on every run.
         distinct = sorted(values.value_counts().items(), key=lambda item: (-item[1], item[0]))
@@ -129,10 +134,9 @@ def profile(loaded: LoadedCsv) -> DatasetProfile:
         mean_chars = values.str.len().mean() if len(values) else 0
         if (not numeric and 2 <= len(distinct) <= min(MAX_ENUM_VALUES, len(values) // 2)
                 and mean_chars <= LABEL_MAX_MEAN_CHARS):
-            # Plausible labels repeat: more rows per distinct value ranks a column higher.
-            candidates.append((-(len(values) // len(distinct)), name))
+            candidates.append((name.strip().lower() not in LABEL_NAMES, -position, name))
             counts[name] = {str(label): int(n) for label, n in distinct}
-    ranked = [name for _, name in sorted(candidates)]
+    ranked = [name for *_, name in sorted(candidates)]
     return DatasetProfile(len(frame), columns, ranked, {name: counts[name] for name in ranked})
 
 

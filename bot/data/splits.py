@@ -319,6 +319,8 @@ def _split(spec: RunSpec, rows: list[PreparedRow], carve_eval: bool = True) -> t
             f"instead of {spec.train_size} and {spec.eval_size}."
         )
     if want_train - spec.validation_size < MIN_TRAIN_EXAMPLES or (carve_eval and want_eval < 1):
+        if len(rows) > MIN_TRAIN_EXAMPLES + spec.validation_size:
+            raise SpecError(_sizes_do_not_fit(spec, len(rows)))
         raise SpecError(
             f"Only {len(rows)} usable rows: not enough for {MIN_TRAIN_EXAMPLES} training rows (OpenAI's minimum) "
             f"plus an eval split. Add rows, lower min_per_label, or widen the choices."
@@ -342,6 +344,15 @@ def _split(spec: RunSpec, rows: list[PreparedRow], carve_eval: bool = True) -> t
         train = [r for r in train if r.row_index not in chosen]
     by_index = operator.attrgetter("row_index")
     return sorted(train, key=by_index), sorted(evaluation, key=by_index), sorted(validation, key=by_index), notes
+
+
+def _sizes_do_not_fit(spec: RunSpec, usable: int) -> str:
+    """There are rows enough for a split, but not in the proportion train and eval ask for."""
+    eval_rows = max(1, min(spec.eval_size, usable // 5))
+    train_rows = min(spec.train_size, usable - eval_rows)
+    return (f"train={spec.train_size:,} and eval={spec.eval_size:,} ask for {spec.train_size + spec.eval_size:,} rows "
+            f"but the data has {usable:,} usable rows, so one split would be left with almost none. Ask for what the "
+            f"data holds, e.g. train={train_rows:,} eval={eval_rows:,}.")
 
 
 def _take(groups: dict[str | None, list[PreparedRow]], order: list, count: int) -> list[PreparedRow]:

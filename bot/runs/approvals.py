@@ -20,12 +20,14 @@ from typing import Any, Protocol
 
 from bot.core.clock import Clock
 from bot.core.config import Settings
+from bot.core.errors import ApprovalError
 from storage import Storage
 from storage.approvals import Approval
 
 
 class Directory(Protocol):
-    """Who belongs to a user group (Slack's usergroups.users.list, behind handlers/)."""
+    """Who belongs to a user group (Slack's usergroups.users.list, behind handlers/); ApprovalError for a group
+    that does not exist."""
 
     async def members_of(self, group_id: str) -> set[str]: ...
 
@@ -75,9 +77,15 @@ class ApprovalPolicy:
             return True
         if user_id in listed:
             return True
+        broken: ApprovalError | None = None
         for group in (g for g in listed if g.startswith("S")):
-            if user_id in await self.directory.members_of(group):
-                return True
+            try:
+                if user_id in await self.directory.members_of(group):
+                    return True
+            except ApprovalError as exc:  # a group that does not exist: the others may still hold the user
+                broken = exc
+        if broken is not None:
+            raise broken
         return False
 
     async def decide(self, approval_id: int, user_id: str, decision: str) -> DecisionResult:

@@ -44,6 +44,7 @@ NEXT_STEP = {
     RunState.DONE: "Done. `/distill report {name}` shows the table again; `/distill export {name}` the predictions.",
     RunState.FAILED: "Stopped on an error (see the thread). Fix it and run the stage again.",
     RunState.CANCELLED: "Cancelled. Answers collected so far are kept; run a stage again to continue.",
+    RunState.DELETED: "Deleted: its data is gone. `/distill audit {name}` shows who did what, and when.",
 }
 
 ACTIONS = {

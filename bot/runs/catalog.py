@@ -39,6 +39,17 @@ class ModelInfo:
     efforts: tuple[str, ...] = ()  # reasoning efforts it takes; empty: does not reason
 
 
+def unlisted(base_url: str, exc: openai.APIStatusError | openai.APIConnectionError) -> str:
+    """Why the provider did not list its models, and what to change."""
+    if isinstance(exc, openai.APIConnectionError):
+        return (f"Could not reach {base_url} ({type(exc).__name__}: {exc}). Check OPENAI_BASE_URL and that the "
+                "provider is up.")
+    said = f"HTTP {exc.status_code}: {exc.message}"
+    if exc.status_code in (401, 403):
+        return f"{base_url} refused the key ({said}). Set a valid key for it in OPENAI_API_KEY."
+    return f"{base_url} did not list its models ({said}). Check OPENAI_BASE_URL, or try again later."
+
+
 async def list_models(provider: ChatProvider, prices: PriceTable, trainers: Iterable[str],
                       trainer: Callable[[str], Trainer], uses: dict[str, list[str]],
                       today: dt.date) -> tuple[list[ModelInfo], list[str]]:
@@ -49,8 +60,8 @@ async def list_models(provider: ChatProvider, prices: PriceTable, trainers: Iter
         listed = {m.id: m async for m in provider.client.models.list()}
     except (openai.APIStatusError, openai.APIConnectionError) as exc:
         listed = None
-        notes.append(f"{provider.base_url} did not list its models ({type(exc).__name__}): the teachers below are "
-                     "the price table's, not checked against the provider.")
+        notes.append(f"{unlisted(provider.base_url, exc)} The teachers below are the price table's, not checked "
+                     "against the provider.")
     picks: dict[str, list[str]] = {}
     for name, price in prices.prices.items():
         if (price.facts.kind == "chat" and not name.startswith("ft:") and price.facts.provider != "together"

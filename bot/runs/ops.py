@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from bot.collect.context import Collectors
+from bot.collect.stage import CollectionStage
 from bot.core.clock import Clock
 from bot.core.config import Settings
 from bot.core.events import Event
@@ -36,6 +37,7 @@ class RunOps(Protocol):
     notifier: Notifier
     datasets: DatasetWorker
     collectors: Collectors
+    collection: CollectionStage
     training: TrainingStage
     request_stage: Callable[..., Awaitable[Any]]
 

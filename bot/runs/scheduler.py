@@ -1,8 +1,13 @@
 """The poller: every DISTILL_POLL_SECONDS it looks at each training job and Batch API collection that the
 database lists as active, starts the watch periods that are due by the bot's clock (bot/runs/watch.py), expires the
-spending requests past their time, and forgets the ids of Slack events handled more than a day ago. Everything
-is read from the database each time, never kept in the scheduler's memory, so a restarted bot picks up exactly
-where the last one stopped.
+spending requests past their time, forgets the ids of Slack events handled more than a day ago, and deletes the
+data of runs finished longer ago than DISTILL_RETENTION_DAYS (bot/runs/erasure.py). Everything is read from the
+database each time, never kept in the scheduler's memory, so a restarted bot picks up exactly where the last one
+stopped.
+
+A poll can take longer than the interval (a deployment coming up, a slow provider). APScheduler would then log a
+warning for every tick it skips ("maximum number of running instances reached"), into the shell's output too; so
+its job only starts a poll, as a task of its own, and a tick that finds the last poll still running lets it be.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ class Scheduler:
         self.service = service
         self.poll_seconds = poll_seconds
         self._scheduler: AsyncIOScheduler | None = None
-        self._ticks: set[asyncio.Task] = set()
+        self._poll: asyncio.Task | None = None
 
     async def start(self) -> None:
         self._scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop())
@@ -39,21 +44,21 @@ class Scheduler:
         self._scheduler.start()
 
     async def _tick(self) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self._ticks.add(task)
+        if self._poll is not None and not self._poll.done():
+            log.debug("the last poll is still running; this tick lets it finish")
+            return
+        self._poll = asyncio.create_task(self._poll_once(), name="scheduler-poll")
+
+    async def _poll_once(self) -> None:
         try:
             for step in (self.service.poll_external_work, self.service.watch.tick_due, self.service.expire_approvals,
-                         self._forget_old_events):
+                         self._forget_old_events, self.service.purge_expired):
                 try:
                     await step()
                 except Exception:
                     log.exception("%s failed; trying again in %s s", step.__name__, self.poll_seconds)
         except asyncio.CancelledError:
-            log.debug("a tick was cut short by close(); the next start picks its work up from the database")
-        finally:
-            if task is not None:
-                self._ticks.discard(task)
+            log.debug("a poll was cut short by close(); the next start picks its work up from the database")
 
     async def _forget_old_events(self) -> None:
         await self.service.storage.slack_events.forget_before(self.service.clock.now() - EVENT_MEMORY)
@@ -62,6 +67,6 @@ class Scheduler:
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
-        for task in list(self._ticks):
-            task.cancel()
-        await asyncio.gather(*self._ticks, return_exceptions=True)
+        if self._poll is not None:
+            self._poll.cancel()
+            await asyncio.gather(self._poll, return_exceptions=True)

@@ -13,6 +13,7 @@ evaluate stages (bot/train/stage.py).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Callable, Iterable
@@ -29,7 +30,7 @@ from bot.collect.preflight import expectations
 from bot.collect.stage import CollectionStage
 from bot.core.clock import Clock
 from bot.core.config import Settings
-from bot.core.errors import USER_ERRORS, DatasetError, SpecError, StateError
+from bot.core.errors import USER_ERRORS, BudgetExceeded, DatasetError, SpecError, StateError
 from bot.core.events import (
     ApprovalDecided,
     ApprovalRequested,
@@ -45,13 +46,15 @@ from bot.core.events import (
 )
 from bot.core.money import format_usd
 from bot.core.tasks import BackgroundTasks, describe
-from bot.costs.quotes import Billing, Quote, StageQuote
+from bot.costs.budget import over_run_budget
+from bot.costs.quotes import Billing, Quote, StageQuote, check_template_window
 from bot.data.splits import PreparedRun
 from bot.prices.table import PriceTable
 from bot.prompts.schemas import field_names, schema_from_text
 from bot.runs.approvals import ApprovalPolicy, DecisionResult, Directory
 from bot.runs.cards import Card, build_card, spend_micro_usd
 from bot.runs.catalog import ModelInfo, list_models
+from bot.runs.erasure import Deletion, Eraser
 from bot.runs.eval_files import EvalFiles
 from bot.runs.import_stage import ImportStage
 from bot.runs.notify import DeliveryError, Notifier
@@ -117,6 +120,7 @@ class RunService:
         self.eval_files = EvalFiles(self)
         self.reevals = ReevalStage(self)
         self.watch = WatchStage(self)
+        self.erasure = Eraser(self)
 
     # ----- finding runs -------------------------------------------------------------------------------
 
@@ -140,6 +144,9 @@ class RunService:
 
     async def card(self, run: Run) -> Card:
         return await build_card(self.storage, run)
+
+    async def dataset(self, run: Run) -> Dataset | None:
+        return await self.storage.datasets.get(run.dataset_id) if run.dataset_id else None
 
     async def columns(self, run: Run) -> list[str]:
         """The columns of the run's dataset (none before a CSV is shared)."""
@@ -218,6 +225,7 @@ class RunService:
             if not assignments:
                 return RunSpec.from_dict(run.spec)
         spec = RunSpec.from_dict(run.spec).with_assignments(assignments, self.prices)
+        await asyncio.to_thread(check_template_window, spec, self.prices)  # before any row is rendered with it
         awaiting_schema = spec.task == "extract" and spec.schema is None  # checked once the schema is shared
         if run.dataset_id and not awaiting_schema:
             dataset = await self._dataset(run)
@@ -287,6 +295,9 @@ class RunService:
             quote = await self.watch.quote(run)
         else:
             raise ValueError(f"unknown stage {stage!r}")
+        problem = await self._over_budget(run, stage, quote.max_micro_usd)
+        if problem:
+            raise BudgetExceeded(f"{problem} No approver was asked.")
         approval = await self.approvals.request(
             run_id=run.id, stage=stage, quote_hash=quote.quote_hash, amount_micro_usd=quote.max_micro_usd,
             quote=quote.to_dict(), requester=user,
@@ -332,6 +343,11 @@ class RunService:
                 run = await self.storage.runs.update(run.id, state=run.state_before or RunState.READY)
                 await self.refresh_card(run)
 
+    async def _over_budget(self, run: Run, stage: str, most_micro_usd: int) -> str | None:
+        return over_run_budget(run_name=run.name, stage=stage, most_micro_usd=most_micro_usd,
+                               budget_micro_usd=RunSpec.from_dict(run.spec).budget_micro_usd,
+                               spent_micro_usd=await spend_micro_usd(self.storage, run.id))
+
     async def _train_quote(self, run: Run) -> StageQuote:
         spec, prepared = await self.prepare_run(run)
         if not await self.storage.completions.answered_rows(run.id, "train", "teacher"):
@@ -358,14 +374,15 @@ class RunService:
         """Start an approved stage, after checking that its quote still holds."""
         try:
             current = await self._quote(run, approval)
+            problem = await self._over_budget(run, approval.stage, approval.amount_micro_usd)
         except USER_ERRORS as exc:
             current, problem = None, str(exc)
-        if current is None or current.quote_hash != approval.quote_hash:
+        if current is None or current.quote_hash != approval.quote_hash or problem:
             await self.storage.approvals.set_status(approval.id, "voided", only_if=None)
             if approval.stage not in SIDE_STAGES:
                 run = await self.storage.runs.update(run.id, state=run.state_before or RunState.READY)
-            why = ("The quote changed since it was approved (data, settings or prices)" if current else
-                   f"The stage cannot start: {problem}")
+            why = (f"The stage cannot start: {problem}" if problem else
+                   "The quote changed since it was approved (data, settings or prices)")
             await self._post(run, Note(f"{why}, so the approval was voided. Ask again to see the new quote.",
                                        "warning"))
             await self.refresh_card(run)
@@ -413,7 +430,7 @@ class RunService:
             log.warning("polling batches failed: %s", describe(exc)[0])
 
     async def cancel(self, run: Run, user: str) -> None:
-        if run.state in (RunState.DONE, RunState.CANCELLED):
+        if run.state in (RunState.DONE, RunState.CANCELLED, RunState.DELETED):
             raise StateError(f"Run '{run.name}' is already {run.state}; there is nothing to cancel.")
         self.collection.cancel(run.id)
         self.pilot.cancel(run.id)
@@ -426,6 +443,26 @@ class RunService:
         for approval in voided:
             await self._update_approval_message(run, approval, user, "voided", "Voided: the run was cancelled.")
         await self.notifier.post(run, RunCancelled(user))
+        await self.refresh_card(run)
+
+    async def delete(self, run: Run, user: str) -> None:
+        """Delete the run's data (bot/runs/erasure.py), after the person confirmed it; the audit trail stays."""
+        await self._deleted(run, await self.erasure.erase(run, actor=user, why="asked with /distill delete"),
+                            f"<@{user}>")
+
+    async def purge_expired(self) -> None:
+        """The scheduler's tick: delete the data of runs finished more than DISTILL_RETENTION_DAYS ago."""
+        days = self.settings.retention_days
+        for run in await self.erasure.expired():
+            deletion = await self.erasure.erase(run, actor="system",
+                                                why=f"DISTILL_RETENTION_DAYS={days}: finished over {days} days ago")
+            await self._deleted(run, deletion, f"The retention period (DISTILL_RETENTION_DAYS={days})")
+
+    async def _deleted(self, run: Run, deletion: Deletion, who: str) -> None:
+        run = await self.storage.runs.require(run.id)
+        for approval in deletion.voided:
+            await self._update_approval_message(run, approval, "system", "voided", "Voided: the run was deleted.")
+        await self._post(run, Note(deletion.describe(who).replace("NAME", run.name)))
         await self.refresh_card(run)
 
     async def resume(self) -> None:
@@ -504,17 +541,23 @@ class RunService:
 
     async def _dataset(self, run: Run) -> Dataset:
         dataset = await self.storage.datasets.get(run.dataset_id) if run.dataset_id else None
+        if run.state == RunState.DELETED:
+            raise StateError(_deleted_message(run))
         if dataset is None:
             raise StateError(f"Run '{run.name}' has no data yet: reply in its thread with a CSV file.")
         return dataset
 
     def require_idle(self, run: Run, doing: str) -> None:
+        if run.state == RunState.DELETED:
+            raise StateError(_deleted_message(run))
         if run.state.busy:
             raise StateError(f"Run '{run.name}' is {run.state}; wait for it to finish (or "
                              f"`/distill cancel {run.name}`) before you {doing}.")
 
     @staticmethod
     def _require_state(run: Run, allowed: Iterable[str], doing: str) -> None:
+        if run.state == RunState.DELETED:
+            raise StateError(_deleted_message(run))
         if run.state not in allowed:
             hint = {"created": "reply in the thread with a CSV first",
                     RunState.AWAITING_APPROVAL: "a request is already waiting for approval"}.get(run.state, "")
@@ -570,3 +613,8 @@ class RunService:
         run = await self.storage.runs.update(run_id, state=RunState.FAILED, error=message)
         await self._post(run, RunFailed(message, error_id))
         await self.refresh_card(run)
+
+
+def _deleted_message(run: Run) -> str:
+    return (f"Run '{run.name}' was deleted: only its audit trail is left (`/distill audit {run.name}`). Start a new "
+            "run with `/distill new NAME`.")

@@ -9,8 +9,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
+from bot.core import numbers
 from bot.core.config import DEFAULT_EMBEDDING_MODEL, DEFAULT_STUDENT, DEFAULT_TEACHER, TRAINERS
 from bot.core.errors import SpecError
 from bot.core.money import usd_to_micro
@@ -38,6 +40,12 @@ DEFAULT_K = 8
 MAX_K = 100
 MAX_EPOCHS = 50
 MAX_BATCH_SIZE = 256
+# Bounds of the rest, checked before any arithmetic (bot/core/numbers.py): far above what a run does, far below what
+# would hang or overflow the bot.
+MAX_ROWS = 10_000_000  # train, eval, validation and min_per_label
+MAX_SEED = 2**32 - 1
+MAX_ANSWER_TOKENS = 1_000_000  # above any model's output limit (gpt-6.x: 128,000)
+MAX_LEARNING_RATE_MULTIPLIER = Decimal(100)
 
 
 @dataclass(frozen=True)
@@ -184,18 +192,8 @@ class Setting:
     help: str
 
 
-def _whole(minimum: int, maximum: int | None = None, why: str = "") -> Callable[[str], int]:
-    def parse(raw: str) -> int:
-        bound = f"from {minimum} to {maximum}" if maximum is not None else f">= {minimum}"
-        try:
-            value = int(raw.strip())
-        except ValueError:
-            raise ValueError(f"expected a whole number {bound}, got {raw!r}") from None
-        if value < minimum or (maximum is not None and value > maximum):
-            raise ValueError(f"expected a whole number {bound}{why}, got {value}")
-        return value
-
-    return parse
+def _whole(minimum: int, maximum: int = MAX_ROWS, why: str = "") -> Callable[[str], int]:
+    return lambda raw: numbers.whole(raw, minimum, maximum, why)
 
 
 def _or_auto(parse: Callable[[str], Any]) -> Callable[[str], Any]:
@@ -270,13 +268,7 @@ def _model(raw: str) -> str:
 
 
 def _learning_rate(raw: str) -> float:
-    try:
-        value = float(raw.strip())
-    except ValueError:
-        raise ValueError(f"expected auto or a number > 0 such as 1.8, got {raw!r}") from None
-    if not 0 < value < float("inf"):
-        raise ValueError(f"expected auto or a number > 0 such as 1.8, got {raw!r}")
-    return value
+    return numbers.number(raw, MAX_LEARNING_RATE_MULTIPLIER, "1.8 (or auto)")
 
 
 def _budget(raw: str) -> int | None:
@@ -292,8 +284,8 @@ def _effort(raw: str) -> str | None:
     return value
 
 
-def _optional_whole(minimum: int) -> Callable[[str], int | None]:
-    parse = _whole(minimum)
+def _optional_whole(minimum: int, maximum: int) -> Callable[[str], int | None]:
+    parse = _whole(minimum, maximum)
 
     def parse_or_default(raw: str) -> int | None:
         return None if raw.strip().lower() in ("", "default") else parse(raw)
@@ -310,11 +302,11 @@ SETTINGS: dict[str, Setting] = {
     "train": Setting("train_size", _whole(MIN_TRAIN_EXAMPLES, why=" (OpenAI fine-tuning needs 10 examples)"),
                      "rows the teacher labels for training"),
     "eval": Setting("eval_size", _whole(1), "held-out rows every model is scored on"),
-    "seed": Setting("seed", _whole(0), "seed of the stratified split"),
+    "seed": Setting("seed", _whole(0, MAX_SEED), "seed of the stratified split"),
     "teacher": Setting("teacher", _model, "large model whose answers are distilled"),
     "teacher_effort": Setting("teacher_effort", _effort, f"the teacher's reasoning_effort ({', '.join(EFFORTS)}), as "
                               "its model takes (default: the cheapest it takes)"),
-    "max_answer_tokens": Setting("max_answer_tokens", _optional_whole(1),
+    "max_answer_tokens": Setting("max_answer_tokens", _optional_whole(1, MAX_ANSWER_TOKENS),
                                  "most completion tokens per answer, reasoning included (default: the answer's size "
                                  "plus the effort's reasoning allowance)"),
     "student": Setting("student", _model, "small base model that is fine-tuned (trainer=dicl: prompted)"),

@@ -223,6 +223,10 @@ class Trainer(BackEnd, Protocol):
         """Upload a training or validation file; returns the provider's file id."""
         ...
 
+    async def delete_file(self, file_id: str) -> None:
+        """Delete a file it uploaded (`/distill delete`, the retention period); one already gone is no error."""
+        ...
+
     async def start(self, request: JobRequest) -> str:
         """Start the job, or find the one already started with request.idempotency_key; returns its id."""
         ...

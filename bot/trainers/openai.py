@@ -32,7 +32,7 @@ from openai import AsyncOpenAI
 from bot.core.clock import Clock
 from bot.core.config import Secret, Settings
 from bot.core.logs import mask_secrets
-from bot.core.provider import provider_date
+from bot.core.provider import delete_file, provider_date
 from bot.core.retries import find_or_create
 from bot.costs.quotes import Billing
 from bot.prompts.encodings import base_model_name
@@ -153,6 +153,10 @@ class OpenAITrainer:
         async with self._errors(f"upload {filename}"):
             uploaded = await self.client.files.create(file=(filename, content), purpose="fine-tune")
         return uploaded.id
+
+    async def delete_file(self, file_id: str) -> None:
+        async with self._errors(f"delete file {file_id}"):
+            await delete_file(self.client, file_id)
 
     async def start(self, request: JobRequest) -> str:
         if not self.takes_new_jobs():

@@ -257,6 +257,13 @@ class TogetherTrainer:
         newer = events[start:]
         return EventPage(newer, newer[-1].id if newer else cursor)
 
+    async def delete_file(self, file_id: str) -> None:
+        try:
+            await self._call(f"delete file {file_id}", lambda: self._client().files.delete(file_id))
+        except _Failure as failure:
+            if failure.status != 404:  # a file already gone is what was asked for
+                raise
+
     async def cancel(self, external_id: str) -> JobState:
         try:
             await self._call(f"cancel fine-tuning job {external_id}",

@@ -6,7 +6,9 @@ the same order sees the same faults. An injection answers the next `count` reque
 (with retry-after), 500, 503, "malformed" (HTTP 200 whose body is cut-off JSON) or "timeout" (the connection is
 held until the client gives up or the sandbox stops).
 "lost" is the one that does run the handler: the request takes effect, then its answer is replaced by a 502,
-as when a gateway drops the reply of a call that went through.
+as when a gateway drops the reply of a call that went through. "echo_key" answers `status` (401 unless given) with a
+message that quotes the API key the request carried, whole, as some OpenAI-compatible gateways do (OpenAI itself
+shows a few characters of it).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-OUTCOMES = (429, 500, 503, "malformed", "timeout", "lost")
+OUTCOMES = (429, 500, 503, "malformed", "timeout", "lost", "echo_key")
 
 
 @dataclass
@@ -25,6 +27,7 @@ class Injection:
     remaining: int
     retry_after: float
     method: str | None = None  # None: any method
+    status: int = 401  # of "echo_key"
 
 
 class Faults:
@@ -47,12 +50,12 @@ class Faults:
         self._injections: list[Injection] = []
 
     def inject(self, path_prefix: str, outcome: int | str, count: int = 1, retry_after: float = 1,
-               method: str | None = None) -> None:
+               method: str | None = None, status: int = 401) -> None:
         if outcome not in OUTCOMES:
             raise ValueError(f"outcome must be one of {OUTCOMES}, got {outcome!r}")
         if count < 1:
             raise ValueError(f"count must be at least 1, got {count}")
-        self._injections.append(Injection(path_prefix, outcome, count, retry_after, method))
+        self._injections.append(Injection(path_prefix, outcome, count, retry_after, method, status))
 
     def take_injection(self, path: str, method: str) -> Injection | None:
         for injection in self._injections:

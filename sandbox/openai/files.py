@@ -1,4 +1,5 @@
-"""Uploaded files: `POST /v1/files` (multipart), `GET /v1/files/{id}` and `GET /v1/files/{id}/content`."""
+"""Uploaded files: `POST /v1/files` (multipart), `GET /v1/files/{id}`, `GET /v1/files/{id}/content` and
+`DELETE /v1/files/{id}` (answered `{"id", "object": "file", "deleted": true}`, as OpenAI's FileDeleted)."""
 
 from __future__ import annotations
 
@@ -48,12 +49,25 @@ class Files:
             raise not_found(f"No such File object: {file_id}", param=param)
         return self._files[file_id]
 
+    def remove(self, file_id: str) -> None:
+        self.get(file_id)
+        del self._files[file_id]
+
+    def __contains__(self, file_id: str) -> bool:
+        return file_id in self._files
+
     def routes(self) -> list[web.RouteDef]:
         return [
             web.post("/v1/files", self.create),
             web.get("/v1/files/{file_id}", self.retrieve),
             web.get("/v1/files/{file_id}/content", self.content),
+            web.delete("/v1/files/{file_id}", self.delete),
         ]
+
+    async def delete(self, request: web.Request) -> web.Response:
+        file_id = request.match_info["file_id"]
+        self.remove(file_id)
+        return web.json_response({"id": file_id, "object": "file", "deleted": True})
 
     async def create(self, request: web.Request) -> web.Response:
         if not request.content_type.startswith("multipart/"):

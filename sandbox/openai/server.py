@@ -169,7 +169,7 @@ class OpenAISandbox:
             if injection.outcome == "lost":
                 await handler(request)
                 raise server_error(502)
-            return await self._injected(injection)
+            return await self._injected(injection, request)
         status = self.faults.random_status()
         if status is not None:
             record.fault = f"random {status}"
@@ -187,7 +187,13 @@ class OpenAISandbox:
             raise APIError(401, "Incorrect API key provided. Check the key the client sends (OPENAI_API_KEY).",
                            code="invalid_api_key")
 
-    async def _injected(self, injection: Injection) -> web.StreamResponse:
+    async def _injected(self, injection: Injection, request: web.Request) -> web.StreamResponse:
+        if injection.outcome == "echo_key":
+            key = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+            if injection.status == 401:
+                raise APIError(401, f"Incorrect API key provided: {key}. The gateway could not authenticate it.",
+                               code="invalid_api_key")
+            raise APIError(injection.status, f"The key {key} may not send this request to this model.")
         if injection.outcome == 429:
             wait = injection.retry_after
             raise APIError(429, f"Rate limit reached (injected by the sandbox). Please try again in {wait}s.",

@@ -92,32 +92,33 @@ def _section(block: dict[str, Any], pointer: str) -> list[str]:
     return problems
 
 
-def block_problems(blocks: Any) -> list[str]:
-    """Every reason Slack would answer `invalid_blocks`; empty when the blocks are acceptable."""
+def block_problems(blocks: Any, *, most: int = MAX_BLOCKS, pointer: str = "/blocks") -> list[str]:
+    """Every reason Slack would answer `invalid_blocks` (a message: at most 50 blocks) or `invalid_arguments` (a
+    modal's blocks, at most 100, under /view/blocks); empty when the blocks are acceptable."""
     if not isinstance(blocks, list):
-        return [_error("must provide an array", "/blocks")]
-    if len(blocks) > MAX_BLOCKS:
-        return [_error(f"no more than {MAX_BLOCKS} items allowed", "/blocks")]
+        return [_error("must provide an array", pointer)]
+    if len(blocks) > most:
+        return [_error(f"no more than {most} items allowed", pointer)]
     problems: list[str] = []
     block_ids: set[str] = set()
     for i, block in enumerate(blocks):
-        pointer = f"/blocks/{i}"
+        where = f"{pointer}/{i}"
         if not isinstance(block, dict) or block.get("type") not in BLOCK_TYPES:
-            problems.append(_error("failed to match all allowed schemas", pointer))
+            problems.append(_error("failed to match all allowed schemas", where))
             continue
         block_id = block.get("block_id")
         if block_id is not None:
             if len(str(block_id)) > MAX_ID:
-                problems.append(_error(f"must be less than {MAX_ID + 1} characters", f"{pointer}/block_id"))
+                problems.append(_error(f"must be less than {MAX_ID + 1} characters", f"{where}/block_id"))
             if block_id in block_ids:
-                problems.append(_error("block_id values must be unique within a message", f"{pointer}/block_id"))
+                problems.append(_error("block_id values must be unique within a message", f"{where}/block_id"))
             block_ids.add(block_id)
         if block["type"] == "section":
-            problems += _section(block, pointer)
+            problems += _section(block, where)
         elif block["type"] == "header":
-            problems += _text_object(block.get("text"), f"{pointer}/text", MAX_HEADER_TEXT, plain_only=True)
+            problems += _text_object(block.get("text"), f"{where}/text", MAX_HEADER_TEXT, plain_only=True)
         elif block["type"] == "actions":
-            problems += _elements(block, pointer, MAX_ACTIONS_ELEMENTS)
+            problems += _elements(block, where, MAX_ACTIONS_ELEMENTS)
         elif block["type"] == "context":
-            problems += _elements(block, pointer, MAX_CONTEXT_ELEMENTS)
+            problems += _elements(block, where, MAX_CONTEXT_ELEMENTS)
     return problems

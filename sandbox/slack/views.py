@@ -3,7 +3,8 @@
 Slack's rules (https://docs.slack.dev/reference/methods/views.open, /views.update, /surfaces/modals): a trigger
 id comes with a slash command or a click, is valid for 3 seconds and can be exchanged once (invalid_trigger_id,
 expired_trigger_id, exchanged_trigger_id); a modal's title has at most 24 characters, it holds at most 100
-blocks, private_metadata at most 3000 characters, and a view with input blocks needs a submit button; an
+blocks (each within a message block's limits, such as 3000 characters of section text), private_metadata at most
+3000 characters, and a view with input blocks needs a submit button; an
 update with a stale `hash` is refused with hash_conflict. After a view_submission the app's ack decides:
 an empty body closes the modal, `response_action: errors` keeps it open with the errors shown,
 `update` replaces it, `clear` closes it.
@@ -18,6 +19,7 @@ from typing import Any
 
 from sandbox.slack.calls import ApiError
 from sandbox.slack.ids import Sequence, opaque
+from sandbox.slack.limits import block_problems
 
 TRIGGER_SECONDS = 3
 MAX_TITLE = 24
@@ -47,6 +49,7 @@ def _problems(view: Any) -> list[str]:
     if not isinstance(blocks, list) or len(blocks) > MAX_MODAL_BLOCKS:
         problems.append(f"[ERROR] must be an array of at most {MAX_MODAL_BLOCKS} blocks [json-pointer:/view/blocks]")
         return problems
+    problems += block_problems(blocks, most=MAX_MODAL_BLOCKS, pointer="/view/blocks")
     if len(str(view.get("private_metadata", ""))) > MAX_PRIVATE_METADATA:
         problems.append(f"[ERROR] must be less than {MAX_PRIVATE_METADATA + 1} characters "
                         "[json-pointer:/view/private_metadata]")
@@ -58,6 +61,9 @@ def _problems(view: Any) -> list[str]:
         if not isinstance(block.get("label"), dict) or not element.get("action_id"):
             problems.append(f"[ERROR] an input needs a label and an element with an action_id [json-pointer:/view/"
                             f"blocks/{i}]")
+        elif int(element.get("max_length", MAX_INPUT_LENGTH)) > MAX_INPUT_LENGTH:
+            problems.append(f"[ERROR] max_length must be at most {MAX_INPUT_LENGTH} [json-pointer:/view/blocks/{i}/"
+                            "element/max_length]")
         elif len(str(element.get("initial_value", ""))) > int(element.get("max_length", MAX_INPUT_LENGTH)):
             problems.append(f"[ERROR] initial_value is longer than max_length [json-pointer:/view/blocks/{i}/element]")
     return problems

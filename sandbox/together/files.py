@@ -10,7 +10,8 @@ over the OpenAI sandbox's file store:
 3. `POST /v1/files/{file_id}/preprocess`: the FileResponse {id, bytes, created_at, filename, FileType, object,
    purpose, processing_status, validation_report}, which the SDK returns from `files.upload`.
 
-`GET /v1/files/{id}` answers the same FileResponse once the bytes are in. Ids come from the shared store ("file-"
+`GET /v1/files/{id}` answers the same FileResponse once the bytes are in; `DELETE /v1/files/{id}` removes the file
+and answers FileDeleteResponse `{"id", "deleted": true}`. Ids come from the shared store ("file-"
 and 22 letters; Together's are "file-" and a UUID).
 """
 
@@ -59,7 +60,7 @@ class TogetherFiles:
     def routes(self) -> list[web.RouteDef]:
         return [web.post("/v1/files", self.announce), web.put(UPLOAD_PATH + "{file_id}", self.receive),
                 web.post("/v1/files/{file_id}/preprocess", self.preprocess),
-                web.get("/v1/files/{file_id}", self.retrieve)]
+                web.get("/v1/files/{file_id}", self.retrieve), web.delete("/v1/files/{file_id}", self.delete)]
 
     def _sign(self, file_id: str) -> str:
         return hmac.new(self._secret, file_id.encode(), hashlib.sha256).hexdigest()[:32]
@@ -127,3 +128,9 @@ class TogetherFiles:
         if not pending.received:
             raise not_found(f"No such File object: {pending.stored.id}", param="file_id")
         return web.json_response(file_json(pending.stored, pending.file_type))
+
+    async def delete(self, request: web.Request) -> web.Response:
+        pending = self._pending_upload(request.match_info["file_id"])
+        del self._pending[pending.stored.id]
+        self.files.remove(pending.stored.id)
+        return web.json_response({"id": pending.stored.id, "deleted": True})

@@ -88,7 +88,7 @@ def test_bad_input_exits_non_zero_with_the_message_the_bot_would_post(tmp_path):
     csv = write_tickets(tmp_path / "tickets.csv")
     cases = [
         (["--label", "categroy"], "error: Label column 'categroy' not found. Columns: text, category. Did you mean"),
-        (["--label", "category", "--train", "five"], "train: expected a whole number >= 10, got 'five'"),
+        (["--label", "category", "--train", "five"], "train: expected a whole number from 10 to 10,000,000"),
         (["--label", "category", "--student", "gpt-4o", "--trainer", "openai"], "no training price for gpt-4o"),
         (["--label", "category", "--student", "gpt-4o"], "knows no Together student called gpt-4o. Students it "
                                                          "fine-tunes and serves: Qwen/Qwen3.5-9B"),

@@ -48,3 +48,9 @@ def _help_of(parser, words):
     if len(words) == 2:
         sub = next(a for a in sub._actions if a.dest == "subcommand").choices[words[1]]
     return sub.format_help()
+
+
+def test_the_readme_says_beside_its_two_commands_that_make_test_needs_the_shared_folder(readme_text):
+    """Issue 19: that `make test` needs ../shared beside the checkout was said only far below the commands."""
+    top = readme_text[:readme_text.index("What `make demo` shows")]
+    assert "make test" in top and "`../shared`, a folder beside the checkout" in top

@@ -157,3 +157,19 @@ async def test_approvers_can_be_a_user_group_and_a_missing_scope_is_explained(ma
     await bot.click(request["ts"], "approve", user="dave")
     _, approval = await _request_now(bot)
     assert approval.status == "approved" and approval.approvers() == {"U0DAVE"}
+
+
+async def test_an_approver_group_that_does_not_exist_is_named_with_the_fix_not_something_went_wrong(
+        make_bot, slack_sandbox):
+    """Issue 19: DISTILL_APPROVERS naming a group Slack does not know (no_such_subteam) ended in "Something went
+    wrong"; a member of another listed group can still approve."""
+    slack_sandbox.add_usergroup("S0APPROVERS", ["dave"])
+    bot = await make_bot(DISTILL_APPROVERS="S0NOSUCH,S0APPROVERS")
+    request = await _requested(bot)
+    await bot.click(request["ts"], "approve", user="bob")
+    refusal = bot.said_to("bob")[-1]
+    assert "DISTILL_APPROVERS names the user group S0NOSUCH, which does not exist in this workspace" in refusal
+    assert "Something went wrong" not in refusal and (await _request_now(bot))[1].status == "pending"
+    await bot.click(request["ts"], "approve", user="dave")
+    _, approval = await _request_now(bot)
+    assert approval.status == "approved" and approval.approvers() == {"U0DAVE"}

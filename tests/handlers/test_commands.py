@@ -245,3 +245,17 @@ async def test_the_cards_next_step_stops_asking_for_a_label_once_one_is_set(bot)
     assert "Set the label column" not in card
     assert ("Check the cost with `/distill estimate tickets` (a reasoning teacher: `/distill pilot tickets` measures "
             "its reasoning on 20 rows first), then `/distill collect tickets`.") in card
+
+
+async def test_models_says_which_setting_to_fix_when_the_provider_refuses_the_key_or_cannot_be_reached(make_bot):
+    """Issue 19: `/distill models` with a 401 or an unreachable provider did not say what to change."""
+    refused = await make_bot(OPENAI_API_KEY="sk-not-the-sandbox-key")
+    await refused.command("models")
+    said = refused.said_to("alice")[-1]
+    assert "refused the key (HTTP 401: " in said and "Set a valid key for it in OPENAI_API_KEY." in said
+    assert "sk-not-the-sandbox-key" not in "".join(refused.said_to("alice"))
+    unreachable = await make_bot(OPENAI_BASE_URL="http://127.0.0.1:9/v1")
+    await unreachable.command("models")
+    said = unreachable.said_to("alice")[-1]
+    assert "Could not reach http://127.0.0.1:9/v1 (APIConnectionError" in said and "Check OPENAI_BASE_URL" in said
+    assert "gpt-6.2-sol" in "".join(unreachable.said_to("alice")), "the price table's models are still listed"

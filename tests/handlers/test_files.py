@@ -19,8 +19,9 @@ async def test_a_csv_shared_in_the_thread_is_downloaded_once_and_profiled(bot):
     assert len(bot.slack.downloads) == 1
     texts = "\n".join(thread_texts(await bot.thread("tickets")))
     assert "Loaded *it-tickets.csv*: 480 rows, 6 columns." in texts
-    assert "Likely label column: *channel* (others: priority, category, subject)" in texts
-    assert "`/distill set tickets label=channel`" in texts and "phone    132" in texts  # rows per label
+    # Issue 19: `channel` (4 values) was ranked first; the task's label is `category`, named so and the last column.
+    assert "Likely label column: *category* (others: channel, priority, subject)" in texts
+    assert "`/distill set tickets label=category`" in texts and "Network    105" in texts  # rows per label
     card = bot.slack.message(CHANNEL, thread_ts)
     assert "it-tickets.csv (480 rows)" in str(card["blocks"]) and card.get("edited")
 
@@ -86,3 +87,24 @@ async def test_a_csv_over_the_process_threshold_gets_the_same_messages_from_the_
     assert any("Estimate for tickets" in t for t in texts[1]) and "Could not use *empty.csv*" in texts[1][-1]
     assert in_thread.said_to("alice") == in_process.said_to("alice")
     assert any("colour" in said for said in in_process.said_to("alice"))
+
+
+async def test_a_77_class_upload_lists_the_first_labels_and_status_lists_them_all(bot):
+    """Issue 19: a 77-class upload posted a 77-row table into the thread, and setting 77 choices echoed them all."""
+    labels = [f"class-{i:02d}" for i in range(77)]
+    csv = "text,label\n" + "".join(f"ticket {i} about {labels[i % 77]},{labels[i % 77]}\n" for i in range(77 * 6))
+    thread_ts = await _card_ts(bot)
+    await bot.share(csv.encode(), "many.csv", thread_ts=thread_ts)
+    loaded = "\n".join(thread_texts(await bot.thread("tickets")))
+    assert sum(label in loaded for label in labels) == 10
+    assert "… and 67 more labels (402 rows). `/distill status tickets` lists every label." in loaded
+
+    await bot.command(f"set tickets label=label choices={','.join(labels)}")
+    confirmation = thread_texts(await bot.thread("tickets"))[-1]
+    assert sum(label in confirmation for label in labels) == 10
+    assert "(77 labels; `/distill status tickets` lists them all)" in confirmation
+
+    await bot.command("status tickets")
+    status = "\n".join(bot.said_to("alice"))
+    assert all(status.count(label) >= 2 for label in labels), "every choice, and every label's rows"
+    assert "*Choices* (77)" in status and "Rows per label in *label*:" in status

@@ -47,6 +47,32 @@ def test_run_names_every_missing_variable_for_http_mode(clean_env, capsys):
     assert "Missing configuration: SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, OPENAI_API_KEY" in err
 
 
+def test_the_missing_signing_secret_says_that_socket_mode_takes_the_app_token_instead(clean_env, capsys):
+    """Issue 19: a team meaning Socket Mode was told only that SLACK_SIGNING_SECRET is missing."""
+    clean_env.setenv("SLACK_BOT_TOKEN", "xoxb-secret-value")
+    clean_env.setenv("OPENAI_API_KEY", "sk-secret-value")
+    assert main(["run"]) == 2
+    err = capsys.readouterr().err
+    assert "Missing configuration: SLACK_SIGNING_SECRET." in err
+    assert "in Socket Mode (no public URL) set SLACK_APP_TOKEN (xapp-..., Basic Information -> App-Level Tokens)" in err
+
+
+@pytest.mark.parametrize(("variable", "value", "says"), [
+    ("SLACK_BOT_TOKEN", "xapp-1-A0-secret-value",
+     "this is an app-level token (xapp-...), which goes in SLACK_APP_TOKEN"),
+    ("SLACK_BOT_TOKEN", "xoxp-1-secret-value", "this is a user token (xoxp-...): the bot posts as itself, with its "
+                                               "bot token (xoxb-...)"),
+    ("SLACK_APP_TOKEN", "xoxb-1-secret-value", "this is a bot token (xoxb-...), which goes in SLACK_BOT_TOKEN"),
+])
+def test_a_slack_token_of_the_wrong_kind_is_refused_at_start_without_showing_it(clean_env, capsys, variable, value,
+                                                                                 says):
+    """Issue 19: an xapp- token put in SLACK_BOT_TOKEN was accepted."""
+    clean_env.setenv(variable, value)
+    assert main(["run"]) == 2
+    err = capsys.readouterr().err
+    assert f"{variable}: {says}; this variable takes a" in err and "secret-value" not in err
+
+
 def test_socket_mode_needs_the_app_token_instead_of_the_signing_secret(clean_env, capsys):
     clean_env.setenv("SLACK_APP_TOKEN", "xapp-1-A0-secret-value")
     clean_env.setenv("SLACK_BOT_TOKEN", "xoxb-secret-value")

@@ -1,10 +1,13 @@
-"""The bot as `distill-bot run` runs it (handlers.server.serve over HTTP), in a child process, against the sandbox
-servers of the parent. The parent can SIGKILL it at any moment and start it again on the same database.
+"""The bot as `distill-bot run` runs it (handlers.server.serve_until_signalled: HTTP, or Socket Mode when the
+environment has SLACK_APP_TOKEN), in a child process, against the sandbox servers of the parent. The parent can
+SIGKILL it at any moment and start it again on the same database.
 
     bot = BotProcess(env, slack_api_url=slack.api_url, log_path=tmp_path / "bot.log")
-    url = await bot.start()            # the app's base URL; drive it with SlackDriver(slack, deliver=url)
+    url = await bot.start()            # the app's base URL ("socket-mode" in Socket Mode); drive it with SlackDriver
     await bot.kill()                   # SIGKILL: no shutdown code runs
     meter = await bot.stop()           # SIGTERM: a clean stop; returns the child's event-loop StallMeter
+    await bot.launch()                 # start it without waiting until it serves (a Slack it cannot reach)
+    code = await bot.signalled(signal.SIGINT, within=10)  # the exit code of a stop that must not hang
 
 Run as a module (`python -m tests.reliability.bot_process`) it is the child: settings from the environment, the
 Slack Web API at $SANDBOX_SLACK_API_URL, "ready URL" on stdout once it serves, and on a clean stop one JSON line
@@ -36,13 +39,17 @@ class BotProcess:
         self.process: asyncio.subprocess.Process | None = None
         self.url: str | None = None
 
-    async def start(self) -> str:
-        """Start the child and wait until it serves HTTP; returns its base URL."""
+    async def launch(self) -> None:
+        """Start the child; it serves once it prints its ready line (start() waits for it)."""
         with self.log_path.open("ab") as log:
             self.process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "tests.reliability.bot_process", cwd=ROOT, env=self.env,
                 stdout=asyncio.subprocess.PIPE, stderr=log)
-        assert self.process.stdout is not None
+
+    async def start(self) -> str:
+        """Start the child and wait until it serves; returns its base URL (or "socket-mode")."""
+        await self.launch()
+        assert self.process is not None and self.process.stdout is not None
         try:
             line = (await asyncio.wait_for(self.process.stdout.readline(), START_SECONDS)).decode()
         except TimeoutError:
@@ -68,6 +75,19 @@ class BotProcess:
         if self.process is not None:
             await self.process.communicate()
 
+    async def signalled(self, sig: signal.Signals, *, within: float) -> int:
+        """Send `sig` and return the child's exit code; TimeoutError (and a SIGKILL) when it is not gone `within`
+        seconds."""
+        assert self.process is not None
+        self.process.send_signal(sig)
+        try:
+            await asyncio.wait_for(self.process.communicate(), within)
+        except TimeoutError:
+            await self.kill()
+            raise TimeoutError(f"the bot did not stop within {within:g} s of {sig.name}:\n{self.log()}") from None
+        assert self.process.returncode is not None
+        return self.process.returncode
+
     async def stop(self) -> StallMeter:
         """SIGTERM (what a platform sends before stopping a dyno); returns what the child's stall meter saw."""
         assert self.process is not None
@@ -84,21 +104,19 @@ async def _serve() -> None:
     from bot.core.clock import Clock
     from bot.core.config import Settings
     from bot.core.logs import configure_logging
-    from handlers.server import serve
+    from handlers.server import serve_until_signalled
     from tests.conftest import TODAY
 
     settings = Settings.from_env()
     configure_logging(settings)
-    stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     meter = StallMeter()
 
     def ready(url: str) -> None:
         meter.start()  # from the first request it can take: start-up work before that keeps no one waiting
         print(READY + url, flush=True)
 
-    await serve(settings, stop=stop, host="127.0.0.1", port=0, slack_api_url=os.environ[SLACK_URL_VARIABLE],
-                on_ready=ready, clock=Clock.at(TODAY))  # the day the sandboxes' shutdown dates are read against
+    await serve_until_signalled(settings, host="127.0.0.1", port=0, slack_api_url=os.environ[SLACK_URL_VARIABLE],
+                                on_ready=ready, clock=Clock.at(TODAY))  # the day the sandboxes' dates are read against
     await meter.stop()
     print(json.dumps({"longest_seconds": meter.longest_seconds, "stalls": meter.stalls}), flush=True)
 

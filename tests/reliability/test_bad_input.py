@@ -71,6 +71,8 @@ CORPUS = [
     Case("zero-width.csv", "text,label\nhel\u200blo,a\nbye\u200d,b\n\u2066rtl\u2069,a\n".encode(), "3 rows",
          loaded=True),
     Case("<!everyone> *evil*.csv", LINES.encode(), "&lt;!everyone&gt; *evil*.csv*: 6 rows", loaded=True),
+    # Issue 19: a name past a section's 3,000 characters lost the whole "Loaded" message (invalid_blocks).
+    Case("n" * 5_000 + ".csv", LINES.encode(), "characters left out] … nnnn", loaded=True),
 ]
 
 
@@ -97,7 +99,11 @@ async def with_data(make_bot):
     return bot
 
 
-@pytest.mark.parametrize("case", CORPUS, ids=lambda c: c.name)
+def _case_id(case: Case) -> str:
+    return case.name if len(case.name) <= 40 else f"{case.name[:8]}...{case.name[-4:]}-{len(case.name)}-chars"
+
+
+@pytest.mark.parametrize("case", CORPUS, ids=_case_id)
 async def test_each_bad_file_gets_one_clear_message_and_the_data_before_it_is_kept(with_data, case):
     bot = with_data
     before = await bot.run("tickets")
@@ -107,7 +113,9 @@ async def test_each_bad_file_gets_one_clear_message_and_the_data_before_it_is_ke
     posts = bot.slack.calls_to("chat.postMessage")[posts_before:]
     assert posts and all(p.ok and p.thread_ts == before.thread_ts and not p.warnings for p in posts)
     texts = thread_texts([p.args for p in posts])
-    assert texts[0].startswith(LOADED if case.loaded else REFUSED), texts[0]
+    assert texts[0].startswith(LOADED if case.loaded else REFUSED), texts[0][:200]
+    if case.loaded:
+        assert "rows, " in texts[0] and " columns." in texts[0], "the sentence that says what was loaded is whole"
     assert case.expected in "\n".join(texts)
     sent = json.dumps([p.args for p in posts])
     assert "error id" not in sent and "Traceback" not in sent
@@ -188,3 +196,147 @@ async def test_fuzzed_commands_get_a_clear_answer_and_lose_nothing_stored(with_r
     assert kept.dataset_id == run.dataset_id and kept.card_ts == run.card_ts
     assert (await bot.bot.storage.datasets.get(run.dataset_id)).row_count == 480
     assert bot.slack.message(CHANNEL, run.card_ts) is not None
+
+
+# ----- Slack's limits: user-sized text goes through one packer (handlers/packer.py) --------------------------
+
+LONG_TEMPLATE = "Ticket: {subject}\n" + "Read the ticket with care and pick the closest category. " * 90 + "{choices}"
+LONG_SYSTEM = "You sort IT tickets for a help desk. " * 110
+
+
+def _sections(message: dict) -> list[str]:
+    return [b["text"]["text"] for b in message.get("blocks", []) if b.get("type") == "section" and "text" in b]
+
+
+@pytest.mark.parametrize("setting", [f'template="{LONG_TEMPLATE}"', f'system="{LONG_SYSTEM}"'],
+                         ids=["5kb-template", "4kb-system"])
+async def test_a_long_template_or_system_prompt_is_saved_and_its_confirmation_reaches_the_thread(with_run, setting):
+    """Issue 19: Slack refused the confirmation (invalid_blocks) of a ~5 KB template or a 4 KB system=."""
+    bot = with_run
+    assert len(LONG_TEMPLATE) > 5_000 and len(LONG_SYSTEM) > 4_000
+    posts_before = len(bot.slack.calls_to("chat.postMessage"))
+    await bot.command(f"set tickets {setting}")
+    key = setting.split("=", 1)[0]
+    assert len((await bot.run("tickets")).spec[key]) > 4_000
+    posts = bot.slack.calls_to("chat.postMessage")[posts_before:]
+    assert posts and all(p.ok for p in posts)
+    [confirmation] = [t for p in posts for t in _sections(p.args)]
+    assert confirmation.startswith("<@U0ALICE> changed `" + key + "=") and len(confirmation) <= 3_000
+    assert "characters left out]" in confirmation and confirmation.rstrip().endswith("`.")
+    assert bot.said_to("alice") == []
+
+
+async def test_the_template_form_opens_on_a_template_longer_than_its_field_and_says_why_it_is_empty(with_run):
+    """Issue 19: `/distill template` failed once the template was over the field's 3,000 characters."""
+    bot = with_run
+    await bot.command(f'set tickets template="{LONG_TEMPLATE}"')
+    await bot.command("template tickets")
+    [view] = bot.slack.views("alice")
+    [field] = [b for b in view["blocks"] if b["type"] == "input"]
+    assert "initial_value" not in field["element"] and field["element"]["max_length"] == 3_000
+    note = json.dumps(view["blocks"][view["blocks"].index(field) + 1])
+    assert f"{len(LONG_TEMPLATE):,} characters, more than the 3,000 this field holds" in note
+    assert "*Cancel* keeps it" in note
+    assert (await bot.run("tickets")).spec["template"] == LONG_TEMPLATE, "opening the form changes nothing"
+
+
+async def test_the_template_form_of_a_csv_with_hundreds_of_columns_stays_within_a_section(make_bot):
+    """Issue 19: a CSV of a few hundred columns put a 41,000-character section into the template modal."""
+    bot = await make_bot()
+    await bot.command("new wide")
+    columns = [f"measurement_{i:03d}_of_the_patient_record" for i in range(300)]
+    csv = ",".join([*columns, "label"]) + "\n" + "".join(",".join([*(["1.5"] * 300), "ab"[i % 2]]) + "\n"
+                                                         for i in range(20))
+    await bot.share(csv.encode(), "wide.csv", thread_ts=(await bot.run("wide")).thread_ts)
+    await bot.command("template wide")
+    [view] = bot.slack.views("alice")
+    [help_text] = _sections(view)
+    assert len(help_text) <= 3_000 and "`{measurement_000_of_the_patient_record}`" in help_text
+    assert "more columns (the CSV's profile in the thread lists them all)" in help_text
+    assert help_text.endswith("Leave it empty for the default.")
+
+
+async def test_a_5000_character_run_name_is_refused_with_the_whole_reason(make_bot):
+    """Issue 19: the refusal was cut off before it said why."""
+    bot = await make_bot()
+    await bot.command("new " + "w" * 5_000)
+    [refusal] = bot.said_to("alice")
+    assert len(refusal) <= 3_000 and "characters left out]" in refusal
+    assert refusal.endswith("cannot be a run name: use up to 40 lowercase letters, digits, '-' and '_', starting "
+                            "with a letter or digit (for example wine-v1).")
+    assert await bot.bot.storage.runs.in_channel(CHANNEL) == []
+
+
+# ----- numbers: bounded before any arithmetic -----------------------------------------------------------------
+
+@pytest.mark.parametrize(("setting", "says"), [
+    ("budget=1e999990", "budget: expected an amount in US dollars from 0 to 1,000,000 such as 5 or 2.50, got "
+                        "'1e999990'"),
+    ("budget=1e5000", "budget: expected an amount in US dollars from 0 to 1,000,000"),
+    ("budget=1e1000000", "budget: expected an amount in US dollars from 0 to 1,000,000"),
+    ("seed=99999999999999999999", "seed: expected a whole number from 0 to 4,294,967,295"),
+    ("max_answer_tokens=99999999999999999999", "max_answer_tokens: expected a whole number from 1 to 1,000,000"),
+    ("lr=1e308", "lr: expected a number above 0 and at most 100"),
+    ("train=10000000", "train=10,000,000 and eval=30 ask for 10,000,030 rows but the data has 480 usable rows"),
+])
+async def test_an_absurd_number_is_refused_by_name_and_changes_nothing(with_run, setting, says):
+    """Issue 19: budget=1e999990 held the event loop for 26 s; 1e5000 and 1e1000000 ended in "Something went
+    wrong"; train=10000000 was refused with a reason about OpenAI's minimum instead of naming train."""
+    bot = with_run
+    spec = (await bot.run("tickets")).spec
+    await bot.command(f"set tickets {setting}")
+    [refusal] = bot.said_to("alice")
+    assert says in refusal and "Something went wrong" not in refusal
+    assert (await bot.run("tickets")).spec == spec
+
+
+# ----- prompts within the model's context window ---------------------------------------------------------------
+
+async def test_a_command_longer_than_a_slack_message_is_refused_at_once(with_run):
+    """Issue 19: a 1 MB template was stored (and reading the command alone took 70 s of the event loop)."""
+    bot = with_run
+    spec = (await bot.run("tickets")).spec
+    reply = await bot.command('set tickets template="Ticket {subject}: ' + "printer " * 131_072 + '"')
+    assert "The command is 1,048,6" in reply.body["text"] and "reads at most 40,000" in reply.body["text"]
+    assert (await bot.run("tickets")).spec == spec
+
+
+SMALL_WINDOW = {"models": {"local/qwen-8k": {
+    "input": "0.10", "output": "0.20", "training": None, "batch_discount": "0", "context_window_tokens": 8_192,
+    "max_output_tokens": 2_048, "as_of": "2026-11-29", "source": "https://example.org/a-team-served-model"}}}
+
+
+async def test_a_template_over_the_models_window_is_refused_naming_both_numbers_before_any_row(make_bot, tmp_path):
+    """A template (and system prompt) that alone, with the answer, overflow the window of the run's model."""
+    prices = tmp_path / "prices.json"
+    prices.write_text(json.dumps(SMALL_WINDOW))
+    bot = await make_bot(DISTILL_PRICES=str(prices))
+    await bot.ready_run("tickets")
+    await bot.command("set tickets teacher=local/qwen-8k")
+    spec = (await bot.run("tickets")).spec
+    await bot.command('set tickets template="Ticket {subject}: ' + "x, " * 9_000 + '{choices}"')  # 27,000 chars
+    [refusal] = bot.said_to("alice")
+    assert "The template and system prompt alone: 18,0" in refusal
+    assert "tokens, and the answer may take 17 more (max_completion_tokens): 18,0" in refusal
+    assert "over local/qwen-8k's context window of 8,192 tokens" in refusal and "teacher=..." in refusal
+    assert (await bot.run("tickets")).spec == spec
+
+
+async def test_a_row_whose_prompt_overflows_the_window_is_named_before_anything_is_spent(make_bot, openai_sandbox):
+    bot = await make_bot()
+    await bot.command("new long")
+    columns = "abcdef"
+    rows = [",".join([f"ticket {i}", *["printer"] * 5, "ab"[i % 2]]) for i in range(30)]
+    rows[7] = ",".join(["toner " * 21_500] * 6 + ["b"])  # six cells of 129,000 characters, 21,500 tokens
+    await bot.share((",".join([*columns, "label"]) + "\n" + "\n".join(rows) + "\n").encode(), "long.csv",
+                    thread_ts=(await bot.run("long")).thread_ts)
+    template = "".join("{" + c + "}" for c in columns)
+    await bot.command(f'set long label=label train=24 eval=6 template="{template}"')
+    assert bot.said_to("alice") == []
+    await bot.command("estimate long")
+    await bot.command("collect long")
+    refusals = bot.said_to("alice")
+    assert len(refusals) == 2 and not openai_sandbox.requests.paid()
+    for refusal in refusals:
+        assert "The prompt of row 8 (the longest): 129,0" in refusal
+        assert "over gpt-4o-mini-2024-07-18's context window of 128,000 tokens" in refusal

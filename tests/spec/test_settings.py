@@ -65,15 +65,25 @@ def test_none_auto_and_default_reset_optional_settings():
     ("pairs", "expected"),
     [
         ({"colour": "red"}, "unknown setting 'colour'; settable: label, template"),
-        ({"train": "five"}, "train: expected a whole number >= 10, got 'five'"),
-        ({"train": "5"}, "train: expected a whole number >= 10 (OpenAI fine-tuning needs 10 examples), got 5"),
-        ({"epochs": "51"}, "epochs: expected a whole number from 1 to 50, got 51"),
-        ({"batch_size": "0"}, "batch_size: expected a whole number from 1 to 256, got 0"),
-        ({"lr": "-1"}, "lr: expected auto or a number > 0"),
+        ({"train": "five"}, "train: expected a whole number from 10 to 10,000,000 (OpenAI fine-tuning needs 10 "
+                            "examples), got 'five'"),
+        ({"train": "5"}, "train: expected a whole number from 10 to 10,000,000 (OpenAI fine-tuning needs 10 "
+                         "examples), got '5'"),
+        ({"epochs": "51"}, "epochs: expected a whole number from 1 to 50, got '51'"),
+        ({"batch_size": "0"}, "batch_size: expected a whole number from 1 to 256, got '0'"),
+        ({"lr": "-1"}, "lr: expected a number above 0 and at most 100 such as 1.8 (or auto), got '-1'"),
+        # Issue 19: absurd magnitudes are refused by name before any arithmetic.
+        ({"budget": "1e999990"}, "budget: expected an amount in US dollars from 0 to 1,000,000 such as 5 or 2.50, "
+                                 "got '1e999990'"),
+        ({"seed": "9" * 30}, "seed: expected a whole number from 0 to 4,294,967,295, got '999"),
+        ({"max_answer_tokens": "1e30"}, "max_answer_tokens: expected a whole number from 1 to 1,000,000, got '1e30'"),
+        ({"eval": "1" * 5_000}, "eval: expected a whole number from 1 to 10,000,000, got '1111"),
+        ({"lr": "1e308"}, "lr: expected a number above 0 and at most 100"),
         ({"mode": "fast"}, "mode: expected one of live, batch, got 'fast'"),
         ({"trainer": "hf"}, "trainer: expected one of together, openai"),
         ({"training_data": "some"}, "training_data: expected one of all, match_gold"),
-        ({"budget": "lots"}, "budget: expected an amount in US dollars such as 5 or 2.50, got 'lots'"),
+        ({"budget": "lots"}, "budget: expected an amount in US dollars from 0 to 1,000,000 such as 5 or 2.50, got "
+                             "'lots'"),
         ({"teacher": "gpt 4o"}, "teacher: expected a model name such as gpt-4o"),
         ({"template": "Review: {description"}, "template: The template has a '{' with no '}'"),
         ({"choices": "a,b,a"}, "choices: Label choices appear twice: a"),
