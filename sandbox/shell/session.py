@@ -285,9 +285,9 @@ class Session:
         while run.state != state:
             if run.state in FAILED_STATES:
                 reason = f": {run.error}" if run.error else ""
-                raise StepError(f"run {run.name!r} is {run.state}, so it will not reach {state!r} by itself{reason}")
+                raise StepError(f"run {run.name!r} is {run.state}, so it will not reach '{state}' by itself{reason}")
             if time.monotonic() >= deadline:
-                raise StepError(f"run {run.name!r} did not reach {state!r} within {seconds:g} s (it is {run.state!r})")
+                raise StepError(f"run {run.name!r} did not reach '{state}' within {seconds:g} s (it is '{run.state}')")
             await asyncio.sleep(WAIT_POLL_SECONDS)
             if self.transcript:
                 self.transcript.write(self.slack.calls)

@@ -15,7 +15,7 @@ from bot.evaluate.scores import (
     report_for_run,
 )
 from bot.evaluate.stats import mcnemar_exact_p, nearest_rank, wilson_interval
-from handlers.tables import code_chunks
+from handlers.packer import code_chunks
 from storage.completions import Completion
 from storage.runs import RunRow
 
