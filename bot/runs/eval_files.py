@@ -23,6 +23,7 @@ from bot.runs.worker import check_dataset, ingest_csv
 from bot.spec.settings import RunSpec
 from storage.datasets import Dataset
 from storage.runs import Run
+from storage.states import RunState
 
 ATTACHED = "eval-file-attached"
 NONE = "none"
@@ -67,8 +68,8 @@ class EvalFiles:
                 await service.notifier.post(run, DatasetRefused(dataset.filename, str(exc)))
                 return
         voided = await service.storage.approvals.void_pending(run.id)
-        state = (run.state_before or "ready") if run.state == "awaiting_approval" else run.state
-        back = state in ("collected", "failed", "cancelled") and run.dataset_id is not None
+        state = (run.state_before or RunState.READY) if run.state == RunState.AWAITING_APPROVAL else run.state
+        back = state in (RunState.COLLECTED, RunState.FAILED, RunState.CANCELLED) and run.dataset_id is not None
         run = await service.storage.runs.update(run.id, eval_dataset_id=dataset.id if dataset else None,
                                                 state="ready" if back else state)
         await service.storage.audit.add(run_id=run.id, actor=user, action="eval-file-chosen",

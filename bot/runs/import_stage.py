@@ -26,6 +26,7 @@ from bot.data.stored_completions import (
 from bot.runs.ops import RunOps
 from bot.spec.settings import RunSpec
 from storage.runs import Run
+from storage.states import RunState
 
 NAMED_REASONS = 20  # unusable lines shown with their reason (every line number is listed)
 SHOWN_VALUES = 10  # metadata values shown per key in a preview
@@ -115,8 +116,8 @@ class ImportStage:
             await service.notifier.post(run, DatasetRefused(filename, str(exc)))
             return
         voided = await service.storage.approvals.void_pending(run.id)
-        run = await service.storage.runs.update(run.id, dataset_id=dataset.id, spec=spec.to_dict(), state="ready",
-                                                error=None)
+        run = await service.storage.runs.update(run.id, dataset_id=dataset.id, spec=spec.to_dict(),
+                                                state=RunState.READY, error=None)
         await service.storage.audit.add(run_id=run.id, actor=user, action="answers-imported", detail={
             "dataset": dataset.id, "filename": filename, "source": source, "examples": len(data.rows),
             "unusable": len(data.unusable), "duplicates": data.duplicates, "voided_approvals": len(voided)})

@@ -35,6 +35,7 @@ from storage.approvals import Approval
 from storage.jobs import Job
 from storage.reevals import Reeval
 from storage.runs import Run, RunRow
+from storage.states import RunState
 
 STAGE = "eval"
 
@@ -45,7 +46,7 @@ class ReevalStage:
 
     async def waiting(self, run: Run) -> Reeval:
         """The newest eval file shared since the run was done and not evaluated yet."""
-        if run.state != "done":
+        if run.state != RunState.DONE:
             raise StateError(f"Run '{run.name}' is {run.state}: `/distill eval` evaluates a finished run's distilled "
                              "model on a new file. Before training, a file shared with the comment `eval` becomes the "
                              "eval split itself.")

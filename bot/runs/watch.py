@@ -49,6 +49,7 @@ from bot.spec.messages import build_messages
 from storage.approvals import Approval
 from storage.completions import Completion
 from storage.runs import Run, RunRow
+from storage.states import RunState
 from storage.watches import Watch, WatchTick
 
 STAGE = "watch"
@@ -167,7 +168,7 @@ class WatchStage:
                                                    "sampled or paid. `/distill watch NAME` starts a new one."))
 
     async def _distilled(self, run: Run) -> str:
-        if run.state != "done":
+        if run.state != RunState.DONE:
             raise StateError(f"Run '{run.name}' is {run.state}: a watch follows a finished run's distilled model.")
         job = next((j for j in reversed(await self.service.storage.jobs.for_run(run.id)) if j.fine_tuned_model), None)
         if job is None:

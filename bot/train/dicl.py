@@ -53,6 +53,7 @@ from bot.trainers.dicl import DiclTrainer, distilled_name, example_messages
 from storage.approvals import Approval
 from storage.jobs import Job
 from storage.runs import Run
+from storage.states import RunState
 from storage.vectors import StoredVector
 
 Example = tuple[PreparedRow, str]  # a train row and the teacher's label for it
@@ -169,7 +170,7 @@ class DiclStage:
         name = distilled_name(spec.student, spec.k)
         job = await storage.jobs.update(job.id, status="SUCCEEDED", raw_status="indexed", fine_tuned_model=name,
                                         trained_tokens=tokens, cost_micro_usd=cost, finished_at=context.clock.iso())
-        run = await storage.runs.update(run.id, state="evaluating")
+        run = await storage.runs.update(run.id, expect=RunState.TRAINING, state=RunState.EVALUATING)
         await storage.audit.add(run_id=run.id, actor="system", action="training-succeeded",
                                 detail={"job": job.id, "model": name, "embedded_tokens": tokens,
                                         "cost_micro_usd": cost})
@@ -208,7 +209,7 @@ class DiclStage:
             eval_cost, _ = await storage.vectors.spend_micro_usd(job.id, EVAL_SPLIT)
             await storage.jobs.update(job.id, cost_micro_usd=train_cost, hosting_micro_usd=eval_cost)
             await self.context.refresh_card(run)
-            if (await storage.runs.require(run.id)).state == "cancelled":
+            if (await storage.runs.require(run.id)).state == RunState.CANCELLED:
                 return False
         return True
 
@@ -247,14 +248,14 @@ class DiclStage:
         outcome = await context.collector_for(None).collect(task, budget)
         eval_cost, _ = await storage.vectors.spend_micro_usd(job.id, EVAL_SPLIT)
         job = await storage.jobs.update(job.id, hosting_micro_usd=eval_cost)
-        if (await storage.runs.require(run.id)).state == "cancelled":
+        if (await storage.runs.require(run.id)).state == RunState.CANCELLED:
             return
         if outcome.stopped != "done":
             raise StateError(f"The distilled model's evaluation stopped: {outcome.message}")
         await self.post_report(run, once=True)
         if index is not None:
             await self._export(run, spec, prepared, job, examples, index, task)
-        run = await storage.runs.update(run.id, state="done")
+        run = await storage.runs.update(run.id, expect=RunState.EVALUATING, state=RunState.DONE)
         await storage.audit.add(run_id=run.id, actor="system", action="run-done", detail={})
         await context.refresh_card(run)
 

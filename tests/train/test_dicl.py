@@ -40,7 +40,7 @@ def test_k_and_the_embedding_model_are_settings_checked_against_the_price_table(
                                       prices)
     assert (spec.trainer, spec.k, spec.embedding_model) == ("dicl", 3, "text-embedding-3-large")
     assert (RunSpec().k, RunSpec().embedding_model) == (8, "text-embedding-3-small")
-    with pytest.raises(SpecError, match="k: expected a whole number from 0 to 100, got 101"):
+    with pytest.raises(SpecError, match="k: expected a whole number from 0 to 100, got '101'"):
         RunSpec().with_assignments({"k": "101"})
     with pytest.raises(SpecError, match="embedding_model=gpt-6-luna is a chat model, not an embedding model"):
         RunSpec().with_assignments({"embedding_model": "gpt-6-luna"}, prices)
