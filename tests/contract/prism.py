@@ -23,6 +23,8 @@ from pathlib import Path
 
 import yaml
 
+from tests.waiting import pause
+
 PRISM_PACKAGE = "@stoplight/prism-cli@5.14.2"
 INSTALL_TIMEOUT_SECONDS = 300
 START_TIMEOUT_SECONDS = 180  # it parses the whole OpenAI spec first: ~15 s alone, minutes on a busy machine
@@ -112,7 +114,7 @@ def running(executable: Path, spec: Path, log_path: Path) -> Iterator[str]:
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise PrismError(f"Prism did not start on {url}; its output:\n"
                                      f"{log_path.read_text(encoding='utf-8')[-3000:]}")
-                _pause(0.2)
+                pause(0.2)
             yield url
         finally:
             process.terminate()
@@ -122,8 +124,3 @@ def running(executable: Path, spec: Path, log_path: Path) -> Iterator[str]:
             process.wait()
             killer.cancel()
 
-
-def _pause(seconds: float) -> None:
-    """time.sleep, except under libfaketime (the suite also runs under `faketime` to show that no test depends on
-    today's date), where time.sleep fails with EINVAL; an Event's timed wait does not."""
-    threading.Event().wait(seconds)

@@ -10,6 +10,7 @@ import pytest
 
 from bot.core.errors import TokenizerError
 from bot.prompts.encodings import encoding_name_for_model, get_encoding
+from tests.waiting import killed_after
 
 MULTILINGUAL = [
     "hello world",
@@ -53,13 +54,14 @@ def test_encodings_match_an_independent_implementation_on_a_multilingual_sample(
 
 
 def test_counting_works_with_the_network_refused(tmp_path: Path):
-    result = subprocess.run(
-        [sys.executable, "-c", NO_NETWORK], input=json.dumps(MULTILINGUAL), capture_output=True, text=True,
-        cwd=Path(__file__).resolve().parents[2], env={"PATH": "", "TIKTOKEN_CACHE_DIR": str(tmp_path)},
-        timeout=60, check=False,
+    child = subprocess.Popen(
+        [sys.executable, "-c", NO_NETWORK], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, cwd=Path(__file__).resolve().parents[2], env={"PATH": "", "TIKTOKEN_CACHE_DIR": str(tmp_path)},
     )
-    assert result.returncode == 0, result.stderr
-    counted = json.loads(result.stdout)
+    with killed_after(child, 60):
+        stdout, stderr = child.communicate(json.dumps(MULTILINGUAL))
+    assert child.returncode == 0, stderr
+    counted = json.loads(stdout)
     assert counted["o200k_base"] == [get_encoding("o200k_base").encode(t) for t in MULTILINGUAL]
     assert list(tmp_path.iterdir()) == []  # nothing was cached from a download
 

@@ -18,6 +18,7 @@ from bot.prices.table import PriceTable
 from bot.runs.worker import DatasetWorker, check_dataset, ingest_csv, prepare_dataset, quote_dataset
 from bot.spec.settings import RunSpec
 from storage import Storage
+from tests.waiting import pause
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = RunSpec(label="category", train_size=60, eval_size=30, trainer="openai", student="gpt-4o-mini-2024-07-18")
@@ -121,6 +122,6 @@ if __name__ == "__main__":
             os.kill(child, 0)
         except ProcessLookupError:
             return
-        time.sleep(0.1)
+        pause(0.1)
     os.kill(child, signal.SIGKILL)
     pytest.fail(f"the worker process {child} outlived the bot")

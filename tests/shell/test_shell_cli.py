@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import pty
 import select
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 from bot.cli.main import main
 from bot.examples import TICKETS_CSV
 from tests.conftest import TODAY
+from tests.waiting import killed_after
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,24 +23,12 @@ def _env(**extra: str) -> dict[str, str]:
     return {**clean, **extra}
 
 
-@contextlib.contextmanager
-def _killed_after(process: subprocess.Popen, seconds: float) -> Iterator[None]:
-    """Let the process run at most `seconds` (a timer kills it): Popen's own timeouts wait with time.sleep, which
-    libfaketime breaks when the suite runs with the date moved (`faketime`)."""
-    timer = threading.Timer(seconds, process.kill)
-    timer.start()
-    try:
-        yield
-    finally:
-        timer.cancel()
-
-
 def test_a_script_on_standard_input_stops_non_zero_at_its_failing_line(tmp_path):
     script = f"/distill new tickets\n:upload {TICKETS_CSV}\n:click approve\n/distill list\n"
     command = [sys.executable, "-m", "bot", "shell", "--today", TODAY, "--script", "-", "--db", str(tmp_path / "d.db")]
     done = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             cwd=ROOT, env=_env())
-    with _killed_after(done, 120):
+    with killed_after(done, 120):
         stdout, stderr = done.communicate(script)
     assert done.returncode == 1
     assert stderr.endswith("error: line 3: :click approve\n  no button 'approve' that alice can see in #general; "
@@ -99,7 +85,7 @@ def test_on_a_terminal_the_shell_prompts_with_the_user_and_channel_and_ends_at_c
         _read_until(controller, "error: no button 'nothing' that bob can see", seen)
         _read_until(controller, "bob@#general> ", seen)
         os.write(controller, b"\x04")
-        with _killed_after(process, 60):
+        with killed_after(process, 60):
             assert process.wait() == 0
     finally:
         process.kill()

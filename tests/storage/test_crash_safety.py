@@ -5,10 +5,10 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from bot.cli.main import main as cli_main
+from tests.waiting import killed_after, pause
 
 CHILD = r"""
 import asyncio, sys
@@ -35,9 +35,10 @@ def test_sigkill_mid_transaction_keeps_all_or_nothing(tmp_path: Path, capsys):
     child = subprocess.Popen([sys.executable, "-c", CHILD, str(path)], stdout=subprocess.PIPE, text=True,
                              cwd=Path(__file__).resolve().parents[2])
     assert child.stdout.readline().strip() == "inside"
-    time.sleep(0.2)
+    pause(0.2)  # well inside the child's transaction
     os.kill(child.pid, signal.SIGKILL)
-    child.wait(timeout=10)
+    with killed_after(child, 10):
+        child.wait()
     assert child.returncode == -signal.SIGKILL
 
     assert cli_main(["db", "check", "--db", str(path)]) == 0
