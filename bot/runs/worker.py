@@ -131,8 +131,10 @@ def _exit_with_parent(parent_pid: int) -> None:
     child would wait for work forever (it holds both ends of its own task pipe, so it never sees an EOF)."""
 
     def watch() -> None:
-        tick = threading.Event()  # never set: its timed wait paces the checks (and, unlike time.sleep, works under
-        while os.getppid() == parent_pid:  # libfaketime, with which the suite is run on other dates)
+        # Never set: its timed wait paces the checks, and unlike time.sleep it works under libfaketime (the suite is
+        # also run with the date moved).
+        tick = threading.Event()
+        while os.getppid() == parent_pid:
             tick.wait(PARENT_CHECK_SECONDS)
         os._exit(0)  # an unfinished write transaction is rolled back by SQLite, as after any crash
 
