@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -46,6 +47,7 @@ class RayHead:
         self.log_path = log_path
         self.process: subprocess.Popen | None = None
         self.url = ""
+        self._tick = threading.Event()  # never set: its timed waits pace the polls
         # AF_UNIX socket paths under the temp dir may not exceed 107 bytes: keep it short, under /tmp.
         self.temp_dir = tempfile.mkdtemp(prefix="ray", dir="/tmp")
         self.marker = f"{os.getpid()}-{Path(self.temp_dir).name}"
@@ -54,7 +56,10 @@ class RayHead:
         """Start the head and wait for the Jobs API; returns the dashboard URL (what RAY_ADDRESS takes)."""
         ports = free_ports(len(PORT_FLAGS) + 2)
         bin_dir = str(Path(sys.executable).parent)
-        env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0",
+        # The cluster keeps its own time, as a real one does: a test run with the date moved (libfaketime through
+        # LD_PRELOAD, whose time.sleep fails with EINVAL) does not reach Ray's processes.
+        inherited = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD" and not k.startswith("FAKETIME")}
+        env = dict(inherited, RAY_USAGE_STATS_ENABLED="0",
                    RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0",  # else Ray swaps 127.0.0.1 for the eth0 address
                    RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S="0",  # else SIGTERM drains for 30 s while a job runs
                    AUTOSCALER_METRIC_PORT=str(ports[-2]), DASHBOARD_METRIC_PORT=str(ports[-1]),  # fixed otherwise
@@ -78,7 +83,7 @@ class RayHead:
                 if self.process.poll() is not None or time.monotonic() > deadline:
                     self.stop()
                     raise RuntimeError(f"The local Ray head did not start; its log: {log.name}") from None
-                time.sleep(0.2)
+                self._tick.wait(0.2)  # not time.sleep: libfaketime breaks it when tests move the date
 
     def stop(self) -> None:
         """Stop live jobs, the head's process group, and any job process left with this head's marker."""
@@ -92,14 +97,15 @@ class RayHead:
             deadline = time.monotonic() + 10
             while live and time.monotonic() < deadline:
                 live = [s for s in live if json.loads(self._request("GET", f"/api/jobs/{s}"))["status"] in LIVE]
-                time.sleep(0.2)
+                self._tick.wait(0.2)  # not time.sleep: libfaketime breaks it when tests move the date
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.process.pid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(15)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
+        # At most 15 s for a clean stop, then SIGKILL (a timer, not wait(15): that polls with time.sleep).
+        timer = threading.Timer(15, self._kill_group, (self.process.pid,))
+        timer.start()
         self.process.wait()
+        timer.cancel()
+        self._kill_group(self.process.pid)
         self._kill_marked()
         shutil.rmtree(self.temp_dir, ignore_errors=True)
         self.process = None
@@ -110,6 +116,11 @@ class RayHead:
             with contextlib.suppress(OSError):
                 if tag in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"):
                     os.kill(int(pid), signal.SIGKILL)
+
+    @staticmethod
+    def _kill_group(pid: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
 
     def _request(self, method: str, path: str) -> str:
         request = urllib.request.Request(self.url + path, method=method)
